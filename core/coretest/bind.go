@@ -1,0 +1,201 @@
+package coretest
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/wgplex/wgplex/core"
+)
+
+// MemNetwork connects MemBinds: a datagram sent to an address is delivered
+// to the bind open on that address and port, with the sender's current
+// address as its source. It is lossless unless a Filter drops packets.
+type MemNetwork struct {
+	mu    sync.Mutex
+	binds map[netip.AddrPort]*MemBind
+	// Filter, when set, sees every datagram and returns false to drop it.
+	Filter func(from, to netip.AddrPort, pkt []byte) bool
+}
+
+// NewMemNetwork returns an empty network.
+func NewMemNetwork() *MemNetwork {
+	return &MemNetwork{binds: make(map[netip.AddrPort]*MemBind)}
+}
+
+// NewBind returns a bind that will live at addr once opened.
+func (n *MemNetwork) NewBind(addr netip.Addr) *MemBind {
+	return &MemBind{net: n, addr: addr}
+}
+
+// MemEndpoint is the core.Endpoint of a MemNetwork.
+type MemEndpoint struct{ Dst netip.AddrPort }
+
+// DstAddrPort implements core.Endpoint.
+func (e *MemEndpoint) DstAddrPort() netip.AddrPort { return e.Dst }
+
+// SrcAddr implements core.Endpoint.
+func (e *MemEndpoint) SrcAddr() netip.Addr { return netip.Addr{} }
+
+// ClearSrc implements core.Endpoint.
+func (e *MemEndpoint) ClearSrc() {}
+
+// String implements core.Endpoint.
+func (e *MemEndpoint) String() string { return e.Dst.String() }
+
+type datagram struct {
+	from netip.AddrPort
+	data []byte
+}
+
+// MemBind is an in-memory core.Bind on a MemNetwork.
+type MemBind struct {
+	net   *MemNetwork
+	mu    sync.Mutex
+	addr  netip.Addr
+	port  uint16
+	inbox chan datagram
+	done  chan struct{}
+	mark  uint32
+}
+
+// Open implements core.Bind.
+func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
+	b.net.mu.Lock()
+	defer b.net.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inbox != nil {
+		return nil, 0, fmt.Errorf("memory bind already open")
+	}
+	if port == 0 {
+		for p := uint16(40000); ; p++ {
+			if _, used := b.net.binds[netip.AddrPortFrom(b.addr, p)]; !used {
+				port = p
+				break
+			}
+		}
+	}
+	ap := netip.AddrPortFrom(b.addr, port)
+	if _, used := b.net.binds[ap]; used {
+		return nil, 0, fmt.Errorf("%s: address in use", ap)
+	}
+	b.port = port
+	b.inbox = make(chan datagram, 4096)
+	b.done = make(chan struct{})
+	b.net.binds[ap] = b
+	inbox, done := b.inbox, b.done
+	recv := func(pkts [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+		var d datagram
+		select {
+		case d = <-inbox:
+		case <-done:
+			return 0, net.ErrClosed
+		}
+		n := 0
+		for {
+			sizes[n] = copy(pkts[n], d.data)
+			eps[n] = &MemEndpoint{Dst: d.from}
+			n++
+			if n == len(pkts) {
+				return n, nil
+			}
+			select {
+			case d = <-inbox:
+			default:
+				return n, nil
+			}
+		}
+	}
+	return []core.ReceiveFunc{recv}, port, nil
+}
+
+// Close implements core.Bind.
+func (b *MemBind) Close() error {
+	b.net.mu.Lock()
+	defer b.net.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inbox == nil {
+		return nil
+	}
+	delete(b.net.binds, netip.AddrPortFrom(b.addr, b.port))
+	close(b.done)
+	b.inbox = nil
+	return nil
+}
+
+// SetAddr moves an open bind to a new address (a roaming host), keeping
+// its port.
+func (b *MemBind) SetAddr(addr netip.Addr) {
+	b.net.mu.Lock()
+	defer b.net.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inbox != nil {
+		delete(b.net.binds, netip.AddrPortFrom(b.addr, b.port))
+		b.net.binds[netip.AddrPortFrom(addr, b.port)] = b
+	}
+	b.addr = addr
+}
+
+// AddrPort returns where the bind is reachable.
+func (b *MemBind) AddrPort() netip.AddrPort {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return netip.AddrPortFrom(b.addr, b.port)
+}
+
+// SetMark implements core.Bind.
+func (b *MemBind) SetMark(mark uint32) error {
+	b.mu.Lock()
+	b.mark = mark
+	b.mu.Unlock()
+	return nil
+}
+
+// Send implements core.Bind.
+func (b *MemBind) Send(bufs [][]byte, ep core.Endpoint) error {
+	from := b.AddrPort()
+	to := ep.DstAddrPort()
+	b.net.mu.Lock()
+	dst := b.net.binds[to]
+	filter := b.net.Filter
+	b.net.mu.Unlock()
+	if dst == nil {
+		return nil // like UDP: nobody listening, the datagram is lost
+	}
+	for _, buf := range bufs {
+		if filter != nil && !filter(from, to, buf) {
+			continue
+		}
+		dst.mu.Lock()
+		inbox, done := dst.inbox, dst.done
+		dst.mu.Unlock()
+		if inbox == nil {
+			return nil
+		}
+		select {
+		case inbox <- datagram{from: from, data: append([]byte(nil), buf...)}:
+		case <-done:
+		default: // queue full: lost, as on a real network
+		}
+	}
+	return nil
+}
+
+// ParseEndpoint implements core.Bind.
+func (b *MemBind) ParseEndpoint(s string) (core.Endpoint, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return nil, err
+	}
+	return &MemEndpoint{Dst: ap}, nil
+}
+
+// BatchSize implements core.Bind.
+func (b *MemBind) BatchSize() int { return 32 }
+
+var _ core.Bind = (*MemBind)(nil)
+var _ core.Device = (*MemDevice)(nil)
