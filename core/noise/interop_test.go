@@ -21,7 +21,7 @@ import (
 // sent are reproduced byte for byte here; the messages wireguard-go sent
 // are fixed inputs. mac1 was filled in on the wire; mac2 is zero.
 
-func loadVector(t *testing.T, name string) map[string][]byte {
+func loadVector(t testing.TB, name string) map[string][]byte {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name+".hex"))
 	if err != nil {
@@ -48,7 +48,7 @@ func loadVector(t *testing.T, name string) map[string][]byte {
 	return v
 }
 
-func key32(t *testing.T, b []byte) [32]byte {
+func key32(t testing.TB, b []byte) [32]byte {
 	t.Helper()
 	if len(b) != 32 {
 		t.Fatalf("key of %d bytes", len(b))

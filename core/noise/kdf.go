@@ -34,42 +34,39 @@ func init() {
 
 // mixHash sets h = HASH(h || data).
 func mixHash(h *[hashSize]byte, data []byte) {
-	if len(data) > maxSmallInput {
-		d, _ := blake2s.New256(nil) // error only for an oversized key
-		d.Write(h[:])
-		d.Write(data)
-		d.Sum(h[:0])
-		return
-	}
 	var buf [hashSize + maxSmallInput]byte
-	n := copy(buf[:], h[:])
-	n += copy(buf[n:], data)
-	*h = blake2s.Sum256(buf[:n])
+	in := scratch(buf[:0], hashSize+len(data))
+	in = append(in, h[:]...)
+	in = append(in, data...)
+	*h = blake2s.Sum256(in)
+	clear(in)
+}
+
+// scratch returns small if n bytes fit in it, else a new slice of capacity
+// n. Handshake inputs always fit, which keeps the buffers on the stack;
+// the heap path exists so that the helpers stay correct for any input.
+func scratch(small []byte, n int) []byte {
+	if n <= cap(small) {
+		return small[:0]
+	}
+	return make([]byte, 0, n)
 }
 
 // hmacBlake2s sets out = HMAC-BLAKE2s(key, data) (RFC 2104 with a 64-byte
 // block). Keys here are always 32 bytes, shorter than a block, so they are
-// only zero padded. data must be at most maxSmallInput bytes, which holds
-// for every call in this package; longer input goes through a hasher.
+// only zero padded.
 func hmacBlake2s(out, key *[hashSize]byte, data []byte) {
-	var inner [hmacInnerLimit]byte
+	var small [hmacInnerLimit]byte
+	inner := scratch(small[:0], blake2sBlock+len(data))
 	for i := range blake2sBlock {
 		var kb byte
 		if i < hashSize {
 			kb = key[i]
 		}
-		inner[i] = kb ^ 0x36
+		inner = append(inner, kb^0x36)
 	}
-	var ih [hashSize]byte
-	if len(data) <= maxSmallInput {
-		n := blake2sBlock + copy(inner[blake2sBlock:], data)
-		ih = blake2s.Sum256(inner[:n])
-	} else {
-		d, _ := blake2s.New256(nil)
-		d.Write(inner[:blake2sBlock])
-		d.Write(data)
-		d.Sum(ih[:0])
-	}
+	inner = append(inner, data...)
+	ih := blake2s.Sum256(inner)
 	var outer [blake2sBlock + hashSize]byte
 	for i := range blake2sBlock {
 		var kb byte
@@ -81,7 +78,7 @@ func hmacBlake2s(out, key *[hashSize]byte, data []byte) {
 	copy(outer[blake2sBlock:], ih[:])
 	*out = blake2s.Sum256(outer[:])
 	// The padded key and inner digest are as secret as the key itself.
-	clear(inner[:])
+	clear(inner)
 	clear(outer[:])
 	clear(ih[:])
 }
