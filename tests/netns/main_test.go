@@ -53,11 +53,8 @@ func resolveUnderTest() (Impl, error) {
 		return Impl{}, fmt.Errorf("WGPLEX_TEST_IMPL=%q: want wgplex or wireguard-go", impl)
 	}
 	if bin := os.Getenv("WGPLEX_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
+		abs, err := realPath(bin)
 		if err != nil {
-			return Impl{}, err
-		}
-		if _, err := os.Stat(abs); err != nil {
 			return Impl{}, fmt.Errorf("WGPLEX_BIN: %w", err)
 		}
 		return Impl{Name: "wgplex", Bin: abs}, nil
@@ -76,6 +73,9 @@ func resolveUnderTest() (Impl, error) {
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Impl{}, fmt.Errorf("go build ./cmd/wgplex in %s: %v\n%s", root, err, out)
+	}
+	if real, err := realPath(bin); err == nil {
+		bin = real
 	}
 	return Impl{Name: "wgplex", Bin: bin}, nil
 }
@@ -127,8 +127,8 @@ func findWireGuardGo() (Impl, error) {
 		}
 	}
 	for _, c := range candidates {
-		abs, err := filepath.Abs(c)
-		if err != nil || !fileExists(abs) {
+		abs, err := realPath(c)
+		if err != nil {
 			continue
 		}
 		out, _ := exec.Command(abs, "--version").CombinedOutput()
@@ -185,6 +185,16 @@ func implReference(t testing.TB) Impl {
 	t.Helper()
 	requireHost(t)
 	return reference
+}
+
+// realPath is p made absolute with symlinks resolved: the form
+// /proc/PID/exe shows, which is how the tests find a daemon's processes.
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
 }
 
 func fileExists(p string) bool {

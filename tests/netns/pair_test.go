@@ -67,8 +67,11 @@ func NewPair(t testing.TB, implA, implB Impl, cfg PairConfig) (a, b *Node) {
 	if cfg.PSK {
 		psk = GenPSK(t)
 	}
-	a.SetConf(pairConf(a, b, psk, cfg.AKnowsB, cfg.IPv6Underlay, cfg.KeepaliveA))
+	// B first: A may send a handshake initiation the moment it is
+	// configured (persistent keepalive does), and an initiation that reaches
+	// an unconfigured B is only retried after the 5 s rekey timeout.
 	b.SetConf(pairConf(b, a, psk, cfg.BKnowsA, cfg.IPv6Underlay, 0))
+	a.SetConf(pairConf(a, b, psk, cfg.AKnowsB, cfg.IPv6Underlay, cfg.KeepaliveA))
 	a.Up(a.Inner4.String(), a.Inner6.String())
 	b.Up(b.Inner4.String(), b.Inner6.String())
 	return a, b

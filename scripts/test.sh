@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs what the test suites need and runs every test of the repository:
+# go vet, the unit tests and the end-to-end tests in network namespaces
+# (tests/netns, which need root), all with the race detector.
+#
+#   scripts/test.sh                         test wgplex (built from ./cmd/wgplex)
+#   WGPLEX_TEST_IMPL=wireguard-go scripts/test.sh
+#                                           run the end-to-end suite against
+#                                           wireguard-go to check the harness
+#
+# Exits non-zero if any step fails; every step runs regardless, so that one
+# run reports everything that is wrong.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The reference implementation. wireguard-go's release tags (0.0.YYYYMMDD)
+# are not semantic versions, so the module proxy offers only pseudo-versions;
+# this is what `go list -m golang.zx2c4.com/wireguard@latest` resolved to
+# (the binary reports itself as v0.0.20250522).
+WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
+
+results=()
+failed=0
+step() {
+	local name=$1
+	shift
+	echo "==> $name"
+	if "$@"; then
+		results+=("ok    $name")
+	else
+		results+=("FAIL  $name")
+		failed=1
+	fi
+}
+
+install_packages() {
+	local missing=()
+	command -v wg >/dev/null && command -v wg-quick >/dev/null || missing+=(wireguard-tools)
+	command -v iperf3 >/dev/null || missing+=(iperf3)
+	command -v ip >/dev/null && command -v ss >/dev/null || missing+=(iproute2)
+	command -v ping >/dev/null || missing+=(iputils-ping)
+	command -v pgrep >/dev/null || missing+=(procps)
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		if ! command -v sudo >/dev/null; then
+			echo "missing ${missing[*]} and not root: the end-to-end tests will skip (or fail with CI=true)" >&2
+			return 1
+		fi
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wireguard-tools iperf3 iproute2 iputils-ping procps >/dev/null
+}
+
+# go install names the binary "wireguard" after the module's root package;
+# the suite is pointed at it explicitly rather than relying on the name.
+install_wireguard_go() {
+	go install "golang.zx2c4.com/wireguard@${WIREGUARD_GO_VERSION}" &&
+		"$GOBIN_DIR/wireguard" --version | head -n 1
+}
+
+GOBIN_DIR="$(go env GOPATH)/bin"
+export PATH="$GOBIN_DIR:$PATH"
+export GOBIN="$GOBIN_DIR"
+export WIREGUARD_GO_BIN="${WIREGUARD_GO_BIN:-$GOBIN_DIR/wireguard}"
+
+step "install packages" install_packages
+step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
+step "go vet ./..." go vet ./...
+step "go test -race ./..." go test -race -timeout 20m ./...
+if [[ -f tests/interop/go.mod ]]; then
+	step "tests/interop: go test -race ./..." bash -c 'cd tests/interop && go test -race -timeout 20m ./...'
+fi
+
+echo
+echo "summary (end-to-end implementation: ${WGPLEX_TEST_IMPL:-wgplex}):"
+printf '  %s\n' "${results[@]}"
+exit "$failed"
