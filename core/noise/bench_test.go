@@ -45,28 +45,3 @@ func BenchmarkX25519(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkInitiatorHandshake is CreateInitiation + ConsumeResponse, for
-// completeness (the response is precomputed).
-func BenchmarkInitiatorHandshake(b *testing.B) {
-	ini := &countingIdentity{priv: mustKey(b, "initiator")}
-	resp := &countingIdentity{priv: mustKey(b, "responder")}
-	ss, _ := ini.priv.SharedSecret(resp.PublicKey())
-	lookup := func(PublicKey) ([32]byte, error) { return ss, nil }
-	var im [InitiationSize]byte
-	var rm [ResponseSize]byte
-	b.ReportAllocs()
-	for b.Loop() {
-		is, err := CreateInitiation(im[:], ini.PublicKey(), resp.PublicKey(), ss, 1, Timestamp{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		rs, _ := ConsumeInitiation(im[:], resp, lookup)
-		_, _ = CreateResponse(rm[:], rs, 2, PresharedKey{})
-		b.StartTimer()
-		if _, _, err := ConsumeResponse(rm[:], is, ini, PresharedKey{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -1,8 +1,8 @@
 package noise
 
 // Protocol constants. Section numbers refer to the WireGuard whitepaper
-// ("WireGuard: Next Generation Kernel Network Tunnel", J. A. Donenfeld,
-// revision e2da747); the same values are on wireguard.com/protocol.
+// ("WireGuard: Next Generation Kernel Network Tunnel", J. A. Donenfeld);
+// the same values are on wireguard.com/protocol.
 
 // Message types, the first byte of every datagram followed by three reserved
 // zero bytes (§5.4.2, §5.4.3, §5.4.7, §5.4.6). They are read as one
