@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wgplex/wgplex/core"
 )
@@ -13,8 +14,9 @@ import (
 // to the bind open on that address and port, with the sender's current
 // address as its source. It is lossless unless a Filter drops packets.
 type MemNetwork struct {
-	mu    sync.Mutex
-	binds map[netip.AddrPort]*MemBind
+	inflight atomic.Int64 // datagrams sent and not yet fully handed on
+	mu       sync.Mutex
+	binds    map[netip.AddrPort]*MemBind
 	// Filter, when set, sees every datagram and returns false to drop it.
 	Filter func(from, to netip.AddrPort, pkt []byte) bool
 }
@@ -86,7 +88,12 @@ func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 	b.done = make(chan struct{})
 	b.net.binds[ap] = b
 	inbox, done := b.inbox, b.done
+	// A receiver calls again only after handing on the previous batch, so
+	// that batch stops counting as in flight at the next call.
+	var unacked int64
 	recv := func(pkts [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+		b.net.inflight.Add(-unacked)
+		unacked = 0
 		var d datagram
 		select {
 		case d = <-inbox:
@@ -94,6 +101,7 @@ func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 			return 0, net.ErrClosed
 		}
 		n := 0
+		defer func() { unacked = int64(n) }()
 		for {
 			sizes[n] = copy(pkts[n], d.data)
 			eps[n] = &MemEndpoint{Dst: d.from}
@@ -176,10 +184,13 @@ func (b *MemBind) Send(bufs [][]byte, ep core.Endpoint) error {
 		if inbox == nil {
 			return nil
 		}
+		b.net.inflight.Add(1)
 		select {
 		case inbox <- datagram{from: from, data: append([]byte(nil), buf...)}:
 		case <-done:
+			b.net.inflight.Add(-1)
 		default: // queue full: lost, as on a real network
+			b.net.inflight.Add(-1)
 		}
 	}
 	return nil
@@ -199,3 +210,8 @@ func (b *MemBind) BatchSize() int { return 32 }
 
 var _ core.Bind = (*MemBind)(nil)
 var _ core.Device = (*MemDevice)(nil)
+
+// Idle reports whether every datagram sent has been received and handed
+// on by its receiver. Tests use it to let asynchronous work settle before
+// moving a FakeClock on.
+func (n *MemNetwork) Idle() bool { return n.inflight.Load() == 0 }

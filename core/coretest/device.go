@@ -3,6 +3,7 @@ package coretest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wgplex/wgplex/core"
 )
@@ -11,6 +12,8 @@ import (
 // delivered to Outbound (what the "operating system" receives); packets the
 // test injects with Inject are what the tunnel reads.
 type MemDevice struct {
+	inflight atomic.Int64 // injected packets not yet handed on by the reader
+	unacked  int64
 	name     string
 	mtu      int
 	in       chan []byte
@@ -39,24 +42,35 @@ func NewMemDevice(name string, mtu int) *MemDevice {
 // Inject queues a packet for the tunnel to read, as if the OS had routed it
 // into the device. It drops the packet when the queue is full.
 func (d *MemDevice) Inject(pkt []byte) bool {
+	d.inflight.Add(1)
 	select {
 	case d.in <- append([]byte(nil), pkt...):
 		return true
 	case <-d.closed:
+		d.inflight.Add(-1)
 		return false
 	default:
+		d.inflight.Add(-1)
 		return false
 	}
 }
+
+// Idle reports whether every injected packet has been read and handed on.
+func (d *MemDevice) Idle() bool { return d.inflight.Load() == 0 }
 
 // Outbound delivers packets the tunnel wrote to the device.
 func (d *MemDevice) Outbound() <-chan []byte { return d.out }
 
 // Read implements core.Device.
 func (d *MemDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	// Only the tunnel's single reader calls Read; it calls again after
+	// handing on the previous batch.
+	d.inflight.Add(-d.unacked)
+	d.unacked = 0
 	select {
 	case p := <-d.in:
 		n := 0
+		defer func() { d.unacked = int64(n) }()
 		for {
 			sizes[n] = copy(bufs[n][offset:], p)
 			n++

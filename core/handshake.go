@@ -1,0 +1,328 @@
+package core
+
+import (
+	"time"
+
+	"github.com/wgplex/wgplex/core/cookie"
+	"github.com/wgplex/wgplex/core/noise"
+)
+
+// The engine's side of the handshake: the Noise messages themselves are
+// built and checked by core/noise and the MACs by core/cookie; this file
+// does the I/O, the per-peer bookkeeping and the load handling of §5.3.
+
+// hsJob is one received handshake or cookie message awaiting a worker.
+type hsJob struct {
+	typ uint32
+	msg []byte
+	ep  Endpoint
+}
+
+// queueHandshake copies a handshake message onto the bounded handshake
+// queue. A full queue drops it: that is exactly the flood case that cookies
+// then push back on.
+func (t *Tunnel) queueHandshake(typ uint32, msg []byte, ep Endpoint) {
+	j := hsJob{typ: typ, msg: append([]byte(nil), msg...), ep: ep}
+	t.busy.Add(1)
+	select {
+	case t.hsQueue <- j:
+	default:
+		t.busy.Add(-1)
+		t.stats.drop(DropQueueFull)
+	}
+	if len(t.hsQueue) >= HandshakeQueueSize/8 {
+		t.underLoadUntil.Store(t.clock.Now().Add(UnderLoadHold).UnixNano())
+	}
+}
+
+// underLoad reports whether handshakes currently require cookies.
+func (t *Tunnel) underLoad() bool {
+	if t.forceUnderLoad.Load() {
+		return true
+	}
+	return t.clock.Now().UnixNano() < t.underLoadUntil.Load()
+}
+
+func (t *Tunnel) handshakeWorker() {
+	defer t.workers.Done()
+	for j := range t.hsQueue {
+		t.handleHandshake(j)
+		t.busy.Add(-1)
+	}
+}
+
+func (t *Tunnel) handleHandshake(j hsJob) {
+	if !t.isUp.Load() || j.ep == nil {
+		return
+	}
+	now := t.clock.Now()
+	var sb [18]byte
+	src := cookie.AppendSource(sb[:0], j.ep.DstAddrPort())
+
+	if j.typ == noise.MessageTypeCookieReply {
+		t.stats.cookieRepliesReceived.Add(1)
+		e, ok := t.index.lookup(noise.CookieReplyReceiverIndex(j.msg))
+		if !ok {
+			t.stats.drop(DropHandshake)
+			return
+		}
+		if err := e.peer.cookies.ConsumeReply(j.msg, now); err != nil {
+			t.stats.drop(DropHandshake)
+			t.rl.debug("Could not decrypt invalid cookie response")
+			return
+		}
+		return
+	}
+
+	// MAC1 always, MAC2 under load (§5.4.4, §5.3).
+	load := t.underLoad()
+	verdict := t.checker.Check(j.msg, src, load, now)
+	if verdict == cookie.VerdictInvalid {
+		t.stats.drop(DropHandshake)
+		if j.typ == noise.MessageTypeInitiation {
+			t.rl.debug("Invalid initiation MAC", "from", j.ep.String())
+		} else {
+			t.rl.debug("Invalid response MAC", "from", j.ep.String())
+		}
+		return
+	}
+	if load {
+		if verdict != cookie.VerdictMAC1AndMAC2Valid {
+			t.sendCookieReply(j, src, now)
+			return
+		}
+		if !t.limiter.Allow(j.ep.DstAddrPort().Addr(), now) {
+			t.stats.drop(DropHandshake)
+			return
+		}
+	}
+
+	switch j.typ {
+	case noise.MessageTypeInitiation:
+		t.consumeInitiation(j, now)
+	case noise.MessageTypeResponse:
+		t.consumeResponse(j, now)
+	}
+}
+
+func (t *Tunnel) sendCookieReply(j hsJob, src []byte, now time.Time) {
+	var reply [noise.CookieReplySize]byte
+	sender := noise.InitiationSenderIndex(j.msg)
+	if j.typ == noise.MessageTypeResponse {
+		sender = noise.ResponseSenderIndex(j.msg)
+	}
+	if err := t.checker.CreateReply(reply[:], j.msg, sender, src, now); err != nil {
+		t.rl.debug("Failed to create cookie reply", "err", err)
+		return
+	}
+	if err := t.sendTo([][]byte{reply[:]}, j.ep); err == nil {
+		t.stats.cookieRepliesSent.Add(1)
+	}
+}
+
+func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
+	t.stats.initiationsReceived.Add(1)
+	ks := t.currentKeyStore()
+	if ks == nil {
+		t.stats.drop(DropHandshake)
+		return
+	}
+	var peer *Peer
+	lookup := func(remote PublicKey) ([32]byte, error) {
+		peer = t.lookupPeer(remote)
+		if peer == nil {
+			return [32]byte{}, errUnknownPeer
+		}
+		peer.hsMu.Lock()
+		defer peer.hsMu.Unlock()
+		return peer.staticStatic()
+	}
+	st, err := noise.ConsumeInitiation(j.msg, keyStoreIdentity{t, ks}, lookup)
+	if err != nil {
+		t.stats.drop(DropHandshake)
+		t.rl.debug("Invalid handshake initiation", "from", j.ep.String(), "err", err)
+		return
+	}
+	p := peer
+	if p == nil || p.removed.Load() {
+		return
+	}
+	p.hsMu.Lock()
+	// TAI64N replay protection and per-peer flood limit (§5.1).
+	if !st.Timestamp.After(p.lastTimestamp) {
+		p.hsMu.Unlock()
+		t.stats.drop(DropHandshake)
+		t.rl.debug("Handshake initiation replayed or stale", "peer", p.pub.Short())
+		return
+	}
+	if !p.lastInitConsumed.IsZero() && now.Sub(p.lastInitConsumed) < HandshakeInitiationRate {
+		p.hsMu.Unlock()
+		t.stats.drop(DropHandshake)
+		return
+	}
+	p.lastTimestamp = st.Timestamp
+	p.lastInitConsumed = now
+	idx := t.index.newIndex(indexEntry{peer: p})
+	var resp [noise.ResponseSize]byte
+	keys, err := noise.CreateResponse(resp[:], st, idx, p.presharedKey())
+	if err != nil {
+		p.hsMu.Unlock()
+		t.index.delete(idx)
+		t.rl.debug("Failed to create handshake response", "peer", p.pub.Short(), "err", err)
+		return
+	}
+	p.cookies.AddMACs(resp[:], now)
+	kp, err := newKeypair(keys, false, idx, st.SenderIndex, now, p)
+	p.hsMu.Unlock()
+	if err != nil {
+		t.index.delete(idx)
+		return
+	}
+	t.index.swap(idx, indexEntry{peer: p, keypair: kp})
+	p.installKeypair(kp)
+	p.rxBytes.Add(uint64(len(j.msg)))
+	p.setEndpoint(j.ep)
+	t.rl.debug("Received handshake initiation", "peer", p.pub.Short())
+	if err := t.sendTo([][]byte{resp[:]}, j.ep); err != nil {
+		t.rl.debug("Failed to send handshake response", "peer", p.pub.Short(), "err", err)
+		return
+	}
+	p.txBytes.Add(uint64(len(resp)))
+	t.stats.responsesSent.Add(1)
+	p.timersSessionDerived()
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketSent()
+}
+
+func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
+	t.stats.responsesReceived.Add(1)
+	e, ok := t.index.lookup(noise.ResponseReceiverIndex(j.msg))
+	if !ok || e.keypair != nil {
+		t.stats.drop(DropHandshake)
+		return
+	}
+	p := e.peer
+	ks := t.currentKeyStore()
+	if ks == nil {
+		return
+	}
+	p.hsMu.Lock()
+	st := p.initiation
+	if st == nil || st.LocalIndex() != noise.ResponseReceiverIndex(j.msg) {
+		p.hsMu.Unlock()
+		t.stats.drop(DropHandshake)
+		return
+	}
+	keys, remote, err := noise.ConsumeResponse(j.msg, st, keyStoreIdentity{t, ks}, p.presharedKey())
+	if err != nil {
+		p.hsMu.Unlock()
+		t.stats.drop(DropHandshake)
+		t.rl.debug("Invalid handshake response", "peer", p.pub.Short(), "err", err)
+		return
+	}
+	p.initiation = nil
+	started := p.handshakeStarted
+	kp, err := newKeypair(keys, true, st.LocalIndex(), remote, now, p)
+	p.hsMu.Unlock()
+	if err != nil {
+		t.index.delete(st.LocalIndex())
+		return
+	}
+	t.index.swap(kp.localIndex, indexEntry{peer: p, keypair: kp})
+	p.installKeypair(kp)
+	if !started.IsZero() {
+		t.stats.handshakeDurationNanos.Add(uint64(now.Sub(started)))
+		t.stats.handshakeDurationCount.Add(1)
+	}
+	p.rxBytes.Add(uint64(len(j.msg)))
+	p.setEndpoint(j.ep)
+	t.rl.debug("Received handshake response", "peer", p.pub.Short())
+	p.timersSessionDerived()
+	p.timersHandshakeComplete()
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketReceived()
+	// Send what waited for this handshake; with nothing waiting, a
+	// keepalive confirms the session to the responder at once.
+	p.sendKeepalive()
+}
+
+// initiateHandshake sends a handshake initiation (§5.4.2) unless one went
+// out less than Rekey-Timeout ago. isRetry distinguishes the retransmit
+// timer from new demand, which resets the attempt count.
+func (p *Peer) initiateHandshake(isRetry bool) {
+	t := p.t
+	if !t.isUp.Load() || p.removed.Load() {
+		return
+	}
+	now := t.clock.Now()
+	p.hsMu.Lock()
+	if !isRetry {
+		p.attempts = 0
+	}
+	if !p.lastInitiationSent.IsZero() && now.Sub(p.lastInitiationSent) < RekeyTimeout {
+		p.hsMu.Unlock()
+		return
+	}
+	ep := p.getEndpoint()
+	ks := t.currentKeyStore()
+	if ep == nil || ks == nil {
+		p.hsMu.Unlock()
+		if ep == nil {
+			t.stats.drop(DropNoEndpoint)
+			t.rl.debug("No known endpoint for peer", "peer", p.pub.Short())
+		}
+		return
+	}
+	ss, err := p.staticStatic()
+	if err != nil {
+		p.hsMu.Unlock()
+		t.rl.debug("Key store failed", "peer", p.pub.Short(), "err", err)
+		return
+	}
+	if p.initiation != nil {
+		t.index.delete(p.initiation.LocalIndex())
+		p.initiation.Zero()
+		p.initiation = nil
+	}
+	idx := t.index.newIndex(indexEntry{peer: p})
+	var msg [noise.InitiationSize]byte
+	st, err := noise.CreateInitiation(msg[:], ks.PublicKey(), p.pub, ss, idx, noise.TimestampFromTime(now))
+	if err != nil {
+		p.hsMu.Unlock()
+		t.index.delete(idx)
+		t.rl.debug("Failed to create handshake initiation", "peer", p.pub.Short(), "err", err)
+		return
+	}
+	p.cookies.AddMACs(msg[:], now)
+	p.initiation = st
+	p.lastInitiationSent = now
+	if !isRetry || p.handshakeStarted.IsZero() {
+		p.handshakeStarted = now
+	}
+	p.hsMu.Unlock()
+
+	t.rl.debug("Sending handshake initiation", "peer", p.pub.Short())
+	if err := t.sendTo([][]byte{msg[:]}, ep); err != nil {
+		t.rl.debug("Failed to send handshake initiation", "peer", p.pub.Short(), "err", err)
+	} else {
+		p.txBytes.Add(uint64(len(msg)))
+		t.stats.initiationsSent.Add(1)
+	}
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketSent()
+	p.timersHandshakeInitiated()
+}
+
+// keyStoreIdentity adapts a KeyStore to noise.Identity and counts the
+// static-key operations it is asked for.
+type keyStoreIdentity struct {
+	t  *Tunnel
+	ks KeyStore
+}
+
+func (k keyStoreIdentity) PublicKey() noise.PublicKey { return k.ks.PublicKey() }
+
+func (k keyStoreIdentity) DH(peer noise.PublicKey) ([32]byte, error) {
+	k.t.stats.keyStoreCalls.Add(1)
+	return k.ks.DH(peer)
+}

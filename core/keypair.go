@@ -1,0 +1,91 @@
+package core
+
+import (
+	"crypto/cipher"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wgplex/wgplex/core/noise"
+	"github.com/wgplex/wgplex/core/replay"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// keypair is one session's transport keys (§5.4.5), with its own send
+// counter and replay filter.
+type keypair struct {
+	send        cipher.AEAD
+	recv        cipher.AEAD
+	sendCounter atomic.Uint64 // next counter to use
+	replay      replay.Filter // guarded by the owning peer's rxMu
+	created     time.Time
+	initiator   bool // whether we initiated the handshake that made it
+	localIndex  uint32
+	remoteIndex uint32
+	peer        *Peer
+}
+
+func newKeypair(keys noise.SessionKeys, initiator bool, local, remote uint32, now time.Time, p *Peer) (*keypair, error) {
+	s, err := chacha20poly1305.New(keys.Send[:])
+	if err != nil {
+		return nil, err
+	}
+	r, err := chacha20poly1305.New(keys.Receive[:])
+	if err != nil {
+		return nil, err
+	}
+	keys.Zero()
+	return &keypair{send: s, recv: r, created: now, initiator: initiator, localIndex: local, remoteIndex: remote, peer: p}, nil
+}
+
+// indexEntry is what a receiver index names: a peer's pending handshake or
+// one of its keypairs.
+type indexEntry struct {
+	peer    *Peer
+	keypair *keypair // nil for a handshake in progress
+}
+
+// indexTable maps the 32-bit session indices we hand out (§5.4.2) to their
+// owners. Indices are random so that they reveal nothing and cannot be
+// guessed for an off-path injection.
+type indexTable struct {
+	mu sync.RWMutex
+	m  map[uint32]indexEntry
+}
+
+func newIndexTable() *indexTable { return &indexTable{m: make(map[uint32]indexEntry)} }
+
+// newIndex reserves a fresh index for e.
+func (t *indexTable) newIndex(e indexEntry) uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		i := rand.Uint32()
+		if _, used := t.m[i]; !used {
+			t.m[i] = e
+			return i
+		}
+	}
+}
+
+// swap replaces the entry of an index we already own (a handshake that
+// became a keypair keeps its index, as the peer already knows it).
+func (t *indexTable) swap(i uint32, e indexEntry) {
+	t.mu.Lock()
+	t.m[i] = e
+	t.mu.Unlock()
+}
+
+func (t *indexTable) delete(i uint32) {
+	t.mu.Lock()
+	delete(t.m, i)
+	t.mu.Unlock()
+}
+
+func (t *indexTable) lookup(i uint32) (indexEntry, bool) {
+	t.mu.RLock()
+	e, ok := t.m[i]
+	t.mu.RUnlock()
+	return e, ok
+}

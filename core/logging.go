@@ -1,0 +1,54 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// rateLimitedLogger wraps the injected logger for messages a packet can
+// trigger: each message text may be logged at most burst times per second,
+// so a flood of bad packets cannot turn into a flood of log lines.
+type rateLimitedLogger struct {
+	log   *slog.Logger
+	clock Clock
+	mu    sync.Mutex
+	seen  map[string]*logBucket
+}
+
+type logBucket struct {
+	window time.Time
+	count  int
+}
+
+const logBurstPerSecond = 10
+
+func newRateLimitedLogger(log *slog.Logger, clock Clock) *rateLimitedLogger {
+	return &rateLimitedLogger{log: log, clock: clock, seen: make(map[string]*logBucket)}
+}
+
+// debug logs msg at debug level unless that message already hit its limit
+// this second. The message text (a constant at every call site) is the key,
+// so the map stays small.
+func (l *rateLimitedLogger) debug(msg string, args ...any) {
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	b := l.seen[msg]
+	if b == nil {
+		b = &logBucket{}
+		l.seen[msg] = b
+	}
+	if now.Sub(b.window) >= time.Second {
+		b.window, b.count = now, 0
+	}
+	b.count++
+	ok := b.count <= logBurstPerSecond
+	l.mu.Unlock()
+	if ok {
+		l.log.Debug(msg, args...)
+	}
+}

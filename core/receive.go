@@ -1,0 +1,262 @@
+package core
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/wgplex/wgplex/core/noise"
+)
+
+// The receive path, from the UDP socket to the TUN device:
+//
+//	ReceiveFunc (batch, one goroutine per socket)
+//	  │ routine receive: message type and length check
+//	  ├─ handshake / cookie ──▶ t.hsQueue (bounded; its depth = "under load")
+//	  │                           └▶ handshakeWorker (handshake.go)
+//	  ▼ data: receiver index → keypair (unknown or expired: drop)
+//	peer.rxQ (order)  +  t.work (shared) ──▶ cryptoWorker: open in place
+//	  │ rxQ.flush, in order, under rxMu:
+//	  │   replay window → confirm "next" keypair → roaming endpoint update
+//	  │   → keepalive? → IP header check → source address ∈ peer's allowed IPs
+//	  ▼
+//	Device.Write (one call per job) ──▶ timers: data received, keepalive
+
+// receive drives one ReceiveFunc until its socket closes.
+func (t *Tunnel) receive(fn ReceiveFunc) {
+	defer t.recvWG.Done()
+	batch := t.bind.BatchSize()
+	if batch <= 0 {
+		batch = DefaultBatchSize
+	}
+	bufs := make([]*[]byte, batch)
+	views := make([][]byte, batch)
+	sizes := make([]int, batch)
+	eps := make([]Endpoint, batch)
+	defer func() {
+		for _, b := range bufs {
+			t.rxPool.put(b)
+		}
+	}()
+	for i := range bufs {
+		bufs[i] = t.rxPool.get(true)
+		views[i] = *bufs[i]
+	}
+	var cur *job
+	for {
+		n, err := fn(views, sizes, eps)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || t.isClosed() {
+				return
+			}
+			t.rl.debug("Failed to receive packets", "err", err)
+			continue
+		}
+		cur = nil
+		for i := 0; i < n; i++ {
+			msg := views[i][:sizes[i]]
+			typ, ok := noise.MessageType(msg)
+			if !ok {
+				t.stats.drop(DropMalformed)
+				t.rl.debug("Received message with unknown type or bad length", "from", endpointString(eps[i]), "len", sizes[i])
+				continue
+			}
+			if typ != noise.MessageTypeData {
+				t.queueHandshake(typ, msg, eps[i])
+				continue
+			}
+			e, ok := t.index.lookup(noise.DataReceiverIndex(msg))
+			if !ok || e.keypair == nil {
+				t.stats.drop(DropNoKey)
+				continue
+			}
+			kp := e.keypair
+			if t.clock.Now().Sub(kp.created) >= RejectAfterTime {
+				t.stats.drop(DropNoKey)
+				continue
+			}
+			if cur == nil || cur.kp != kp || len(cur.pkts) == cap(cur.pkts) {
+				t.dispatchInbound(cur)
+				cur = getJob(e.peer, kp, false)
+			}
+			cur.pkts = append(cur.pkts, packet{buf: bufs[i], data: msg, ctr: noise.DataCounter(msg), ep: eps[i]})
+			nb := t.rxPool.get(false)
+			if nb == nil {
+				// Pool exhausted: give this packet's buffer back and drop it.
+				cur.pkts = cur.pkts[:len(cur.pkts)-1]
+				t.stats.drop(DropQueueFull)
+				continue
+			}
+			bufs[i] = nb
+			views[i] = *nb
+		}
+		t.dispatchInbound(cur)
+		clear(eps)
+	}
+}
+
+// dispatchInbound queues a receive job on its peer and the work queue.
+func (t *Tunnel) dispatchInbound(j *job) {
+	if j == nil {
+		return
+	}
+	if len(j.pkts) == 0 || !j.peer.rxQ.push(j) {
+		for i := range j.pkts {
+			t.stats.drop(DropQueueFull)
+			t.rxPool.put(j.pkts[i].buf)
+		}
+		putJob(j)
+		return
+	}
+	t.enqueue(j, true)
+}
+
+// decryptJob opens every packet of an inbound job in place.
+func decryptJob(j *job) {
+	for i := range j.pkts {
+		pk := &j.pkts[i]
+		binary.LittleEndian.PutUint64(pk.nonce[4:], pk.ctr)
+		msg := pk.data
+		plain, err := j.kp.recv.Open(msg[MessageHeadroom:MessageHeadroom], pk.nonce[:], msg[MessageHeadroom:], nil)
+		if err != nil {
+			pk.ok = false
+			continue
+		}
+		pk.plain = len(plain)
+		pk.ok = true
+	}
+}
+
+// flushInbound finishes one decrypted job, in queue order.
+func (p *Peer) flushInbound(j *job) {
+	t := p.t
+	p.rxMu.Lock()
+	bufs := t.sendBufs.Get().(*[][]byte)
+	views := (*bufs)[:0]
+	var authenticated, data, confirmed bool
+	var lastEp Endpoint
+	var rx uint64
+	for i := range j.pkts {
+		pk := &j.pkts[i]
+		if j.aborted {
+			t.stats.drop(DropQueueFull)
+			continue
+		}
+		if !pk.ok {
+			t.stats.drop(DropAuth)
+			t.rl.debug("Failed to authenticate data packet", "peer", p.pub.Short())
+			continue
+		}
+		if !j.kp.replay.Validate(pk.ctr, RejectAfterMessages) {
+			t.stats.drop(DropReplay)
+			continue
+		}
+		if !authenticated {
+			// The first authenticated packet on a "next" keypair confirms
+			// the handshake we answered; do it before anything is
+			// delivered, so that a reply already finds the keypair current.
+			confirmed = p.confirmKeypair(j.kp)
+		}
+		authenticated = true
+		lastEp = pk.ep
+		rx += uint64(len(pk.data))
+		if pk.plain == 0 {
+			continue // keepalive
+		}
+		inner := pk.data[MessageHeadroom : MessageHeadroom+pk.plain]
+		size, src, ok := packetSrc(inner)
+		if !ok {
+			t.stats.drop(DropMalformed)
+			continue
+		}
+		t.routeMu.RLock()
+		owner, found := t.routes.LookupBytes(src)
+		t.routeMu.RUnlock()
+		if !found || owner != p {
+			t.stats.drop(DropUnallowedSrc)
+			a, _ := netip.AddrFromSlice(src)
+			t.rl.debug("Packet has unallowed src IP from peer", "peer", p.pub.Short(), "src", a.String())
+			continue
+		}
+		data = true
+		views = append(views, pk.data[:MessageHeadroom+size])
+	}
+	if len(views) > 0 {
+		if _, err := t.dev.Write(views, MessageHeadroom); err != nil && !t.isClosed() {
+			t.rl.debug("Failed to write packets to TUN device", "err", err)
+		}
+		t.stats.rxPackets.Add(uint64(len(views)))
+	}
+	clear(views)
+	*bufs = views[:0]
+	t.sendBufs.Put(bufs)
+	p.rxMu.Unlock()
+
+	for i := range j.pkts {
+		t.rxPool.put(j.pkts[i].buf)
+	}
+	kp := j.kp
+	// The job is released last: until then the tunnel counts as busy.
+	defer putJob(j)
+	if !authenticated {
+		return
+	}
+	p.setEndpoint(lastEp)
+	if confirmed {
+		p.timersHandshakeComplete()
+		p.sendStaged()
+	}
+	p.timersAnyAuthenticatedPacketReceived()
+	p.timersAnyAuthenticatedPacketTraversal()
+	if data {
+		p.timersDataReceived()
+	}
+	p.rxBytes.Add(rx)
+	t.stats.rxBytes.Add(rx)
+	// §6.2: an initiator that only receives must still rekey in time.
+	if kp.initiator && t.clock.Now().Sub(kp.created) >= ReceiveRekeyThreshold {
+		p.kpMu.RLock()
+		isCur := p.cur == kp
+		p.kpMu.RUnlock()
+		if isCur {
+			p.initiateHandshake(false)
+		}
+	}
+}
+
+// packetSrc validates an inner IP header and returns the packet's real
+// length (padding removed) and its source address bytes.
+func packetSrc(pkt []byte) (int, []byte, bool) {
+	if len(pkt) < 1 {
+		return 0, nil, false
+	}
+	switch pkt[0] >> 4 {
+	case 4:
+		if len(pkt) < 20 {
+			return 0, nil, false
+		}
+		n := int(binary.BigEndian.Uint16(pkt[2:4]))
+		if n < 20 || n > len(pkt) {
+			return 0, nil, false
+		}
+		return n, pkt[12:16], true
+	case 6:
+		if len(pkt) < 40 {
+			return 0, nil, false
+		}
+		n := int(binary.BigEndian.Uint16(pkt[4:6])) + 40
+		if n > len(pkt) {
+			return 0, nil, false
+		}
+		return n, pkt[8:24], true
+	}
+	return 0, nil, false
+}
+
+func endpointString(ep Endpoint) string {
+	if ep == nil {
+		return "unknown"
+	}
+	return ep.String()
+}

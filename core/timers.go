@@ -1,0 +1,244 @@
+package core
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Every timer of the protocol, per peer (whitepaper §6; the event names
+// follow the Linux kernel's timers.c so they can be compared):
+//
+//	retransmitHandshake  RekeyTimeout (5 s) + jitter ≤ RekeyTimeoutJitterMax (333 ms)
+//	                     after an initiation; re-sends it, and after
+//	                     MaxTimerHandshakes tries (RekeyAttemptTime, 90 s) gives
+//	                     up and drops the staged packets (§6.4).
+//	sendKeepalive        KeepaliveTimeout (10 s) after data was received with
+//	                     nothing sent back: send an empty packet (§6.5).
+//	newHandshake         NewHandshakeTimeout (15 s) + jitter after data was
+//	                     sent without any authenticated reply: start a new
+//	                     handshake, the peer may have lost its state (§6.5).
+//	zeroKeyMaterial      ZeroKeyMaterialTimeout (3 × RejectAfterTime, 540 s)
+//	                     after a session was derived: erase every key (§6.3).
+//	persistentKeepalive  the configured interval after any authenticated
+//	                     packet in either direction: send a keepalive, to
+//	                     keep NAT and firewall state alive (§6.5).
+//
+// The rekey conditions that are checks rather than timers live with the
+// code that checks them: RekeyAfterMessages / RekeyAfterTime on send
+// (sendStaged), ReceiveRekeyThreshold on receive (flushInbound),
+// RejectAfterTime / RejectAfterMessages on both.
+//
+// Timers read time from the Tunnel's Clock. Re-arming a pending timer to a
+// later deadline only records the new deadline; the callback re-arms itself
+// for the remainder when it fires early. That keeps "mod on every packet"
+// (persistent keepalive) at a lock and a compare instead of a timer reset.
+
+type peerTimer struct {
+	t       Timer
+	pending bool
+	when    time.Time
+	fire    func()
+}
+
+type peerTimers struct {
+	mu                   sync.Mutex
+	stopped              bool
+	retransmitHandshake  peerTimer
+	sendKeepalive        peerTimer
+	newHandshake         peerTimer
+	zeroKeyMaterial      peerTimer
+	persistentKeepalive  peerTimer
+	needAnotherKeepalive bool
+}
+
+func (ts *peerTimers) init(p *Peer) {
+	ts.retransmitHandshake.fire = p.expiredRetransmitHandshake
+	ts.sendKeepalive.fire = p.expiredSendKeepalive
+	ts.newHandshake.fire = p.expiredNewHandshake
+	ts.zeroKeyMaterial.fire = p.expiredZeroKeyMaterial
+	ts.persistentKeepalive.fire = p.expiredPersistentKeepalive
+}
+
+func jitter() time.Duration { return rand.N(RekeyTimeoutJitterMax) }
+
+// mod arms pt to fire d from now. Caller holds p.timers.mu.
+func (p *Peer) mod(pt *peerTimer, d time.Duration) {
+	ts := &p.timers
+	if ts.stopped {
+		return
+	}
+	when := p.t.clock.Now().Add(d)
+	if pt.pending && !when.Before(pt.when) {
+		pt.when = when // fire() will re-arm for the remainder
+		return
+	}
+	pt.when, pt.pending = when, true
+	if pt.t == nil {
+		pt.t = p.t.clock.AfterFunc(d, func() { p.fire(pt) })
+	} else {
+		pt.t.Reset(d)
+	}
+}
+
+// del disarms pt. Caller holds p.timers.mu.
+func (p *Peer) del(pt *peerTimer) {
+	pt.pending = false
+	if pt.t != nil {
+		pt.t.Stop()
+	}
+}
+
+func (p *Peer) fire(pt *peerTimer) {
+	ts := &p.timers
+	ts.mu.Lock()
+	if !pt.pending || ts.stopped {
+		ts.mu.Unlock()
+		return
+	}
+	if rest := pt.when.Sub(p.t.clock.Now()); rest > 0 {
+		pt.t.Reset(rest)
+		ts.mu.Unlock()
+		return
+	}
+	pt.pending = false
+	f := pt.fire
+	ts.mu.Unlock()
+	f()
+}
+
+// stopTimers disarms every timer for good (peer removed) or until
+// startTimers (interface down).
+func (p *Peer) stopTimers() {
+	ts := &p.timers
+	ts.mu.Lock()
+	ts.stopped = true
+	for _, pt := range []*peerTimer{&ts.retransmitHandshake, &ts.sendKeepalive, &ts.newHandshake, &ts.zeroKeyMaterial, &ts.persistentKeepalive} {
+		p.del(pt)
+	}
+	ts.needAnotherKeepalive = false
+	ts.mu.Unlock()
+}
+
+func (p *Peer) startTimers() {
+	p.timers.mu.Lock()
+	p.timers.stopped = false
+	p.timers.mu.Unlock()
+}
+
+// Expiry handlers.
+
+func (p *Peer) expiredRetransmitHandshake() {
+	p.hsMu.Lock()
+	attempts := p.attempts
+	if attempts < MaxTimerHandshakes {
+		p.attempts++
+	}
+	p.hsMu.Unlock()
+	if attempts >= MaxTimerHandshakes {
+		p.t.rl.debug("Handshake did not complete after attempts, giving up", "peer", p.pub.Short(), "attempts", attempts+1)
+		p.t.stats.handshakesFailed.Add(1)
+		p.timers.mu.Lock()
+		p.del(&p.timers.sendKeepalive)
+		if !p.timers.zeroKeyMaterial.pending {
+			p.mod(&p.timers.zeroKeyMaterial, ZeroKeyMaterialTimeout)
+		}
+		p.timers.mu.Unlock()
+		p.dropStaged()
+		return
+	}
+	p.t.rl.debug("Handshake for peer did not complete after 5 seconds, retrying", "peer", p.pub.Short(), "try", attempts+2)
+	p.clearEndpointSrc()
+	p.initiateHandshake(true)
+}
+
+func (p *Peer) expiredSendKeepalive() {
+	p.sendKeepalive()
+	p.timers.mu.Lock()
+	if p.timers.needAnotherKeepalive {
+		p.timers.needAnotherKeepalive = false
+		p.mod(&p.timers.sendKeepalive, KeepaliveTimeout)
+	}
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) expiredNewHandshake() {
+	p.t.rl.debug("Retrying handshake because we stopped hearing back after 15 seconds", "peer", p.pub.Short())
+	p.clearEndpointSrc()
+	p.initiateHandshake(false)
+}
+
+func (p *Peer) expiredZeroKeyMaterial() {
+	p.t.rl.debug("Zeroing out all keys for peer, since we haven't received a new one in 540 seconds", "peer", p.pub.Short())
+	p.zeroKeys()
+}
+
+func (p *Peer) expiredPersistentKeepalive() {
+	if p.keepaliveInterval() > 0 {
+		p.sendKeepalive()
+	}
+}
+
+// Event hooks, called by the send and receive paths.
+
+func (p *Peer) timersDataSent() {
+	p.timers.mu.Lock()
+	if !p.timers.newHandshake.pending {
+		p.mod(&p.timers.newHandshake, NewHandshakeTimeout+jitter())
+	}
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersDataReceived() {
+	p.timers.mu.Lock()
+	if !p.timers.sendKeepalive.pending {
+		p.mod(&p.timers.sendKeepalive, KeepaliveTimeout)
+	} else {
+		p.timers.needAnotherKeepalive = true
+	}
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersAnyAuthenticatedPacketSent() {
+	p.timers.mu.Lock()
+	p.del(&p.timers.sendKeepalive)
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersAnyAuthenticatedPacketReceived() {
+	p.timers.mu.Lock()
+	p.del(&p.timers.newHandshake)
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersHandshakeInitiated() {
+	p.timers.mu.Lock()
+	p.mod(&p.timers.retransmitHandshake, RekeyTimeout+jitter())
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersHandshakeComplete() {
+	p.timers.mu.Lock()
+	p.del(&p.timers.retransmitHandshake)
+	p.timers.mu.Unlock()
+	p.hsMu.Lock()
+	p.attempts = 0
+	p.handshakeStarted = time.Time{}
+	p.hsMu.Unlock()
+	p.lastHandshake.Store(p.t.clock.Now().UnixNano())
+	p.t.stats.handshakesCompleted.Add(1)
+}
+
+func (p *Peer) timersSessionDerived() {
+	p.timers.mu.Lock()
+	p.mod(&p.timers.zeroKeyMaterial, ZeroKeyMaterialTimeout)
+	p.timers.mu.Unlock()
+}
+
+func (p *Peer) timersAnyAuthenticatedPacketTraversal() {
+	if iv := p.keepaliveInterval(); iv > 0 {
+		p.timers.mu.Lock()
+		p.mod(&p.timers.persistentKeepalive, iv)
+		p.timers.mu.Unlock()
+	}
+}

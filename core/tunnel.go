@@ -1,0 +1,349 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wgplex/wgplex/core/allowedips"
+	"github.com/wgplex/wgplex/core/cookie"
+	"github.com/wgplex/wgplex/core/ratelimit"
+)
+
+// Options are the ports and services a Tunnel runs on.
+type Options struct {
+	// Device is the packet device (required).
+	Device Device
+	// Bind is the UDP transport (required).
+	Bind Bind
+	// Clock drives every timer; nil means the system clock.
+	Clock Clock
+	// Logger receives the engine's log; nil discards it. Messages a packet
+	// can trigger are rate-limited.
+	Logger *slog.Logger
+	// Workers is the number of crypto goroutines; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Tunnel is one WireGuard interface: a Device, a Bind, a static identity
+// and its peers. Configure it with Apply, read it with Snapshot.
+type Tunnel struct {
+	dev   Device
+	bind  Bind
+	clock Clock
+	log   *slog.Logger
+	rl    *rateLimitedLogger
+
+	cfgMu sync.Mutex // serialises Apply, Up, Down, Close
+
+	mu         sync.RWMutex // guards the fields below
+	keyStore   KeyStore
+	keyManaged bool // the key store is not the in-memory one
+	listenPort uint16
+	fwmark     uint32
+	peers      map[PublicKey]*Peer
+	peerSeq    uint64
+
+	bindMu    sync.RWMutex // guards bindOpen and the bind's lifetime
+	bindOpen  bool
+	boundPort uint16
+	recvWG    sync.WaitGroup
+
+	routeMu sync.RWMutex
+	routes  allowedips.Table[*Peer]
+
+	index   *indexTable
+	checker *cookie.Checker
+	limiter *ratelimit.Limiter
+
+	isUp           atomic.Bool
+	mtu            atomic.Int32
+	underLoadUntil atomic.Int64
+	forceUnderLoad atomic.Bool
+
+	work       chan *job
+	workMu     sync.RWMutex // senders hold it shared; Close exclusively
+	workClosed bool
+	hsQueue    chan hsJob
+	txPool     *bufferPool
+	rxPool     *bufferPool
+	sendBufs   sync.Pool
+	workers    sync.WaitGroup
+
+	stats     stats
+	busy      atomic.Int64 // jobs and handshake messages not yet finished
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// NewTunnel starts a Tunnel on the given ports. It starts down: it comes up
+// when the Device reports EventUp, or when Up is called.
+func NewTunnel(o Options) (*Tunnel, error) {
+	if o.Device == nil || o.Bind == nil {
+		return nil, fmt.Errorf("%w: a Device and a Bind are required", ErrInvalidConfig)
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	t := &Tunnel{
+		dev:     o.Device,
+		bind:    o.Bind,
+		clock:   o.Clock,
+		log:     o.Logger,
+		peers:   make(map[PublicKey]*Peer),
+		index:   newIndexTable(),
+		checker: cookie.NewChecker(),
+		limiter: ratelimit.New(),
+		work:    make(chan *job, 1024),
+		hsQueue: make(chan hsJob, HandshakeQueueSize),
+		txPool:  newBufferPool(MaxBuffers),
+		rxPool:  newBufferPool(MaxBuffers),
+		closed:  make(chan struct{}),
+	}
+	t.rl = newRateLimitedLogger(o.Logger, o.Clock)
+	t.sendBufs.New = func() any { b := make([][]byte, 0, DefaultBatchSize); return &b }
+	mtu, err := o.Device.MTU()
+	if err != nil || mtu <= 0 {
+		mtu = 1420
+	}
+	t.mtu.Store(int32(mtu))
+	for i := 0; i < o.Workers; i++ {
+		t.workers.Add(2)
+		go t.cryptoWorker()
+		go t.handshakeWorker()
+	}
+	t.workers.Add(2)
+	go t.readDevice()
+	go t.deviceEvents()
+	return t, nil
+}
+
+func (t *Tunnel) isClosed() bool {
+	select {
+	case <-t.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// IsUp reports whether the interface is up: its port is open and packets
+// flow.
+func (t *Tunnel) IsUp() bool { return t.isUp.Load() }
+
+// Closed is closed once the tunnel has shut down, including when its
+// device went away.
+func (t *Tunnel) Closed() <-chan struct{} { return t.closed }
+
+// deviceEvents follows the device's up/down/MTU events; when the device
+// disappears the tunnel closes itself.
+func (t *Tunnel) deviceEvents() {
+	defer t.workers.Done()
+	for ev := range t.dev.Events() {
+		switch ev {
+		case EventUp:
+			if err := t.Up(); err != nil {
+				t.log.Error("Failed to bring up interface", "err", err)
+			}
+		case EventDown:
+			if err := t.Down(); err != nil {
+				t.log.Error("Failed to bring down interface", "err", err)
+			}
+		case EventMTUUpdate:
+			if mtu, err := t.dev.MTU(); err == nil && mtu > 0 {
+				t.mtu.Store(int32(mtu))
+				t.log.Debug("MTU updated", "mtu", mtu)
+			}
+		}
+	}
+	if !t.isClosed() {
+		t.log.Info("Device went away, closing tunnel")
+		go t.Close()
+	}
+}
+
+// Up opens the UDP port and starts the peers' timers.
+func (t *Tunnel) Up() error {
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
+	if t.isClosed() {
+		return ErrClosed
+	}
+	if t.isUp.Load() {
+		return nil
+	}
+	t.mu.RLock()
+	port, mark := t.listenPort, t.fwmark
+	t.mu.RUnlock()
+	if err := t.openBind(port, mark); err != nil {
+		return err
+	}
+	t.isUp.Store(true)
+	t.log.Info("Interface up", "port", t.boundPort)
+	for _, p := range t.peerList() {
+		p.startTimers()
+		if p.keepaliveInterval() > 0 {
+			p.sendKeepalive()
+		}
+	}
+	return nil
+}
+
+// Down closes the UDP port, stops every timer and forgets session keys.
+func (t *Tunnel) Down() error {
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
+	return t.down()
+}
+
+func (t *Tunnel) down() error {
+	if !t.isUp.Swap(false) {
+		return nil
+	}
+	t.closeBind()
+	for _, p := range t.peerList() {
+		p.stopTimers()
+		p.zeroKeys()
+		p.dropStaged()
+	}
+	t.log.Info("Interface down")
+	return nil
+}
+
+// openBind opens the bind on port and starts a receiver per socket.
+// Caller holds cfgMu.
+func (t *Tunnel) openBind(port uint16, mark uint32) error {
+	t.bindMu.Lock()
+	defer t.bindMu.Unlock()
+	fns, actual, err := t.bind.Open(port)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPortInUse, err)
+	}
+	if mark != 0 {
+		if err := t.bind.SetMark(mark); err != nil {
+			t.bind.Close()
+			return fmt.Errorf("%w: set fwmark: %v", ErrInvalidConfig, err)
+		}
+	}
+	t.bindOpen, t.boundPort = true, actual
+	for _, fn := range fns {
+		t.recvWG.Add(1)
+		go t.receive(fn)
+	}
+	return nil
+}
+
+// closeBind closes the sockets and waits for the receivers to stop.
+// Caller holds cfgMu.
+func (t *Tunnel) closeBind() {
+	t.bindMu.Lock()
+	if t.bindOpen {
+		t.bind.Close()
+		t.bindOpen, t.boundPort = false, 0
+	}
+	t.bindMu.Unlock()
+	t.recvWG.Wait()
+}
+
+// Close shuts the tunnel down for good and closes the device.
+func (t *Tunnel) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		t.cfgMu.Lock()
+		close(t.closed)
+		t.down()
+		t.mu.Lock()
+		for _, p := range t.peers {
+			p.removed.Store(true)
+			p.stopTimers()
+		}
+		t.mu.Unlock()
+		t.cfgMu.Unlock()
+		err = t.dev.Close()
+		// Workers exit when their queues close; the device reader and the
+		// event loop exit when the device is closed.
+		close(t.hsQueue)
+		t.workMu.Lock()
+		t.workClosed = true
+		close(t.work)
+		t.workMu.Unlock()
+		t.workers.Wait()
+	})
+	return err
+}
+
+// Stats returns the interface-wide counters.
+func (t *Tunnel) Stats() Stats {
+	s := Stats{
+		Drops:                 make(map[DropReason]uint64, numDropReasons),
+		RxPackets:             t.stats.rxPackets.Load(),
+		TxPackets:             t.stats.txPackets.Load(),
+		RxBytes:               t.stats.rxBytes.Load(),
+		TxBytes:               t.stats.txBytes.Load(),
+		InitiationsSent:       t.stats.initiationsSent.Load(),
+		InitiationsReceived:   t.stats.initiationsReceived.Load(),
+		ResponsesSent:         t.stats.responsesSent.Load(),
+		ResponsesReceived:     t.stats.responsesReceived.Load(),
+		HandshakesCompleted:   t.stats.handshakesCompleted.Load(),
+		HandshakesFailed:      t.stats.handshakesFailed.Load(),
+		CookieRepliesSent:     t.stats.cookieRepliesSent.Load(),
+		CookieRepliesReceived: t.stats.cookieRepliesReceived.Load(),
+		KeypairRotations:      t.stats.keypairRotations.Load(),
+		EndpointChanges:       t.stats.endpointChanges.Load(),
+		KeepalivesSent:        t.stats.keepalivesSent.Load(),
+		KeyStoreCalls:         t.stats.keyStoreCalls.Load(),
+		UnderLoad:             t.underLoad(),
+	}
+	for i := range t.stats.drops {
+		s.Drops[DropReason(i)] = t.stats.drops[i].Load()
+	}
+	t.mu.RLock()
+	s.Peers = len(t.peers)
+	t.mu.RUnlock()
+	return s
+}
+
+// SetUnderLoad forces the under-load state (cookies required for every
+// handshake) on or off; off returns to the automatic queue-depth rule.
+// Tests and operators under attack use it.
+func (t *Tunnel) SetUnderLoad(on bool) { t.forceUnderLoad.Store(on) }
+
+func (t *Tunnel) currentKeyStore() KeyStore {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.keyStore
+}
+
+func (t *Tunnel) lookupPeer(pub PublicKey) *Peer {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.peers[pub]
+}
+
+func (t *Tunnel) peerList() []*Peer {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*Peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// retireKeypair forgets a keypair's index so that no packet can use it.
+func (t *Tunnel) retireKeypair(kp *keypair) {
+	if kp != nil {
+		t.index.delete(kp.localIndex)
+	}
+}
+
+var errUnknownPeer = errors.New("initiation from unknown peer")
