@@ -29,7 +29,9 @@ type Netns struct {
 
 // uniqueID returns a short random suffix. Names must not collide with other
 // tests, other runs of this suite on the same host (several people share the
-// machine) or leftovers of a killed run; three random bytes plus the pid do.
+// machine) or leftovers of a killed run. Namespace names add the pid;
+// interface names have room for no more than "wgpx" plus these six hex
+// digits, and StartDaemon re-draws if the socket name is taken.
 func uniqueID() string {
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {

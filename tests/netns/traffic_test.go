@@ -18,7 +18,8 @@ import (
 // does not fail the test, and the deadline bounds the whole run.
 func Ping(t testing.TB, ns *Netns, addr string, count int) {
 	t.Helper()
-	deadline := 3 + count/5 + 2
+	// One request per 0.2 s plus room for a handshake and its retry.
+	deadline := 5 + count/5
 	out, err := ns.Run("ping", "-n", "-c", fmt.Sprint(count), "-W", "1", "-i", "0.2",
 		"-w", fmt.Sprint(deadline), addr)
 	if err != nil {
