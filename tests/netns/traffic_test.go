@@ -18,7 +18,7 @@ import (
 // does not fail the test, and the deadline bounds the whole run.
 func Ping(t testing.TB, ns *Netns, addr string, count int) {
 	t.Helper()
-	// One request per 0.2 s plus room for a handshake and its retry.
+	// One request per 0.2 s, plus a few seconds for the handshake.
 	deadline := 5 + count/5
 	out, err := ns.Run("ping", "-n", "-c", fmt.Sprint(count), "-W", "1", "-i", "0.2",
 		"-w", fmt.Sprint(deadline), addr)
