@@ -1,0 +1,371 @@
+//go:build linux
+
+package udp
+
+// The batched data path: recvmmsg/sendmmsg through the socket's
+// syscall.RawConn, so that Go's network poller still parks a goroutine
+// while the socket is empty (or full) and Close still wakes it.
+//
+// Every buffer the kernel touches (mmsghdrs, iovecs, addresses, control
+// messages) is allocated once per receive function or per pooled send batch,
+// and the callbacks given to RawConn.Read/Write are built once too: a closure
+// made per call would escape and cost an allocation per batch.
+//
+// Offloads, later: UDP GSO adds a UDP_SEGMENT control message after the
+// packet info in sendBatch.oob (size it for both) and sends runs of
+// equal-sized datagrams as one mmsghdr with several iovecs; UDP GRO sets
+// UDP_GRO in setSockopts, widens receiver.oob per message by a
+// CmsgSpace(2) and splits a coalesced datagram at the segment size it
+// reports. Neither is done yet.
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wgplex/wgplex/core"
+)
+
+// sock is one open UDP socket of the Bind.
+type sock struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+	is6  bool
+	port uint16
+	// pool holds *sendBatch; Send may run on many goroutines at once.
+	pool sync.Pool
+}
+
+// recvOOBSize is the control message space per received datagram: one
+// packet-info message of the larger (IPv6) kind.
+var recvOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// receiver is the state of one receive function. Its mutex makes concurrent
+// calls safe, though the engine drives each from a single goroutine.
+type receiver struct {
+	mu    sync.Mutex
+	s     *sock
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	oob   []byte
+	cache epCache
+
+	// Set before and after each RawConn.Read by receive and readFn.
+	count int
+	n     int
+	errno syscall.Errno
+	read  func(fd uintptr) bool
+}
+
+func newReceiver(s *sock) *receiver {
+	r := &receiver{
+		s:     s,
+		msgs:  make([]unix.Mmsghdr, batchSize),
+		iovs:  make([]unix.Iovec, batchSize),
+		names: make([]unix.RawSockaddrInet6, batchSize),
+		oob:   make([]byte, batchSize*recvOOBSize),
+	}
+	r.read = r.readFn
+	return r
+}
+
+// readFn runs recvmmsg on the socket. Returning false tells the poller to
+// wait for the socket to become readable and call again.
+func (r *receiver) readFn(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.count), 0, 0, 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		r.n, r.errno = int(n), errno
+		return true
+	}
+}
+
+// receive is the core.ReceiveFunc of one socket.
+func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	count := min(len(packets), len(sizes), len(eps), batchSize)
+	if count == 0 {
+		return 0, nil
+	}
+	for i := range count {
+		setIov(&r.iovs[i], packets[i])
+		h := &r.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Control = &r.oob[i*recvOOBSize]
+		h.SetControllen(recvOOBSize)
+		h.Flags = 0
+		r.msgs[i].Len = 0
+	}
+	r.count = count
+	if err := r.s.rc.Read(r.read); err != nil {
+		return 0, closedOr(err)
+	}
+	if r.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", r.errno)
+	}
+	for i := range r.n {
+		m := &r.msgs[i]
+		sizes[i] = int(m.Len)
+		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			// Larger than the buffer: no WireGuard message is, so report it
+			// empty and let the engine drop it.
+			sizes[i] = 0
+		}
+		oob := r.oob[i*recvOOBSize:][:min(int(m.Hdr.Controllen), recvOOBSize)]
+		src, ifindex := parsePktinfo(oob)
+		eps[i] = r.cache.get(epKey{dst: sockaddrToAddrPort(&r.names[i]), src: src, ifindex: ifindex})
+	}
+	return r.n, nil
+}
+
+// closedOr maps the poller's "use of closed connection" to net.ErrClosed, as
+// core.ReceiveFunc promises.
+func closedOr(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// setIov points iov at b. An empty buffer gets a nil base: &b[0] would
+// panic, and the kernel does not look at the base of a zero-length iovec.
+func setIov(iov *unix.Iovec, b []byte) {
+	if len(b) == 0 {
+		iov.Base = nil
+		iov.SetLen(0)
+		return
+	}
+	iov.Base = &b[0]
+	iov.SetLen(len(b))
+}
+
+// sockaddrToAddrPort decodes a received source address. An IPv6 scope ID
+// becomes the zone, so a reply to a link-local peer goes out the right link.
+func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), portFromNet(&sa4.Port))
+	case unix.AF_INET6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			// strconv returns small numbers without allocating.
+			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(a.Unmap(), portFromNet(&sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// portFromNet reads a port stored in network byte order.
+func portFromNet(p *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// portToNet stores a port in network byte order.
+func portToNet(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+// parsePktinfo walks the control messages of one datagram and returns the
+// local address it was sent to and the interface it arrived on. It never
+// reads past oob, whatever the kernel (or a bug) put in the lengths.
+func parsePktinfo(oob []byte) (netip.Addr, int32) {
+	hdrLen := unix.CmsgLen(0)
+	for len(oob) >= hdrLen {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdrLen || l > len(oob) {
+			break
+		}
+		data := oob[hdrLen:l]
+		switch {
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+			// Spec_dst rather than Addr: for a datagram sent to a broadcast
+			// address it holds the local unicast address a reply can use.
+			return netip.AddrFrom4(pi.Spec_dst), pi.Ifindex
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			return netip.AddrFrom16(pi.Addr), int32(pi.Ifindex)
+		}
+		next := unix.CmsgSpace(l - hdrLen)
+		if next > len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return netip.Addr{}, 0
+}
+
+// sendOOBSize is the control message space of a send: one packet info.
+var sendOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// sendBatch is the kernel-facing state of one Send call, pooled per socket.
+// Every datagram of a batch goes to the same address with the same source,
+// so the mmsghdrs share one sockaddr and one control message.
+type sendBatch struct {
+	msgs []unix.Mmsghdr
+	iovs []unix.Iovec
+	name unix.RawSockaddrInet6
+	oob  []byte
+
+	// Set before and after each RawConn.Write by send and writeFn.
+	start, count int
+	n            int
+	errno        syscall.Errno
+	write        func(fd uintptr) bool
+}
+
+func newSendBatch() *sendBatch {
+	sb := &sendBatch{
+		msgs: make([]unix.Mmsghdr, batchSize),
+		iovs: make([]unix.Iovec, batchSize),
+		oob:  make([]byte, sendOOBSize),
+	}
+	sb.write = sb.writeFn
+	return sb
+}
+
+// writeFn runs sendmmsg for the datagrams not yet sent.
+func (sb *sendBatch) writeFn(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&sb.msgs[sb.start])), uintptr(sb.count-sb.start), 0, 0, 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		sb.n, sb.errno = int(n), errno
+		return true
+	}
+}
+
+// send sends bufs to dst, with src as the source address when it is valid.
+func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) error {
+	sb := s.pool.Get().(*sendBatch)
+	defer s.pool.Put(sb)
+	nameLen, err := sb.setName(dst, s.is6)
+	if err != nil {
+		return err
+	}
+	oobLen := sb.setSource(src, ifindex)
+	for len(bufs) > 0 {
+		chunk := bufs[:min(len(bufs), batchSize)]
+		bufs = bufs[len(chunk):]
+		for i, b := range chunk {
+			setIov(&sb.iovs[i], b)
+			h := &sb.msgs[i].Hdr
+			h.Name = (*byte)(unsafe.Pointer(&sb.name))
+			h.Namelen = nameLen
+			h.Iov = &sb.iovs[i]
+			h.SetIovlen(1)
+			if oobLen > 0 {
+				h.Control = &sb.oob[0]
+			} else {
+				h.Control = nil
+			}
+			h.SetControllen(oobLen)
+			h.Flags = 0
+		}
+		sb.start, sb.count = 0, len(chunk)
+		for sb.start < sb.count {
+			if err := s.rc.Write(sb.write); err != nil {
+				return closedOr(err)
+			}
+			if sb.errno != 0 {
+				return os.NewSyscallError("sendmmsg", sb.errno)
+			}
+			if sb.n <= 0 {
+				return os.NewSyscallError("sendmmsg", unix.EIO)
+			}
+			sb.start += sb.n
+		}
+	}
+	return nil
+}
+
+// setName encodes dst as the batch's destination sockaddr.
+func (sb *sendBatch) setName(dst netip.AddrPort, is6 bool) (uint32, error) {
+	if !is6 {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sb.name))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.Addr().As4()}
+		portToNet(&sa.Port, dst.Port())
+		return unix.SizeofSockaddrInet4, nil
+	}
+	sb.name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.Addr().As16()}
+	if z := dst.Addr().Zone(); z != "" {
+		idx, err := zoneIndex(z)
+		if err != nil {
+			return 0, err
+		}
+		sb.name.Scope_id = idx
+	}
+	portToNet(&sb.name.Port, dst.Port())
+	return unix.SizeofSockaddrInet6, nil
+}
+
+// zoneIndex turns an IPv6 zone (an interface index as received, or a name
+// as a user may write it) into a scope ID.
+func zoneIndex(zone string) (uint32, error) {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(ifi.Index), nil
+}
+
+// setSource writes the packet-info control message that makes the kernel
+// send from src, and returns its length (0 when src is not valid).
+//
+// For IPv4 only the address is set, not the interface: pinning the
+// interface the request came in on would break hosts that route replies out
+// another way. IPv6 needs the interface for a link-local source, whose
+// address alone is ambiguous.
+func (sb *sendBatch) setSource(src netip.Addr, ifindex int32) int {
+	if !src.IsValid() {
+		return 0
+	}
+	clear(sb.oob)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&sb.oob[0]))
+	data := unsafe.Pointer(&sb.oob[unix.CmsgLen(0)])
+	if src.Is4() {
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		(*unix.Inet4Pktinfo)(data).Spec_dst = src.As4()
+		return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+	}
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(data)
+	pi.Addr = src.As16()
+	if src.IsLinkLocalUnicast() && ifindex > 0 {
+		pi.Ifindex = uint32(ifindex)
+	}
+	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+}
