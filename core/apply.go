@@ -287,6 +287,7 @@ func (t *Tunnel) Snapshot() Snapshot {
 	}
 	t.bindMu.RUnlock()
 	sort.Slice(peers, func(i, j int) bool { return peers[i].seq < peers[j].seq })
+	now := t.clock.Now()
 	s.Peers = make([]PeerSnapshot, len(peers))
 	t.routeMu.RLock()
 	for i, p := range peers {
@@ -306,6 +307,7 @@ func (t *Tunnel) Snapshot() Snapshot {
 		ps.RxBytes = p.rxBytes.Load()
 		ps.TxBytes = p.txBytes.Load()
 		ps.AllowedIPs = t.routes.Prefixes(p)
+		ps.State = p.state(now)
 	}
 	t.routeMu.RUnlock()
 	return s

@@ -79,4 +79,30 @@ type PeerSnapshot struct {
 	RxBytes, TxBytes    uint64
 	AllowedIPs          []netip.Prefix
 	ProtocolVersion     int
+	// State is where the peer's session stands (for metrics and logs).
+	State PeerState
+}
+
+// PeerState summarises a peer's session.
+type PeerState int
+
+// The peer states.
+const (
+	// PeerIdle: no usable session and no handshake under way.
+	PeerIdle PeerState = iota
+	// PeerHandshaking: an initiation is out and unanswered.
+	PeerHandshaking
+	// PeerEstablished: a current keypair that may still be used.
+	PeerEstablished
+)
+
+// String returns the state's metric label.
+func (s PeerState) String() string {
+	switch s {
+	case PeerHandshaking:
+		return "handshaking"
+	case PeerEstablished:
+		return "established"
+	}
+	return "idle"
 }

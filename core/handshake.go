@@ -231,8 +231,8 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	t.index.swap(kp.localIndex, indexEntry{peer: p, keypair: kp})
 	p.installKeypair(kp)
 	if !started.IsZero() {
-		t.stats.handshakeDurationNanos.Add(uint64(now.Sub(started)))
-		t.stats.handshakeDurationCount.Add(1)
+		d := now.Sub(started)
+		t.stats.handshakeDuration.observe(d.Seconds(), uint64(d))
 	}
 	p.rxBytes.Add(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)

@@ -237,3 +237,16 @@ func (p *Peer) stagedCount() int {
 	defer p.stageMu.Unlock()
 	return len(p.staged)
 }
+
+// state summarises the session for read-outs.
+func (p *Peer) state(now time.Time) PeerState {
+	if p.sendKeypair(now) != nil {
+		return PeerEstablished
+	}
+	p.hsMu.Lock()
+	defer p.hsMu.Unlock()
+	if p.initiation != nil {
+		return PeerHandshaking
+	}
+	return PeerIdle
+}

@@ -54,6 +54,7 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 			continue
 		}
 		cur = nil
+		t.stats.socketReadBatch.observe(float64(n), uint64(n))
 		for i := 0; i < n; i++ {
 			msg := views[i][:sizes[i]]
 			typ, ok := noise.MessageType(msg)

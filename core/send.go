@@ -55,6 +55,7 @@ func (t *Tunnel) readDevice() {
 			continue
 		}
 		groups = groups[:0]
+		t.stats.deviceReadBatch.observe(float64(n), uint64(n))
 		up := t.isUp.Load()
 		for i := 0; i < n; i++ {
 			size := sizes[i]

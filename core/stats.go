@@ -55,24 +55,76 @@ func DropReasons() []DropReason {
 // the data path pays one atomic add and the metrics exporter reads them
 // without locks.
 type stats struct {
-	drops                  [numDropReasons]atomic.Uint64
-	rxPackets, txPackets   atomic.Uint64
-	rxBytes, txBytes       atomic.Uint64
-	initiationsSent        atomic.Uint64
-	initiationsReceived    atomic.Uint64
-	responsesSent          atomic.Uint64
-	responsesReceived      atomic.Uint64
-	handshakesCompleted    atomic.Uint64
-	handshakesFailed       atomic.Uint64 // gave up after RekeyAttemptTime
-	cookieRepliesSent      atomic.Uint64
-	cookieRepliesReceived  atomic.Uint64
-	keypairRotations       atomic.Uint64
-	endpointChanges        atomic.Uint64
-	keepalivesSent         atomic.Uint64
-	keyStoreCalls          atomic.Uint64
-	handshakeDurationNanos atomic.Uint64
-	handshakeDurationCount atomic.Uint64
+	drops                 [numDropReasons]atomic.Uint64
+	rxPackets, txPackets  atomic.Uint64
+	rxBytes, txBytes      atomic.Uint64
+	initiationsSent       atomic.Uint64
+	initiationsReceived   atomic.Uint64
+	responsesSent         atomic.Uint64
+	responsesReceived     atomic.Uint64
+	handshakesCompleted   atomic.Uint64
+	handshakesFailed      atomic.Uint64 // gave up after RekeyAttemptTime
+	cookieRepliesSent     atomic.Uint64
+	cookieRepliesReceived atomic.Uint64
+	keypairRotations      atomic.Uint64
+	endpointChanges       atomic.Uint64
+	keepalivesSent        atomic.Uint64
+	keyStoreCalls         atomic.Uint64
+	handshakeDuration     histogram
+	deviceReadBatch       histogram // packets per Device.Read
+	socketReadBatch       histogram // datagrams per ReceiveFunc call
 }
+
+// histogram is a fixed-bucket histogram with atomic counters, cheap enough
+// for the data path (one add per batch, not per packet).
+type histogram struct {
+	bounds  []float64
+	buckets []atomic.Uint64 // len(bounds)+1, the last is +Inf
+	sum     atomic.Uint64   // in units of the observation (nanoseconds or packets)
+	count   atomic.Uint64
+}
+
+func newHistogram(bounds []float64) histogram {
+	return histogram{bounds: bounds, buckets: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(v float64, raw uint64) {
+	i := 0
+	for i < len(h.bounds) && v > h.bounds[i] {
+		i++
+	}
+	h.buckets[i].Add(1)
+	h.sum.Add(raw)
+	h.count.Add(1)
+}
+
+// Histogram is a read-out of a fixed-bucket histogram: Counts[i] counts
+// observations <= Bounds[i] and above Bounds[i-1]; the last count is
+// everything above the last bound. Sum is in the histogram's unit.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Sum    float64
+	Count  uint64
+}
+
+func (h *histogram) read(scale float64) Histogram {
+	out := Histogram{Bounds: h.bounds, Counts: make([]uint64, len(h.buckets))}
+	for i := range h.buckets {
+		out.Counts[i] = h.buckets[i].Load()
+	}
+	out.Sum = float64(h.sum.Load()) * scale
+	out.Count = h.count.Load()
+	return out
+}
+
+// Bucket bounds: handshake durations in seconds (a local handshake takes
+// about a millisecond; retries add multiples of Rekey-Timeout), batch sizes
+// in packets.
+var (
+	handshakeBounds = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90}
+	batchBounds     = []float64{1, 2, 4, 8, 16, 32, 64, 128}
+)
 
 // Stats is a read-out of the interface-wide counters.
 type Stats struct {
@@ -96,6 +148,13 @@ type Stats struct {
 	UnderLoad bool
 	// Peers is the number of configured peers.
 	Peers int
+	// HandshakeDuration: from the first initiation to the response being
+	// consumed, for handshakes this side initiated; in seconds.
+	HandshakeDuration Histogram
+	// DeviceReadBatch and SocketReadBatch: packets per read call on the send
+	// and receive paths.
+	DeviceReadBatch Histogram
+	SocketReadBatch Histogram
 }
 
 func (s *stats) drop(r DropReason) { s.drops[r].Add(1) }

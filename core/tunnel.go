@@ -110,6 +110,9 @@ func NewTunnel(o Options) (*Tunnel, error) {
 		closed:  make(chan struct{}),
 	}
 	t.rl = newRateLimitedLogger(o.Logger, o.Clock)
+	t.stats.handshakeDuration = newHistogram(handshakeBounds)
+	t.stats.deviceReadBatch = newHistogram(batchBounds)
+	t.stats.socketReadBatch = newHistogram(batchBounds)
 	t.sendBufs.New = func() any { b := make([][]byte, 0, DefaultBatchSize); return &b }
 	mtu, err := o.Device.MTU()
 	if err != nil || mtu <= 0 {
@@ -302,6 +305,9 @@ func (t *Tunnel) Stats() Stats {
 		KeepalivesSent:        t.stats.keepalivesSent.Load(),
 		KeyStoreCalls:         t.stats.keyStoreCalls.Load(),
 		UnderLoad:             t.underLoad(),
+		HandshakeDuration:     t.stats.handshakeDuration.read(1e-9),
+		DeviceReadBatch:       t.stats.deviceReadBatch.read(1),
+		SocketReadBatch:       t.stats.socketReadBatch.read(1),
 	}
 	for i := range t.stats.drops {
 		s.Drops[DropReason(i)] = t.stats.drops[i].Load()
