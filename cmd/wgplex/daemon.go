@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/uapi"
+)
+
+// defaultMTU is what the device starts with, as the reference daemon does;
+// wg-quick sets the real one.
+const defaultMTU = 1420
+
+// daemonEnv is what a daemon extension (metrics, plugins, ...) gets to work
+// with once the tunnel exists.
+type daemonEnv struct {
+	Ifname string
+	Tunnel *core.Tunnel
+	Log    *slog.Logger
+}
+
+// daemonStarter starts one optional part of the daemon. It runs after the
+// tunnel is created and before the UAPI socket opens, so that, e.g., a key
+// vault is in charge before wg(8) can talk to the interface. It returns a
+// function that stops it; an error aborts the start.
+type daemonStarter struct {
+	name  string
+	start func(env *daemonEnv) (stop func(), err error)
+}
+
+var daemonStarters []daemonStarter
+
+func registerDaemonStarter(name string, start func(env *daemonEnv) (stop func(), err error)) {
+	daemonStarters = append(daemonStarters, daemonStarter{name, start})
+}
+
+// newLogger maps LOG_LEVEL (the variable wireguard-go users already set)
+// onto slog levels.
+func newLogger(ifname string, w io.Writer) *slog.Logger {
+	level := slog.LevelError
+	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
+	case "verbose", "debug":
+		level = slog.LevelDebug
+	case "silent":
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("interface", ifname)
+}
+
+// runDaemon runs the interface until a signal, the removal of its device,
+// or the removal of its UAPI socket. Unless foreground, it first detaches
+// into the background and returns once the child is ready, so that a
+// caller such as wg-quick can configure the interface right away.
+func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
+	if !foreground && !isDaemonChild() {
+		return daemonize(stderr)
+	}
+	log := newLogger(ifname, stderr)
+	dev, err := createDevice(ifname, defaultMTU)
+	if err != nil {
+		log.Error("Failed to create TUN device", "err", err)
+		fmt.Fprintf(stderr, "wgplex: failed to create TUN device %s: %v\n", ifname, err)
+		return 1
+	}
+	name, err := dev.Name()
+	if err != nil {
+		name = ifname
+	}
+	bind := newBind()
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log})
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex: %v\n", err)
+		return 1
+	}
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	env := &daemonEnv{Ifname: name, Tunnel: tun, Log: log}
+	for _, s := range daemonStarters {
+		stop, err := s.start(env)
+		if err != nil {
+			stopAll()
+			tun.Close()
+			fmt.Fprintf(stderr, "wgplex: %s: %v\n", s.name, err)
+			return 1
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	srv, err := uapi.Listen(uapi.DefaultSocketDir, name)
+	if err != nil {
+		stopAll()
+		tun.Close()
+		fmt.Fprintf(stderr, "wgplex: failed to listen on the UAPI socket: %v\n", err)
+		return 1
+	}
+	go func() {
+		if err := srv.Serve(tun, log); err != nil {
+			log.Error("UAPI server stopped", "err", err)
+		}
+	}()
+	log.Info("Device started", "version", version)
+	signalReady()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sigs:
+		log.Info("Shutting down", "signal", s.String())
+	case <-srv.Removed():
+		log.Info("UAPI socket removed, shutting down")
+	case <-tun.Closed():
+		log.Info("TUN device removed, shutting down")
+	}
+	srv.Close()
+	stopAll()
+	tun.Close()
+	log.Info("Shutdown complete")
+	return 0
+}
