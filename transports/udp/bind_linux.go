@@ -264,10 +264,11 @@ func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
 		// A source of the other family cannot be used on this socket.
 		src, ifindex = netip.Addr{}, 0
 	}
-	err := s.send(bufs, dst, src, ifindex)
+	sent, err := s.send(bufs, dst, src, ifindex)
 	if err != nil && src.IsValid() && stickySourceFailed(err) {
+		// Only the datagrams the kernel refused are sent again.
 		ep.ClearSrc()
-		err = s.send(bufs, dst, netip.Addr{}, 0)
+		_, err = s.send(bufs[sent:], dst, netip.Addr{}, 0)
 	}
 	return err
 }

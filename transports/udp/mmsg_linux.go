@@ -263,13 +263,14 @@ func (sb *sendBatch) writeFn(fd uintptr) bool {
 	}
 }
 
-// send sends bufs to dst, with src as the source address when it is valid.
-func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) error {
+// send sends bufs to dst, with src as the source address when it is valid,
+// and returns how many datagrams the kernel took.
+func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) (sent int, err error) {
 	sb := s.pool.Get().(*sendBatch)
 	defer s.pool.Put(sb)
 	nameLen, err := sb.setName(dst, s.is6)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	oobLen := sb.setSource(src, ifindex)
 	for len(bufs) > 0 {
@@ -293,18 +294,19 @@ func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex i
 		sb.start, sb.count = 0, len(chunk)
 		for sb.start < sb.count {
 			if err := s.rc.Write(sb.write); err != nil {
-				return closedOr(err)
+				return sent, closedOr(err)
 			}
 			if sb.errno != 0 {
-				return os.NewSyscallError("sendmmsg", sb.errno)
+				return sent, os.NewSyscallError("sendmmsg", sb.errno)
 			}
 			if sb.n <= 0 {
-				return os.NewSyscallError("sendmmsg", unix.EIO)
+				return sent, os.NewSyscallError("sendmmsg", unix.EIO)
 			}
 			sb.start += sb.n
+			sent += sb.n
 		}
 	}
-	return nil
+	return sent, nil
 }
 
 // setName encodes dst as the batch's destination sockaddr.
