@@ -59,7 +59,7 @@ const (
 	MaxPeers = 1 << 20
 	// MaxPeerQueueJobs bounds how many batches one peer may have in flight in
 	// each direction, so a flood to or from one peer cannot exhaust buffers.
-	MaxPeerQueueJobs = 256
+	MaxPeerQueueJobs = 1024
 	// HandshakeQueueSize is the capacity of the handshake work queue. More
 	// than an eighth of it in use puts the interface "under load" (§5.3):
 	// then MAC2 (a cookie) and the per-source rate limit are required.

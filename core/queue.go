@@ -61,6 +61,23 @@ type orderedQueue struct {
 	head    int
 	flushMu sync.Mutex // one drainer at a time keeps order on the wire
 	flushFn func(*job)
+	room    *sync.Cond // signalled when a job leaves; created on first wait
+}
+
+// waitRoom blocks until the queue has room for one more job. Only the
+// device reader waits here: back-pressure on the send path lets the
+// kernel's TUN queue and TCP pacing absorb a burst instead of dropping it
+// inside the tunnel. The caller holds no other lock, so the workers that
+// drain the queue can always make progress.
+func (q *orderedQueue) waitRoom() {
+	q.mu.Lock()
+	for len(q.jobs)-q.head >= MaxPeerQueueJobs {
+		if q.room == nil {
+			q.room = sync.NewCond(&q.mu)
+		}
+		q.room.Wait()
+	}
+	q.mu.Unlock()
 }
 
 // push appends j unless the queue already holds MaxPeerQueueJobs.
@@ -88,6 +105,9 @@ func (q *orderedQueue) popDone() *job {
 	j := q.jobs[q.head]
 	q.jobs[q.head] = nil
 	q.head++
+	if q.room != nil {
+		q.room.Broadcast()
+	}
 	return j
 }
 

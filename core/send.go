@@ -163,6 +163,9 @@ func (p *Peer) sendStagedBlocking(block bool) {
 		p.initiateHandshake(false)
 		return
 	}
+	if block {
+		p.txQ.waitRoom()
+	}
 	var jobs []*job
 	p.stageMu.Lock()
 	if len(p.staged) == 0 {

@@ -126,6 +126,19 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 	srv.Close()
 	stopAll()
 	tun.Close()
+	logFinalStats(log, tun.Stats())
 	log.Info("Shutdown complete")
 	return 0
+}
+
+// logFinalStats records the interface counters at shutdown, so that a run
+// without /metrics still leaves a trace of what was dropped and why.
+func logFinalStats(log *slog.Logger, s core.Stats) {
+	args := []any{"rx_packets", s.RxPackets, "tx_packets", s.TxPackets, "handshakes", s.HandshakesCompleted}
+	for _, r := range core.DropReasons() {
+		if n := s.Drops[r]; n > 0 {
+			args = append(args, "drop_"+r.String(), n)
+		}
+	}
+	log.Info("Final counters", args...)
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Two network namespaces joined by a veth pair, a userspace WireGuard daemon
+# in each, and a tunnel between them. Sourced by the bench scripts; usable
+# alone to poke at a tunnel by hand:
+#
+#   bench/netns-pair.sh up IMPL_A IMPL_B    # IMPL = path to wgplex or wireguard-go
+#   bench/netns-pair.sh down
+#
+# Underlay 10.231.0.1/24 <-> 10.231.0.2/24, tunnel 10.232.0.1 <-> 10.232.0.2,
+# MTU 1420 inside, as in the figures of the README.
+set -euo pipefail
+NS_A=${NS_A:-wgpxbench-a}
+NS_B=${NS_B:-wgpxbench-b}
+IF=${IF:-wgpxb0}
+MTU=${MTU:-1420}
+
+pair_down() {
+	for ns in "$NS_A" "$NS_B"; do
+		if ip netns list | grep -qw "$ns"; then
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done; sleep 0.3
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+			ip netns del "$ns" || true
+		fi
+	done
+	rm -f "/var/run/wireguard/$IF.sock"
+}
+
+pair_up() {
+	local impl_a=$1 impl_b=$2 tmp
+	pair_down
+	tmp=$(mktemp -d)
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip -n "$NS_A" link set lo up
+	ip -n "$NS_B" link set lo up
+	ip link add wgpxbv0 netns "$NS_A" type veth peer name wgpxbv1 netns "$NS_B"
+	ip -n "$NS_A" addr add 10.231.0.1/24 dev wgpxbv0
+	ip -n "$NS_B" addr add 10.231.0.2/24 dev wgpxbv1
+	ip -n "$NS_A" link set wgpxbv0 up
+	ip -n "$NS_B" link set wgpxbv1 up
+	wg genkey >"$tmp/a"
+	wg genkey >"$tmp/b"
+	# Each namespace has its own /var/run/wireguard only if we give it one:
+	# the socket directory is shared, so the daemons get distinct names.
+	ip netns exec "$NS_A" env LOG_LEVEL=${LOG_LEVEL:-error} "$impl_a" "${IF}a"
+	ip netns exec "$NS_B" env LOG_LEVEL=${LOG_LEVEL:-error} "$impl_b" "${IF}b"
+	ip netns exec "$NS_A" wg set "${IF}a" private-key "$tmp/a" listen-port 51820 \
+		peer "$(wg pubkey <"$tmp/b")" allowed-ips 10.232.0.2/32 endpoint 10.231.0.2:51820
+	ip netns exec "$NS_B" wg set "${IF}b" private-key "$tmp/b" listen-port 51820 \
+		peer "$(wg pubkey <"$tmp/a")" allowed-ips 10.232.0.1/32 endpoint 10.231.0.1:51820
+	ip -n "$NS_A" addr add 10.232.0.1/24 dev "${IF}a"
+	ip -n "$NS_B" addr add 10.232.0.2/24 dev "${IF}b"
+	ip -n "$NS_A" link set "${IF}a" mtu "$MTU" up
+	ip -n "$NS_B" link set "${IF}b" mtu "$MTU" up
+	rm -rf "$tmp"
+	ip netns exec "$NS_A" ping -c 1 -W 5 10.232.0.2 >/dev/null
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+	case "${1:-}" in
+	up) pair_up "$2" "$3" ;;
+	down) pair_down ;;
+	*) echo "usage: $0 up IMPL_A IMPL_B | down" >&2; exit 2 ;;
+	esac
+fi
