@@ -68,7 +68,7 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 		}
 		if err := e.peer.cookies.ConsumeReply(j.msg, now); err != nil {
 			t.stats.drop(DropHandshake)
-			t.rl.debug("Could not decrypt invalid cookie response")
+			t.rl.debugf("Could not decrypt invalid cookie response from %s", j.ep)
 			return
 		}
 		return
@@ -80,9 +80,9 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 	if verdict == cookie.VerdictInvalid {
 		t.stats.drop(DropHandshake)
 		if j.typ == noise.MessageTypeInitiation {
-			t.rl.debug("Invalid initiation MAC", "from", j.ep.String())
+			t.rl.debugf("Invalid initiation MAC from %s", j.ep)
 		} else {
-			t.rl.debug("Invalid response MAC", "from", j.ep.String())
+			t.rl.debugf("Invalid response MAC from %s", j.ep)
 		}
 		return
 	}
@@ -140,7 +140,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	st, err := noise.ConsumeInitiation(j.msg, keyStoreIdentity{t, ks}, lookup)
 	if err != nil {
 		t.stats.drop(DropHandshake)
-		t.rl.debug("Invalid handshake initiation", "from", j.ep.String(), "err", err)
+		t.rl.debugf("Invalid handshake initiation from %s: %v", j.ep, err)
 		return
 	}
 	p := peer
@@ -152,7 +152,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	if !st.Timestamp.After(p.lastTimestamp) {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
-		t.rl.debug("Handshake initiation replayed or stale", "peer", p.pub.Short())
+		t.rl.debugf("%s - Handshake initiation replayed or stale", p.pub.Short())
 		return
 	}
 	if !p.lastInitConsumed.IsZero() && now.Sub(p.lastInitConsumed) < HandshakeInitiationRate {
@@ -182,7 +182,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	p.installKeypair(kp)
 	p.rxBytes.Add(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)
-	t.rl.debug("Received handshake initiation", "peer", p.pub.Short())
+	t.rl.debugf("%s - Received handshake initiation", p.pub.Short())
 	if err := t.sendTo([][]byte{resp[:]}, j.ep); err != nil {
 		t.rl.debug("Failed to send handshake response", "peer", p.pub.Short(), "err", err)
 		return
@@ -217,7 +217,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	if err != nil {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
-		t.rl.debug("Invalid handshake response", "peer", p.pub.Short(), "err", err)
+		t.rl.debugf("%s - Invalid handshake response: %v", p.pub.Short(), err)
 		return
 	}
 	p.initiation = nil
@@ -236,7 +236,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	}
 	p.rxBytes.Add(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)
-	t.rl.debug("Received handshake response", "peer", p.pub.Short())
+	t.rl.debugf("%s - Received handshake response", p.pub.Short())
 	p.timersSessionDerived()
 	p.timersHandshakeComplete()
 	p.timersAnyAuthenticatedPacketTraversal()
@@ -269,7 +269,7 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 		p.hsMu.Unlock()
 		if ep == nil {
 			t.stats.drop(DropNoEndpoint)
-			t.rl.debug("No known endpoint for peer", "peer", p.pub.Short())
+			t.rl.debugf("%s - No known endpoint for peer", p.pub.Short())
 		}
 		return
 	}
@@ -301,7 +301,7 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 	}
 	p.hsMu.Unlock()
 
-	t.rl.debug("Sending handshake initiation", "peer", p.pub.Short())
+	t.rl.debugf("%s - Sending handshake initiation", p.pub.Short())
 	if err := t.sendTo([][]byte{msg[:]}, ep); err != nil {
 		t.rl.debug("Failed to send handshake initiation", "peer", p.pub.Short(), "err", err)
 	} else {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,12 +29,26 @@ func newRateLimitedLogger(log *slog.Logger, clock Clock) *rateLimitedLogger {
 	return &rateLimitedLogger{log: log, clock: clock, seen: make(map[string]*logBucket)}
 }
 
-// debug logs msg at debug level unless that message already hit its limit
-// this second. The message text (a constant at every call site) is the key,
-// so the map stays small.
+// debugf logs a formatted message at debug level unless messages of that
+// format already hit their limit this second. The format (a constant at
+// every call site) is the key, so the map stays small however many peers
+// or sources there are; the text is only formatted when it is logged.
+func (l *rateLimitedLogger) debugf(format string, args ...any) {
+	if l.allow(format) {
+		l.log.Debug(fmt.Sprintf(format, args...))
+	}
+}
+
+// debug logs msg with slog attributes, rate-limited by msg.
 func (l *rateLimitedLogger) debug(msg string, args ...any) {
+	if l.allow(msg) {
+		l.log.Debug(msg, args...)
+	}
+}
+
+func (l *rateLimitedLogger) allow(msg string) bool {
 	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
-		return
+		return false
 	}
 	now := l.clock.Now()
 	l.mu.Lock()
@@ -48,7 +63,5 @@ func (l *rateLimitedLogger) debug(msg string, args ...any) {
 	b.count++
 	ok := b.count <= logBurstPerSecond
 	l.mu.Unlock()
-	if ok {
-		l.log.Debug(msg, args...)
-	}
+	return ok
 }

@@ -99,7 +99,7 @@ func (p *Peer) setEndpoint(ep Endpoint) {
 	p.mu.Unlock()
 	if changed && cur != nil {
 		p.t.stats.endpointChanges.Add(1)
-		p.t.rl.debug("Peer endpoint changed", "peer", p.pub.Short(), "endpoint", ep.String())
+		p.t.rl.debugf("%s - Endpoint changed to %s", p.pub.Short(), ep)
 	}
 }
 

@@ -146,7 +146,7 @@ func (p *Peer) flushInbound(j *job) {
 		}
 		if !pk.ok {
 			t.stats.drop(DropAuth)
-			t.rl.debug("Failed to authenticate data packet", "peer", p.pub.Short())
+			t.rl.debugf("%s - Failed to authenticate data packet", p.pub.Short())
 			continue
 		}
 		if !j.kp.replay.Validate(pk.ctr, RejectAfterMessages) {
@@ -177,7 +177,7 @@ func (p *Peer) flushInbound(j *job) {
 		if !found || owner != p {
 			t.stats.drop(DropUnallowedSrc)
 			a, _ := netip.AddrFromSlice(src)
-			t.rl.debug("Packet has unallowed src IP from peer", "peer", p.pub.Short(), "src", a.String())
+			t.rl.debugf("Packet has unallowed src IP (%s) from peer %s", a, p.pub.Short())
 			continue
 		}
 		data = true

@@ -136,7 +136,7 @@ func (p *Peer) expiredRetransmitHandshake() {
 	}
 	p.hsMu.Unlock()
 	if attempts >= MaxTimerHandshakes {
-		p.t.rl.debug("Handshake did not complete after attempts, giving up", "peer", p.pub.Short(), "attempts", attempts+1)
+		p.t.rl.debugf("Handshake for peer %s did not complete after %d attempts, giving up", p.pub.Short(), attempts+1)
 		p.t.stats.handshakesFailed.Add(1)
 		p.timers.mu.Lock()
 		p.del(&p.timers.sendKeepalive)
@@ -147,7 +147,7 @@ func (p *Peer) expiredRetransmitHandshake() {
 		p.dropStaged()
 		return
 	}
-	p.t.rl.debug("Handshake for peer did not complete after 5 seconds, retrying", "peer", p.pub.Short(), "try", attempts+2)
+	p.t.rl.debugf("Handshake for peer %s did not complete after 5 seconds, retrying (try %d)", p.pub.Short(), attempts+2)
 	p.clearEndpointSrc()
 	p.initiateHandshake(true)
 }
@@ -163,13 +163,13 @@ func (p *Peer) expiredSendKeepalive() {
 }
 
 func (p *Peer) expiredNewHandshake() {
-	p.t.rl.debug("Retrying handshake because we stopped hearing back after 15 seconds", "peer", p.pub.Short())
+	p.t.rl.debugf("%s - Retrying handshake because we stopped hearing back after 15 seconds", p.pub.Short())
 	p.clearEndpointSrc()
 	p.initiateHandshake(false)
 }
 
 func (p *Peer) expiredZeroKeyMaterial() {
-	p.t.rl.debug("Zeroing out all keys for peer, since we haven't received a new one in 540 seconds", "peer", p.pub.Short())
+	p.t.rl.debugf("%s - Zeroing out all keys, since we haven't received a new one in 540 seconds", p.pub.Short())
 	p.zeroKeys()
 }
 
