@@ -138,6 +138,8 @@ func (p *Peer) flushInbound(j *job) {
 	var authenticated, data, confirmed bool
 	var lastEp Endpoint
 	var rx uint64
+	// One read lock for the whole job; nothing below blocks on I/O.
+	t.routeMu.RLock()
 	for i := range j.pkts {
 		pk := &j.pkts[i]
 		if j.aborted {
@@ -171,9 +173,7 @@ func (p *Peer) flushInbound(j *job) {
 			t.stats.drop(DropMalformed)
 			continue
 		}
-		t.routeMu.RLock()
 		owner, found := t.routes.LookupBytes(src)
-		t.routeMu.RUnlock()
 		if !found || owner != p {
 			t.stats.drop(DropUnallowedSrc)
 			a, _ := netip.AddrFromSlice(src)
@@ -183,6 +183,7 @@ func (p *Peer) flushInbound(j *job) {
 		data = true
 		views = append(views, pk.data[:MessageHeadroom+size])
 	}
+	t.routeMu.RUnlock()
 	if len(views) > 0 {
 		if _, err := t.dev.Write(views, MessageHeadroom); err != nil && !t.isClosed() {
 			t.rl.debug("Failed to write packets to TUN device", "err", err)

@@ -33,6 +33,7 @@ func (t *Tunnel) readDevice() {
 	bufs := make([]*[]byte, batch)
 	views := make([][]byte, batch)
 	sizes := make([]int, batch)
+	peers := make([]*Peer, batch)
 	for i := range bufs {
 		bufs[i] = t.txPool.get(true)
 		views[i] = *bufs[i]
@@ -56,10 +57,17 @@ func (t *Tunnel) readDevice() {
 		}
 		groups = groups[:0]
 		t.stats.deviceReadBatch.observe(float64(n), uint64(n))
-		up := t.isUp.Load()
+		if !t.isUp.Load() {
+			continue
+		}
+		// Route the whole batch under one read lock. Nothing in this loop
+		// blocks, which matters: a writer waiting on routeMu stops new
+		// readers, and the workers that free buffers are readers too.
+		t.routeMu.RLock()
 		for i := 0; i < n; i++ {
+			peers[i] = nil
 			size := sizes[i]
-			if !up || size <= 0 {
+			if size <= 0 {
 				continue
 			}
 			pkt := views[i][MessageHeadroom : MessageHeadroom+size]
@@ -72,13 +80,20 @@ func (t *Tunnel) readDevice() {
 				t.stats.drop(DropTooLarge)
 				continue
 			}
-			t.routeMu.RLock()
 			peer, found := t.routes.LookupBytes(dst)
-			t.routeMu.RUnlock()
 			if !found {
 				t.stats.drop(DropNoPeer)
 				continue
 			}
+			peers[i] = peer
+		}
+		t.routeMu.RUnlock()
+		for i := 0; i < n; i++ {
+			peer := peers[i]
+			if peer == nil {
+				continue
+			}
+			size := sizes[i]
 			gi := -1
 			for k := range groups {
 				if groups[k].peer == peer {
