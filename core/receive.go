@@ -138,6 +138,7 @@ func (p *Peer) flushInbound(j *job) {
 	var authenticated, data, confirmed bool
 	var lastEp Endpoint
 	var rx uint64
+	var unallowed netip.Addr // logged after the lock is released
 	// One read lock for the whole job; nothing below blocks on I/O.
 	t.routeMu.RLock()
 	for i := range j.pkts {
@@ -176,14 +177,16 @@ func (p *Peer) flushInbound(j *job) {
 		owner, found := t.routes.LookupBytes(src)
 		if !found || owner != p {
 			t.stats.drop(DropUnallowedSrc)
-			a, _ := netip.AddrFromSlice(src)
-			t.rl.debugf("Packet has unallowed src IP (%s) from peer %s", a, p.pub.Short())
+			unallowed, _ = netip.AddrFromSlice(src)
 			continue
 		}
 		data = true
 		views = append(views, pk.data[:MessageHeadroom+size])
 	}
 	t.routeMu.RUnlock()
+	if unallowed.IsValid() {
+		t.rl.debugf("Packet has unallowed src IP (%s) from peer %s", unallowed, p.pub.Short())
+	}
 	if len(views) > 0 {
 		if _, err := t.dev.Write(views, MessageHeadroom); err != nil && !t.isClosed() {
 			t.rl.debug("Failed to write packets to TUN device", "err", err)
