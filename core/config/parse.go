@@ -121,7 +121,7 @@ func (p *parser) line(n int, raw []byte) string {
 	case peerSection:
 		return p.peerKey(n, key, v)
 	}
-	return fmt.Sprintf("key %s outside an [Interface] or [Peer] section", quote(key))
+	return fmt.Sprintf("key %s outside an [Interface] or [Peer] section", quoteKey(key))
 }
 
 func (p *parser) header(n int, h string) string {
@@ -165,7 +165,7 @@ func (p *parser) interfaceKey(key string, v []byte) string {
 		}
 		p.f.Interface.FwMark = &mark
 	default:
-		return fmt.Sprintf("unknown key %s in [Interface]", quote(key))
+		return fmt.Sprintf("unknown key %s in [Interface]", quoteKey(key))
 	}
 	return ""
 }
@@ -177,7 +177,7 @@ func (p *parser) peerKey(n int, key string, v []byte) string {
 		if isPeerKey(key) {
 			return key + " has no value"
 		}
-		return fmt.Sprintf("unknown key %s in [Peer]", quote(key))
+		return fmt.Sprintf("unknown key %s in [Peer]", quoteKey(key))
 	}
 	switch {
 	case strings.EqualFold(key, "PublicKey"):
@@ -222,9 +222,22 @@ func (p *parser) peerKey(n int, key string, v []byte) string {
 		}
 		peer.PersistentKeepalive = &secs
 	default:
-		return fmt.Sprintf("unknown key %s in [Peer]", quote(key))
+		return fmt.Sprintf("unknown key %s in [Peer]", quoteKey(key))
 	}
 	return ""
+}
+
+// quoteKey quotes a key name for a message, unless it may hold a secret:
+// with white space removed, "PrivateKey SECRET" (no '=') reads as one long
+// key name, so a name that starts like a secret key or is longer than any
+// real key is described rather than quoted.
+func quoteKey(key string) string {
+	const longest = 24
+	lower := strings.ToLower(key)
+	if len(key) > longest || strings.HasPrefix(lower, "privatekey") || strings.HasPrefix(lower, "presharedkey") {
+		return fmt.Sprintf("of %d characters", len(key))
+	}
+	return quote(key)
 }
 
 func isPeerKey(key string) bool {
