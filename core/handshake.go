@@ -183,15 +183,18 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	p.rxBytes.Add(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)
 	t.rl.debugf("%s - Received handshake initiation", p.pub.Short())
+	// Timers before the send, as the kernel does: once the response is on
+	// the wire the initiator's data may arrive at once, and its
+	// data-received hook must not be undone by our packet-sent hook.
+	p.timersSessionDerived()
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketSent()
 	if err := t.sendTo([][]byte{resp[:]}, j.ep); err != nil {
 		t.rl.debug("Failed to send handshake response", "peer", p.pub.Short(), "err", err)
 		return
 	}
 	p.txBytes.Add(uint64(len(resp)))
 	t.stats.responsesSent.Add(1)
-	p.timersSessionDerived()
-	p.timersAnyAuthenticatedPacketTraversal()
-	p.timersAnyAuthenticatedPacketSent()
 }
 
 func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
@@ -302,14 +305,14 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 	p.hsMu.Unlock()
 
 	t.rl.debugf("%s - Sending handshake initiation", p.pub.Short())
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketSent()
 	if err := t.sendTo([][]byte{msg[:]}, ep); err != nil {
 		t.rl.debug("Failed to send handshake initiation", "peer", p.pub.Short(), "err", err)
 	} else {
 		p.txBytes.Add(uint64(len(msg)))
 		t.stats.initiationsSent.Add(1)
 	}
-	p.timersAnyAuthenticatedPacketTraversal()
-	p.timersAnyAuthenticatedPacketSent()
 	p.timersHandshakeInitiated()
 }
 

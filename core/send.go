@@ -309,6 +309,10 @@ func (p *Peer) flushOutbound(j *job) {
 			data = true
 		}
 	}
+	// The packet-sent hooks run before the send (as in the kernel), so that
+	// a reply racing back cannot have its data-received hook undone.
+	p.timersAnyAuthenticatedPacketTraversal()
+	p.timersAnyAuthenticatedPacketSent()
 	err := t.sendTo(views, ep)
 	clear(views)
 	*bufs = views[:0]
@@ -317,10 +321,6 @@ func (p *Peer) flushOutbound(j *job) {
 		t.rl.debug("Failed to send data packets", "peer", p.pub.Short(), "err", err)
 		return
 	}
-	// Timers before counters: a test that sees the counters move may rely
-	// on the timers being armed already.
-	p.timersAnyAuthenticatedPacketTraversal()
-	p.timersAnyAuthenticatedPacketSent()
 	if data {
 		p.timersDataSent()
 	}
