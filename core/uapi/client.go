@@ -1,0 +1,400 @@
+package uapi
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wgplex/wgplex/core"
+)
+
+// SocketDir is where userspace implementations (wgplex, wireguard-go)
+// serve the protocol, one socket per interface: SocketDir/IFNAME.sock.
+const SocketDir = "/var/run/wireguard"
+
+const socketSuffix = ".sock"
+
+// SocketPath returns the socket of interface ifname.
+func SocketPath(ifname string) string { return filepath.Join(SocketDir, ifname+socketSuffix) }
+
+// Client speaks the protocol to one interface's daemon, the way wg(8)
+// does, so it works against any userspace implementation: wgplex,
+// wireguard-go, or another that follows the cross-platform protocol.
+// It uses Unix domain sockets, so it does not reach the named pipes of the
+// Windows implementations.
+//
+// Requests go over one connection, one after the other. After a failed
+// request the connection is dropped and the next request dials again,
+// since a daemon that stopped reading a set request half way leaves the
+// stream out of step. A Client is not safe for concurrent use.
+type Client struct {
+	path string
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+}
+
+// Dial connects to the daemon of interface ifname.
+func Dial(ifname string) (*Client, error) {
+	if ifname == "" || strings.ContainsRune(ifname, '/') {
+		return nil, &os.PathError{Op: "dial", Path: ifname, Err: syscall.EINVAL}
+	}
+	return DialPath(SocketPath(ifname))
+}
+
+// DialPath connects to the daemon serving the socket at path. Like wg(8),
+// it refuses a path that is not a socket (EBADF) and reports a missing one
+// as ENOENT, both as *os.PathError.
+func DialPath(path string) (*Client, error) {
+	c := &Client{path: path}
+	if err := c.dial(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) dial() error {
+	st, err := os.Stat(c.path)
+	if err != nil {
+		return err
+	}
+	if st.Mode()&os.ModeSocket == 0 {
+		return &os.PathError{Op: "dial", Path: c.path, Err: syscall.EBADF}
+	}
+	conn, err := net.Dial("unix", c.path)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	c.r = bufio.NewReaderSize(conn, 64<<10)
+	c.w = bufio.NewWriterSize(conn, 64<<10)
+	return nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn, c.r, c.w = nil, nil, nil
+	return err
+}
+
+// request runs one request, dialling first if the last one failed, and
+// drops the connection if this one fails.
+func (c *Client) request(do func() error) error {
+	if c.conn == nil {
+		if err := c.dial(); err != nil {
+			return err
+		}
+	}
+	if err := do(); err != nil {
+		c.Close()
+		return err
+	}
+	return nil
+}
+
+// Get reads the interface's configuration and counters. The snapshot's
+// PublicKey is derived from the private key when the daemon reports one
+// (the protocol does not carry the public key), and its peers are in the
+// order the daemon listed them. Keys the client does not know are skipped,
+// so that a newer daemon can add fields.
+func (c *Client) Get() (core.Snapshot, error) {
+	var s core.Snapshot
+	err := c.request(func() error {
+		if _, err := c.w.WriteString("get=1\n\n"); err != nil {
+			return err
+		}
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		var err error
+		s, err = readGet(c.r)
+		return err
+	})
+	return s, err
+}
+
+// Set sends cfg as one set=1 request. A request the daemon rejects comes
+// back as an *Error carrying the (positive) errno it answered with; its
+// Err is the matching syscall.Errno, whose text is what wg(8) prints.
+func (c *Client) Set(cfg core.Config) error {
+	if cfg.KeyStore != nil {
+		return ErrKeyStoreNotSendable
+	}
+	return c.request(func() error {
+		if _, err := c.w.WriteString("set=1\n"); err != nil {
+			return err
+		}
+		if err := WriteSet(c.w, cfg); err != nil {
+			return err
+		}
+		if err := c.w.WriteByte('\n'); err != nil {
+			return err
+		}
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		var scratch []byte
+		line, _, err := readLine(c.r, &scratch)
+		if err != nil {
+			return protoError("reading the reply to set: %v", err)
+		}
+		code, err := parseErrnoLine(line)
+		if err != nil {
+			return err
+		}
+		if blank, _, err := readLine(c.r, &scratch); err != nil || len(blank) != 0 {
+			return protoError("reply to set not ended by an empty line")
+		}
+		return errnoError(code)
+	})
+}
+
+// readGet parses the reply to get=1 up to and including "errno=N" and the
+// empty line after it.
+func readGet(r *bufio.Reader) (core.Snapshot, error) {
+	var (
+		s       core.Snapshot
+		peer    *core.PeerSnapshot
+		scratch []byte
+		hsSec   int64
+		hsNsec  int64
+	)
+	defer func() { clear(scratch[:cap(scratch)]) }()
+	// The handshake time arrives as two lines; fold it into the peer once
+	// both may have been seen, i.e. when the next peer starts or at the end.
+	flush := func() {
+		if peer != nil && (hsSec != 0 || hsNsec != 0) {
+			peer.LastHandshake = time.Unix(hsSec, hsNsec)
+		}
+		hsSec, hsNsec = 0, 0
+	}
+	for {
+		line, _, err := readLine(r, &scratch)
+		if err != nil {
+			return core.Snapshot{}, protoError("reading the reply to get: %v", err)
+		}
+		if len(line) == 0 {
+			return core.Snapshot{}, protoError("reply to get has an empty line before errno")
+		}
+		k, v, ok := strings.Cut(string(line), "=")
+		if !ok {
+			return core.Snapshot{}, protoError("reply line of %d bytes has no '='", len(line))
+		}
+		if k == "errno" {
+			code, err := parseErrnoLine(line)
+			if err != nil {
+				return core.Snapshot{}, err
+			}
+			if blank, _, err := readLine(r, &scratch); err != nil || len(blank) != 0 {
+				return core.Snapshot{}, protoError("reply to get not ended by an empty line")
+			}
+			if err := errnoError(code); err != nil {
+				return core.Snapshot{}, err
+			}
+			flush()
+			return s, nil
+		}
+		if k == "public_key" {
+			flush()
+			key, err := parseHexKey(v)
+			if err != nil {
+				return core.Snapshot{}, protoError("bad public_key in reply: %v", err)
+			}
+			s.Peers = append(s.Peers, core.PeerSnapshot{PublicKey: core.PublicKey(key), ProtocolVersion: 1})
+			peer = &s.Peers[len(s.Peers)-1]
+			continue
+		}
+		if err := getLine(&s, peer, k, v, &hsSec, &hsNsec); err != nil {
+			return core.Snapshot{}, err
+		}
+	}
+}
+
+// getLine stores one key=value line of a get reply. Device keys count only
+// before the first peer, as wg(8) reads them.
+func getLine(s *core.Snapshot, peer *core.PeerSnapshot, k, v string, hsSec, hsNsec *int64) error {
+	num := func(bits int) (uint64, error) {
+		if v == "" || v[0] < '0' || v[0] > '9' {
+			return 0, protoError("bad %s in reply", k)
+		}
+		n, err := strconv.ParseUint(v, 10, bits)
+		if err != nil {
+			return 0, protoError("bad %s in reply", k)
+		}
+		return n, nil
+	}
+	if peer == nil {
+		switch k {
+		case "private_key":
+			key, err := parseHexKey(v)
+			if err != nil {
+				return protoError("bad private_key in reply")
+			}
+			pk := core.PrivateKey(key)
+			clear(key[:])
+			s.PrivateKey = &pk
+			s.PublicKey = pk.PublicKey()
+		case "listen_port":
+			n, err := num(16)
+			if err != nil {
+				return err
+			}
+			s.ListenPort = uint16(n)
+		case "fwmark":
+			n, err := num(32)
+			if err != nil {
+				return err
+			}
+			s.FwMark = uint32(n)
+		}
+		return nil
+	}
+	switch k {
+	case "preshared_key":
+		key, err := parseHexKey(v)
+		if err != nil {
+			return protoError("bad preshared_key in reply")
+		}
+		peer.PresharedKey = core.PresharedKey(key)
+		clear(key[:])
+	case "endpoint":
+		ap, err := netip.ParseAddrPort(v)
+		if err != nil {
+			return protoError("bad endpoint %s in reply", quote(v))
+		}
+		peer.Endpoint = ap
+	case "persistent_keepalive_interval":
+		n, err := num(16)
+		if err != nil {
+			return err
+		}
+		peer.PersistentKeepalive = uint16(n)
+	case "allowed_ip":
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return protoError("bad allowed_ip %s in reply", quote(v))
+		}
+		peer.AllowedIPs = append(peer.AllowedIPs, p)
+	case "last_handshake_time_sec":
+		n, err := num(63)
+		if err != nil {
+			return err
+		}
+		*hsSec = int64(n)
+	case "last_handshake_time_nsec":
+		n, err := num(63)
+		if err != nil {
+			return err
+		}
+		*hsNsec = int64(n)
+	case "rx_bytes":
+		n, err := num(64)
+		if err != nil {
+			return err
+		}
+		peer.RxBytes = n
+	case "tx_bytes":
+		n, err := num(64)
+		if err != nil {
+			return err
+		}
+		peer.TxBytes = n
+	case "protocol_version":
+		n, err := num(32)
+		if err != nil {
+			return err
+		}
+		peer.ProtocolVersion = int(n)
+	}
+	return nil
+}
+
+// parseErrnoLine reads "errno=N". Daemons send the code negated
+// ("errno=-22"); a positive one is taken as is.
+func parseErrnoLine(line []byte) (int64, error) {
+	v, ok := strings.CutPrefix(string(line), "errno=")
+	if !ok {
+		return 0, protoError("expected errno line, got %d bytes", len(line))
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return 0, protoError("bad errno %s", quote(v))
+	}
+	if n < 0 {
+		n = -n
+	}
+	return n, nil
+}
+
+// errnoError turns a reply's errno into the error Set and Get return.
+func errnoError(code int64) error {
+	if code == 0 {
+		return nil
+	}
+	return &Error{Errno: code, Err: syscall.Errno(code)}
+}
+
+// protoError is a reply this client cannot read.
+func protoError(format string, args ...any) error {
+	return &Error{Errno: errnoProto, Err: fmt.Errorf(format, args...)}
+}
+
+// List returns the interfaces that have a live socket in SocketDir, in
+// directory order, as "wg show interfaces" lists userspace interfaces. A
+// missing directory is no interfaces.
+func List() ([]string, error) { return ListDir(SocketDir) }
+
+// ListDir is List on another directory. Like wg(8), it removes a socket
+// file whose daemon is gone (the connection is refused), so that a crashed
+// daemon does not leave a phantom interface behind.
+func ListDir(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		ifname, ok := strings.CutSuffix(n, socketSuffix)
+		if !ok || ifname == "" {
+			continue
+		}
+		path := filepath.Join(dir, n)
+		st, err := os.Stat(path)
+		if err != nil || st.Mode()&os.ModeSocket == 0 {
+			continue
+		}
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				os.Remove(path)
+				continue
+			}
+			// Another failure (permission, say) still means the
+			// interface exists; wg lists it too.
+		} else {
+			conn.Close()
+		}
+		out = append(out, ifname)
+	}
+	return out, nil
+}
