@@ -1,0 +1,471 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/wgplex/wgplex/plugins/sdk"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultStartTimeout   = 10 * time.Second
+	DefaultCallTimeout    = 2 * time.Second
+	DefaultHealthInterval = 5 * time.Second
+	DefaultMinBackoff     = 200 * time.Millisecond
+	DefaultMaxBackoff     = 30 * time.Second
+)
+
+// exitPollInterval is how often the supervisor looks whether the plugin
+// process has ended. go-plugin reaps the process and only offers a flag,
+// so this bounds how long a dead plugin goes unnoticed when no call trips
+// over it first.
+const exitPollInterval = 100 * time.Millisecond
+
+// healthFailures is how many health checks in a row must fail before a
+// plugin that is still running is killed and restarted.
+const healthFailures = 2
+
+// ErrPluginDown is returned (wrapped) by calls made while the plugin is not
+// running: before its first start succeeded, between a crash and the
+// restart, or after Close.
+var ErrPluginDown = errors.New("plugin is not running")
+
+// Config describes a plugin to launch and supervise.
+type Config struct {
+	// Name labels the plugin in logs and metrics; the command's base name
+	// if empty.
+	Name string
+	// Kind is the plugin kind to dispense (sdk.KindKeyVault, ...).
+	Kind string
+	// Command is the plugin's argv; Command[0] is looked up in PATH.
+	Command []string
+	// Env is added to the daemon's environment for the plugin.
+	Env []string
+	// Logger receives the host's messages about the plugin and everything
+	// the plugin logs; nil discards them.
+	Logger *slog.Logger
+	// Metrics, if set, records up/restarts/call durations.
+	Metrics *Metrics
+
+	// StartTimeout bounds the launch and go-plugin handshake.
+	StartTimeout time.Duration
+	// CallTimeout bounds every call made through Call.
+	CallTimeout time.Duration
+	// HealthInterval is the period of health checks.
+	HealthInterval time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a restart; the wait
+	// doubles after each failed start and resets once a plugin has run for
+	// longer than MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+
+	// OnStart runs after every successful launch, before calls are let
+	// through; an error makes the launch count as failed. A key vault uses
+	// it to check the public key.
+	OnStart func(ctx context.Context, impl any) error
+	// HealthCheck replaces the default health check (go-plugin's gRPC
+	// health service).
+	HealthCheck func(ctx context.Context, impl any) error
+	// GRPCDialOptions are added to the connection to the plugin, e.g. an
+	// interceptor that records calls.
+	GRPCDialOptions []grpc.DialOption
+}
+
+func (c *Config) setDefaults() error {
+	if len(c.Command) == 0 || c.Command[0] == "" {
+		return errors.New("plugin: empty command")
+	}
+	if c.Kind == "" {
+		return errors.New("plugin: no kind")
+	}
+	if c.Name == "" {
+		c.Name = filepath.Base(c.Command[0])
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.StartTimeout, DefaultStartTimeout)
+	def(&c.CallTimeout, DefaultCallTimeout)
+	def(&c.HealthInterval, DefaultHealthInterval)
+	def(&c.MinBackoff, DefaultMinBackoff)
+	def(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	return nil
+}
+
+// Plugin is one supervised plugin process. It is restarted whenever it
+// exits or stops answering health checks, until Close.
+type Plugin struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	client   *plugin.Client // nil while down
+	rpc      plugin.ClientProtocol
+	impl     any
+	pid      int
+	started  time.Time
+	stopping bool
+
+	restarts atomic.Uint64
+	kick     chan struct{}
+	done     chan struct{}
+	loopDone chan struct{}
+}
+
+// Start launches the plugin and returns once it has answered the go-plugin
+// handshake and cfg.OnStart; a plugin that fails to start the first time
+// is an error (a wrong path, a wrong protocol version, a missing key), not
+// something to retry forever. After that the plugin is supervised.
+func Start(cfg Config) (*Plugin, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	p := &Plugin{
+		cfg:      cfg,
+		log:      cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	cfg.Metrics.register(cfg.Name, cfg.Kind)
+	if err := p.launch(); err != nil {
+		return nil, err
+	}
+	go p.supervise()
+	return p, nil
+}
+
+// Name is the plugin's label.
+func (p *Plugin) Name() string { return p.cfg.Name }
+
+// Pid is the process id of the running plugin, 0 while it is down.
+func (p *Plugin) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// Up reports whether the plugin is running and taking calls.
+func (p *Plugin) Up() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.client != nil
+}
+
+// Restarts is how many times the plugin was launched again after dying.
+func (p *Plugin) Restarts() uint64 { return p.restarts.Load() }
+
+// Call runs fn against the plugin's dispensed value with the call timeout,
+// records its duration under method, and, when it fails, has the
+// supervisor check the plugin at once rather than at the next tick.
+func (p *Plugin) Call(method string, fn func(ctx context.Context, impl any) error) error {
+	return p.call(method, fn, true)
+}
+
+func (p *Plugin) call(method string, fn func(ctx context.Context, impl any) error, kick bool) error {
+	p.mu.Lock()
+	impl := p.impl
+	p.mu.Unlock()
+	if impl == nil {
+		return fmt.Errorf("plugin %s: %w", p.cfg.Name, ErrPluginDown)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CallTimeout)
+	defer cancel()
+	start := time.Now()
+	err := fn(ctx, impl)
+	p.cfg.Metrics.observe(p.cfg.Name, method, time.Since(start))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (no answer within %v)", err, p.cfg.CallTimeout)
+		}
+		if kick {
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+		}
+		return fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err)
+	}
+	return nil
+}
+
+// Close stops supervising and stops the plugin: asked politely first
+// (go-plugin gives it two seconds), then killed together with its process
+// group.
+func (p *Plugin) Close() error {
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		<-p.loopDone
+		return nil
+	}
+	p.stopping = true
+	p.mu.Unlock()
+	close(p.done)
+	<-p.loopDone
+	p.takeDown()
+	p.log.Info("Plugin stopped")
+	return nil
+}
+
+// launch starts a plugin process and, if everything checks out, makes it
+// the current one.
+func (p *Plugin) launch() error {
+	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
+	cmd.Env = p.cfg.Env
+	isolate(cmd)
+	tail := &tailWriter{max: 2048}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginMap(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Managed:          true,
+		StartTimeout:     p.cfg.StartTimeout,
+		Logger:           newHCLogAdapter(p.log),
+		Stderr:           tail,
+		GRPCDialOptions:  p.cfg.GRPCDialOptions,
+	})
+	fail := func(err error) error {
+		pid := 0
+		if rc := client.ReattachConfig(); rc != nil {
+			pid = rc.Pid
+		}
+		client.Kill()
+		killGroup(pid)
+		return fmt.Errorf("plugin %s (%s): %w", p.cfg.Name, strings.Join(p.cfg.Command, " "), tail.explain(err))
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		return fail(err)
+	}
+	raw, err := rpc.Dispense(p.cfg.Kind)
+	if err != nil {
+		return fail(fmt.Errorf("dispense %q: %w", p.cfg.Kind, err))
+	}
+	if p.cfg.OnStart != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CallTimeout)
+		err := p.cfg.OnStart(ctx, raw)
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		client.Kill()
+		killGroup(pid)
+		return fmt.Errorf("plugin %s: %w", p.cfg.Name, ErrPluginDown)
+	}
+	p.client, p.rpc, p.impl, p.pid, p.started = client, rpc, raw, pid, time.Now()
+	p.mu.Unlock()
+	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, true)
+	p.log.Info("Plugin started", "pid", pid, "protocol", client.NegotiatedVersion())
+	return nil
+}
+
+// takeDown makes the plugin unavailable to callers and ends its process.
+func (p *Plugin) takeDown() {
+	p.mu.Lock()
+	client, pid := p.client, p.pid
+	p.client, p.rpc, p.impl, p.pid = nil, nil, nil, 0
+	p.mu.Unlock()
+	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, false)
+	if client != nil {
+		client.Kill()
+	}
+	killGroup(pid)
+}
+
+// supervise watches the running plugin and restarts it when it dies or
+// stops answering.
+func (p *Plugin) supervise() {
+	defer close(p.loopDone)
+	poll := time.NewTicker(exitPollInterval)
+	defer poll.Stop()
+	health := time.NewTicker(p.cfg.HealthInterval)
+	defer health.Stop()
+	backoff := p.cfg.MinBackoff
+	failures := 0
+	for {
+		var why string
+		select {
+		case <-p.done:
+			return
+		case <-poll.C:
+			if p.exited() {
+				why = "plugin process exited"
+			}
+		case <-p.kick:
+			if p.exited() {
+				why = "plugin process exited"
+			} else if err := p.healthCheck(); err != nil {
+				failures++
+				p.log.Warn("Plugin health check failed after a failed call", "err", err, "failures", failures)
+			} else {
+				failures = 0
+			}
+		case <-health.C:
+			if err := p.healthCheck(); err != nil {
+				failures++
+				p.log.Warn("Plugin health check failed", "err", err, "failures", failures)
+			} else {
+				failures = 0
+			}
+		}
+		if why == "" && failures >= healthFailures {
+			why = fmt.Sprintf("%d health checks failed in a row", failures)
+		}
+		if why == "" {
+			continue
+		}
+		failures = 0
+		p.mu.Lock()
+		uptime := time.Since(p.started)
+		p.mu.Unlock()
+		if uptime > p.cfg.MaxBackoff {
+			backoff = p.cfg.MinBackoff
+		}
+		p.log.Error("Plugin down, restarting", "reason", why, "backoff", backoff)
+		p.takeDown()
+		if !p.restart(&backoff) {
+			return
+		}
+	}
+}
+
+// restart relaunches the plugin until it comes up or Close is called,
+// doubling the wait after every failure. It reports false on Close.
+func (p *Plugin) restart(backoff *time.Duration) bool {
+	for {
+		t := time.NewTimer(*backoff)
+		select {
+		case <-p.done:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		*backoff = min(*backoff*2, p.cfg.MaxBackoff)
+		p.restarts.Add(1)
+		p.cfg.Metrics.restarted(p.cfg.Name, p.cfg.Kind)
+		err := p.launch()
+		if err == nil {
+			p.log.Info("Plugin restarted", "restarts", p.restarts.Load())
+			// Drop a kick left by calls that failed while it was down.
+			select {
+			case <-p.kick:
+			default:
+			}
+			return true
+		}
+		p.log.Error("Plugin restart failed", "err", err, "next_attempt_in", *backoff)
+	}
+}
+
+func (p *Plugin) exited() bool {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	return c == nil || c.Exited()
+}
+
+func (p *Plugin) healthCheck() error {
+	if p.cfg.HealthCheck != nil {
+		return p.call("HealthCheck", p.cfg.HealthCheck, false)
+	}
+	p.mu.Lock()
+	rpc := p.rpc
+	p.mu.Unlock()
+	if rpc == nil {
+		return ErrPluginDown
+	}
+	start := time.Now()
+	err := rpc.Ping()
+	p.cfg.Metrics.observe(p.cfg.Name, "Ping", time.Since(start))
+	return err
+}
+
+// tailWriter keeps the last bytes a plugin wrote to stderr, so that a
+// failed start can say what the plugin said before it died.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+// explain turns a failed start into one readable line: go-plugin's
+// message (its first line; the rest is a generic checklist), what the
+// plugin last wrote to stderr, and a hint for the one failure go-plugin
+// cannot name, a magic cookie mismatch.
+func (w *tailWriter) explain(err error) error {
+	w.mu.Lock()
+	s := strings.TrimSpace(string(w.buf))
+	w.mu.Unlock()
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	msg = strings.TrimSpace(msg)
+	if strings.HasPrefix(msg, "Unrecognized remote plugin message") {
+		msg = "plugin exited or wrote no handshake line"
+	}
+	if strings.Contains(s, "This binary is a plugin") {
+		msg = "magic cookie mismatch: not a wgplex plugin, or built for another plugin host"
+	}
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		// go-plugin's own debug chatter says nothing about the failure.
+		if strings.HasPrefix(l, `{"@level":"debug"`) || strings.HasPrefix(l, `{"@level":"trace"`) {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > 0 {
+		msg += "; plugin stderr: " + strings.Join(lines, " | ")
+	}
+	// Keep err in the chain (errors.Is on ErrBadReply, ErrNoKey, ...)
+	// without repeating a multi-line text.
+	return &startError{msg: msg, err: err}
+}
+
+// startError is a failed plugin start: a one-line message that wraps the
+// underlying error.
+type startError struct {
+	msg string
+	err error
+}
+
+func (e *startError) Error() string { return e.msg }
+func (e *startError) Unwrap() error { return e.err }

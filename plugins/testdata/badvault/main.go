@@ -1,0 +1,82 @@
+// Command badvault is a key vault that misbehaves on request, for the
+// host's tests: it hangs, answers garbage, speaks another protocol
+// version or presents the wrong magic cookie.
+package main
+
+import (
+	"context"
+	"crypto/ecdh"
+	"flag"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/wgplex/wgplex/plugins/sdk"
+)
+
+type vault struct {
+	key  *ecdh.PrivateKey
+	mode string
+}
+
+func (v *vault) PublicKey(context.Context) (sdk.Key, error) {
+	return sdk.Key(v.key.PublicKey().Bytes()), nil
+}
+
+func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
+	switch v.mode {
+	case "hang":
+		select {} // never answers, whatever the deadline says
+	case "slow":
+		time.Sleep(50 * time.Millisecond)
+	case "zero":
+		return sdk.Key{}, nil
+	}
+	pub, err := ecdh.X25519().NewPublicKey(peer[:])
+	if err != nil {
+		return sdk.Key{}, err
+	}
+	s, err := v.key.ECDH(pub)
+	return sdk.Key(s), err
+}
+
+func main() {
+	mode := flag.String("mode", "ok", "ok|hang|slow|zero|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit")
+	seed := flag.String("key", "", "file with the 32 raw bytes of the private key; random if empty")
+	flag.Parse()
+	var key *ecdh.PrivateKey
+	var err error
+	if *seed != "" {
+		var b []byte
+		b, err = os.ReadFile(*seed)
+		if err == nil {
+			key, err = ecdh.X25519().NewPrivateKey(b)
+		}
+	} else {
+		key, err = ecdh.X25519().GenerateKey(nil)
+	}
+	if err != nil {
+		panic(err)
+	}
+	hs := sdk.Handshake
+	switch *mode {
+	case "wrong-version":
+		hs.ProtocolVersion = sdk.ProtocolVersion + 41
+	case "wrong-cookie":
+		hs.MagicCookieValue = "not-the-wgplex-cookie"
+	case "exit":
+		os.Stderr.WriteString("badvault: giving up before the handshake\n")
+		os.Exit(3)
+	}
+	var impl plugin.Plugin = &sdk.KeyVaultPlugin{Impl: &vault{key: key, mode: *mode}}
+	switch *mode {
+	case "short-dh", "zero-dh", "short-pub":
+		impl = &rawPlugin{mode: *mode, pub: key.PublicKey().Bytes()}
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: hs,
+		Plugins:         plugin.PluginSet{sdk.KindKeyVault: impl},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
