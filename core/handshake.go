@@ -74,6 +74,12 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 		return
 	}
 
+	// Counted on arrival, whatever happens next (bad MAC, cookie, accept).
+	if j.typ == noise.MessageTypeInitiation {
+		t.stats.initiationsReceived.Add(1)
+	} else {
+		t.stats.responsesReceived.Add(1)
+	}
 	// MAC1 always, MAC2 under load (§5.4.4, §5.3).
 	load := t.underLoad()
 	verdict := t.checker.Check(j.msg, src, load, now)
@@ -121,7 +127,6 @@ func (t *Tunnel) sendCookieReply(j hsJob, src []byte, now time.Time) {
 }
 
 func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
-	t.stats.initiationsReceived.Add(1)
 	ks := t.currentKeyStore()
 	if ks == nil {
 		t.stats.drop(DropHandshake)
@@ -198,7 +203,6 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 }
 
 func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
-	t.stats.responsesReceived.Add(1)
 	e, ok := t.index.lookup(noise.ResponseReceiverIndex(j.msg))
 	if !ok || e.keypair != nil {
 		t.stats.drop(DropHandshake)

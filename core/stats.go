@@ -128,10 +128,13 @@ var (
 
 // Stats is a read-out of the interface-wide counters.
 type Stats struct {
-	Drops                 map[DropReason]uint64
-	RxPackets, TxPackets  uint64
-	RxBytes, TxBytes      uint64
-	InitiationsSent       uint64
+	Drops                map[DropReason]uint64
+	RxPackets, TxPackets uint64
+	RxBytes, TxBytes     uint64
+	InitiationsSent      uint64
+	// InitiationsReceived and ResponsesReceived count every such message
+	// that reached the handshake worker, valid or not, answered with a
+	// cookie or not; DropHandshake counts the rejected ones.
 	InitiationsReceived   uint64
 	ResponsesSent         uint64
 	ResponsesReceived     uint64
