@@ -38,6 +38,10 @@ type File struct {
 	Interface Interface
 	// Peers are the [Peer] sections in file order.
 	Peers []Peer
+
+	// quickLine and quickKey locate the first wg-quick key, for WGOnly.
+	quickLine int
+	quickKey  string
 }
 
 // Interface is the [Interface] section: the keys wg(8) knows followed by

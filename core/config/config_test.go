@@ -74,7 +74,9 @@ persistentkeepalive = off
 `
 	f := parse(t, text)
 	want := &File{
-		Name: "test.conf",
+		Name:      "test.conf",
+		quickLine: 6,
+		quickKey:  "Address",
 		Interface: Interface{
 			PrivateKey: (*core.PrivateKey)(ptr(key(t, privB64))),
 			ListenPort: ptr(uint16(51820)),
@@ -114,6 +116,9 @@ persistentkeepalive = off
 	}
 	if !f.Interface.HasQuickKeys() {
 		t.Error("HasQuickKeys = false")
+	}
+	if err := f.WGOnly(); err == nil || err.Error() != "test.conf:6: Address is a wg-quick(8) key, not a wg(8) one (wgplex up takes this file)" {
+		t.Errorf("WGOnly: %v", err)
 	}
 }
 
@@ -293,6 +298,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func stripLines(f *File) {
+	f.quickLine = 0
 	for i := range f.Peers {
 		f.Peers[i].Line, f.Peers[i].endpointLine = 0, 0
 	}

@@ -54,6 +54,7 @@ func Parse(name string, r io.Reader) (*File, error) {
 		} else {
 			l, data = data, nil
 		}
+		p.lineNo = line
 		if msg := p.line(line, l); msg != "" {
 			return nil, &Error{File: name, Line: line, Msg: msg}
 		}
@@ -83,6 +84,8 @@ type parser struct {
 	seen map[core.PublicKey]int
 	// keyLine is, per peer, the line of its PublicKey (0 if none yet).
 	keyLine []int
+	// lineNo is the line being parsed.
+	lineNo int
 }
 
 // line handles one line and returns what is wrong with it, if anything.
@@ -263,6 +266,9 @@ func (p *parser) quickKey(key string, raw []byte) (msg string, handled bool) {
 	if kind == "" {
 		return "", false
 	}
+	if p.f.quickLine == 0 {
+		p.f.quickLine, p.f.quickKey = p.lineNo, kind
+	}
 	_, v, _ := bytes.Cut(raw, []byte{'='})
 	value := strings.TrimFunc(string(v), func(r rune) bool { return r < 0x80 && isSpace(byte(r)) })
 	in := &p.f.Interface
@@ -394,4 +400,15 @@ func (f *File) endpointError(p *Peer, err error) error {
 	}
 	return &Error{File: f.Name, Line: line, Msg: fmt.Sprintf("cannot resolve endpoint %s: %v", quote(p.Endpoint), err),
 		Err: fmt.Errorf("%w: %w", ErrUnresolved, err)}
+}
+
+// WGOnly fails, naming the first offending line, if f sets a key that only
+// wg-quick(8) understands: wg(8)'s setconf, addconf and syncconf reject such
+// a file, and so do wgplex's.
+func (f *File) WGOnly() error {
+	if f.quickLine == 0 {
+		return nil
+	}
+	return &Error{File: f.Name, Line: f.quickLine,
+		Msg: fmt.Sprintf("%s is a wg-quick(8) key, not a wg(8) one (wgplex up takes this file)", f.quickKey)}
 }
