@@ -41,6 +41,7 @@ install_packages() {
 	command -v ip >/dev/null && command -v ss >/dev/null || missing+=(iproute2)
 	command -v ping >/dev/null || missing+=(iputils-ping)
 	command -v pgrep >/dev/null || missing+=(procps)
+	command -v promtool >/dev/null || missing+=(prometheus)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -52,7 +53,7 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps >/dev/null
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
