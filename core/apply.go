@@ -289,7 +289,6 @@ func (t *Tunnel) Snapshot() Snapshot {
 	sort.Slice(peers, func(i, j int) bool { return peers[i].seq < peers[j].seq })
 	now := t.clock.Now()
 	s.Peers = make([]PeerSnapshot, len(peers))
-	t.routeMu.RLock()
 	for i, p := range peers {
 		ps := &s.Peers[i]
 		ps.PublicKey = p.pub
@@ -306,9 +305,12 @@ func (t *Tunnel) Snapshot() Snapshot {
 		}
 		ps.RxBytes = p.rxBytes.Load()
 		ps.TxBytes = p.txBytes.Load()
+		// A short read lock per peer: a writer waiting on routeMu holds
+		// up the data path's readers, so never hold it for the whole list.
+		t.routeMu.RLock()
 		ps.AllowedIPs = t.routes.Prefixes(p)
+		t.routeMu.RUnlock()
 		ps.State = p.state(now)
 	}
-	t.routeMu.RUnlock()
 	return s
 }

@@ -35,6 +35,3 @@ func (t *Tunnel) IndexCountForTest() int {
 	defer t.index.mu.RUnlock()
 	return len(t.index.m)
 }
-
-// IdleForTest reports whether no job or handshake message is in flight.
-func (t *Tunnel) IdleForTest() bool { return t.busy.Load() == 0 }

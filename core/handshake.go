@@ -185,7 +185,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	}
 	t.index.swap(idx, indexEntry{peer: p, keypair: kp})
 	p.installKeypair(kp)
-	p.rxBytes.Add(uint64(len(j.msg)))
+	p.countRx(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)
 	t.rl.debugf("%s - Received handshake initiation", p.pub.Short())
 	// Timers before the send, as the kernel does: once the response is on
@@ -198,7 +198,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 		t.rl.debug("Failed to send handshake response", "peer", p.pub.Short(), "err", err)
 		return
 	}
-	p.txBytes.Add(uint64(len(resp)))
+	p.countTx(uint64(len(resp)))
 	t.stats.responsesSent.Add(1)
 }
 
@@ -241,9 +241,10 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 		d := now.Sub(started)
 		t.stats.handshakeDuration.observe(d.Seconds(), uint64(d))
 	}
-	p.rxBytes.Add(uint64(len(j.msg)))
+	p.countRx(uint64(len(j.msg)))
 	p.setEndpoint(j.ep)
 	t.rl.debugf("%s - Received handshake response", p.pub.Short())
+	t.stats.handshakesAsInitiator.Add(1)
 	p.timersSessionDerived()
 	p.timersHandshakeComplete()
 	p.timersAnyAuthenticatedPacketTraversal()
@@ -314,7 +315,7 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 	if err := t.sendTo([][]byte{msg[:]}, ep); err != nil {
 		t.rl.debug("Failed to send handshake initiation", "peer", p.pub.Short(), "err", err)
 	} else {
-		p.txBytes.Add(uint64(len(msg)))
+		p.countTx(uint64(len(msg)))
 		t.stats.initiationsSent.Add(1)
 	}
 	p.timersHandshakeInitiated()

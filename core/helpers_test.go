@@ -172,7 +172,7 @@ func settle(t testing.TB, nw *coretest.MemNetwork, nodes ...*node) {
 			return false
 		}
 		for _, n := range nodes {
-			if !n.dev.Idle() || !n.tun.IdleForTest() {
+			if !n.dev.Idle() || !n.tun.Idle() {
 				return false
 			}
 		}

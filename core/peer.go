@@ -250,3 +250,16 @@ func (p *Peer) state(now time.Time) PeerState {
 	}
 	return PeerIdle
 }
+
+// countRx and countTx account outer bytes (data, keepalives and handshake
+// messages alike) to the peer and to the interface, so that the interface
+// totals are the sum over its peers, as wg(8) users expect.
+func (p *Peer) countRx(n uint64) {
+	p.rxBytes.Add(n)
+	p.t.stats.rxBytes.Add(n)
+}
+
+func (p *Peer) countTx(n uint64) {
+	p.txBytes.Add(n)
+	p.t.stats.txBytes.Add(n)
+}

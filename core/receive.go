@@ -217,8 +217,7 @@ func (p *Peer) flushInbound(j *job) {
 	if data {
 		p.timersDataReceived()
 	}
-	p.rxBytes.Add(rx)
-	t.stats.rxBytes.Add(rx)
+	p.countRx(rx)
 	// §6.2: an initiator that only receives must still rekey in time.
 	if kp.initiator && t.clock.Now().Sub(kp.created) >= ReceiveRekeyThreshold {
 		p.kpMu.RLock()

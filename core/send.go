@@ -324,9 +324,8 @@ func (p *Peer) flushOutbound(j *job) {
 	if data {
 		p.timersDataSent()
 	}
-	p.txBytes.Add(bytes)
+	p.countTx(bytes)
 	t.stats.txPackets.Add(uint64(len(j.pkts)))
-	t.stats.txBytes.Add(bytes)
 }
 
 // sendTo sends through the current bind, if the interface is up.

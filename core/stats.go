@@ -63,6 +63,7 @@ type stats struct {
 	responsesSent         atomic.Uint64
 	responsesReceived     atomic.Uint64
 	handshakesCompleted   atomic.Uint64
+	handshakesAsInitiator atomic.Uint64
 	handshakesFailed      atomic.Uint64 // gave up after RekeyAttemptTime
 	cookieRepliesSent     atomic.Uint64
 	cookieRepliesReceived atomic.Uint64
@@ -135,10 +136,13 @@ type Stats struct {
 	// InitiationsReceived and ResponsesReceived count every such message
 	// that reached the handshake worker, valid or not, answered with a
 	// cookie or not; DropHandshake counts the rejected ones.
-	InitiationsReceived   uint64
-	ResponsesSent         uint64
-	ResponsesReceived     uint64
+	InitiationsReceived uint64
+	ResponsesSent       uint64
+	ResponsesReceived   uint64
+	// HandshakesCompleted counts sessions established in either role;
+	// HandshakesAsInitiator those this side initiated (the rest it answered).
 	HandshakesCompleted   uint64
+	HandshakesAsInitiator uint64
 	HandshakesFailed      uint64
 	CookieRepliesSent     uint64
 	CookieRepliesReceived uint64

@@ -139,6 +139,11 @@ func (t *Tunnel) isClosed() bool {
 	}
 }
 
+// Idle reports whether no packet batch or handshake message is in flight
+// inside the engine. Tests use it to let asynchronous work settle before
+// they read counters or move a fake clock.
+func (t *Tunnel) Idle() bool { return t.busy.Load() == 0 }
+
 // IsUp reports whether the interface is up: its port is open and packets
 // flow.
 func (t *Tunnel) IsUp() bool { return t.isUp.Load() }
@@ -297,6 +302,7 @@ func (t *Tunnel) Stats() Stats {
 		ResponsesSent:         t.stats.responsesSent.Load(),
 		ResponsesReceived:     t.stats.responsesReceived.Load(),
 		HandshakesCompleted:   t.stats.handshakesCompleted.Load(),
+		HandshakesAsInitiator: t.stats.handshakesAsInitiator.Load(),
 		HandshakesFailed:      t.stats.handshakesFailed.Load(),
 		CookieRepliesSent:     t.stats.cookieRepliesSent.Load(),
 		CookieRepliesReceived: t.stats.cookieRepliesReceived.Load(),
