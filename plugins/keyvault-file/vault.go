@@ -81,8 +81,7 @@ func readKeyFile(path string) ([]byte, error) {
 
 // set installs a private key (clamped) and derives the public key.
 func (v *fileVault) set(priv []byte) error {
-	priv[0] &= 248
-	priv[31] = priv[31]&127 | 64
+	clamp(priv)
 	pub, err := curve25519.X25519(priv, curve25519.Basepoint)
 	if err != nil {
 		return err
@@ -143,6 +142,7 @@ func (v *fileVault) GenerateKey(_ context.Context, overwrite bool) (sdk.Key, err
 	if _, err := rand.Read(priv); err != nil {
 		return sdk.Key{}, err
 	}
+	clamp(priv)
 	text := []byte(base64.StdEncoding.EncodeToString(priv) + "\n")
 	_, err = f.Write(text)
 	clear(text)
@@ -159,4 +159,11 @@ func (v *fileVault) GenerateKey(_ context.Context, overwrite bool) (sdk.Key, err
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.pub, nil
+}
+
+// clamp applies X25519's scalar clamping, as `wg genkey` does before it
+// writes a key.
+func clamp(k []byte) {
+	k[0] &= 248
+	k[31] = k[31]&127 | 64
 }
