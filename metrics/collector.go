@@ -169,10 +169,10 @@ func newDescs(ifname string) descs {
 		peersCapped:  n("peers_series_capped", "1 when some peers have no per-peer series because the per-peer cap was reached, else 0. Aggregate series still count every peer."),
 		peersOmitted: n("peers_series_omitted", "Peers left out of the per-peer series by the per-peer cap."),
 		hsMessages:   n("handshake_messages_total", "Handshake messages by type (initiation, response) and direction (sent, received). Retransmissions count.", "message", "direction"),
-		handshakes:   n("handshakes_total", "Handshakes by result: completed (a session was derived and confirmed, either role), failed (this side gave up after Rekey-Attempt-Time).", "result"),
+		handshakes:   n("handshakes_total", "Handshakes by role (initiator, responder) and result: completed (a session was derived), failed (as initiator, this side gave up after Rekey-Attempt-Time).", "role", "result"),
 		hsDuration:   n("handshake_duration_seconds", "Time from the first initiation to the consumed response, for handshakes this side initiated, retries included."),
 		packets:      n("packets_total", "Packets through the tunnel by direction: receive (decrypted IP packets delivered to the device), transmit (data messages encrypted and sent, keepalives included).", "direction"),
-		bytes:        n("bytes_total", "Bytes of data messages (keepalives included, handshake messages not) by direction, all peers together.", "direction"),
+		bytes:        n("bytes_total", "Outer bytes of every message to and from peers (data, keepalives and handshake messages) by direction: the sum of the per-peer byte counters.", "direction"),
 		drops:        n("dropped_packets_total", "Packets the tunnel discarded, by reason.", "reason"),
 		cookies:      n("cookie_replies_total", "Cookie reply messages by direction: sent (this side is under load), received (a peer is).", "direction"),
 		underLoad:    n("under_load", "1 while the tunnel demands cookies for handshakes (whitepaper section 5.3), else 0."),
@@ -235,8 +235,9 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st *core.Stats) {
 	counter(d.hsMessages, st.InitiationsReceived, "initiation", "received")
 	counter(d.hsMessages, st.ResponsesSent, "response", "sent")
 	counter(d.hsMessages, st.ResponsesReceived, "response", "received")
-	counter(d.handshakes, st.HandshakesCompleted, "completed")
-	counter(d.handshakes, st.HandshakesFailed, "failed")
+	counter(d.handshakes, st.HandshakesAsInitiator, "initiator", "completed")
+	counter(d.handshakes, st.HandshakesCompleted-min(st.HandshakesAsInitiator, st.HandshakesCompleted), "responder", "completed")
+	counter(d.handshakes, st.HandshakesFailed, "initiator", "failed")
 	ch <- constHistogram(d.hsDuration, st.HandshakeDuration)
 	counter(d.packets, st.RxPackets, "receive")
 	counter(d.packets, st.TxPackets, "transmit")

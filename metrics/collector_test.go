@@ -173,8 +173,10 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 		if got := value(t, samples, "wgplex_peers", map[string]string{"state": "established"}); got != 1 {
 			t.Errorf("established peers = %v, want 1", got)
 		}
-		if got := value(t, samples, "wgplex_handshakes_total", map[string]string{"result": "completed"}); got != float64(st.HandshakesCompleted) || got == 0 {
-			t.Errorf("completed handshakes = %v, Stats = %d", got, st.HandshakesCompleted)
+		ini := value(t, samples, "wgplex_handshakes_total", map[string]string{"role": "initiator", "result": "completed"})
+		resp := value(t, samples, "wgplex_handshakes_total", map[string]string{"role": "responder", "result": "completed"})
+		if ini != float64(st.HandshakesAsInitiator) || ini+resp != float64(st.HandshakesCompleted) || ini+resp == 0 {
+			t.Errorf("completed handshakes = %v as initiator + %v as responder, Stats = %d (%d as initiator)", ini, resp, st.HandshakesCompleted, st.HandshakesAsInitiator)
 		}
 		if got := value(t, samples, "wgplex_packets_total", map[string]string{"direction": "transmit"}); got != float64(st.TxPackets) {
 			t.Errorf("transmitted packets = %v, Stats = %d", got, st.TxPackets)
