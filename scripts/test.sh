@@ -41,6 +41,10 @@ install_packages() {
 	command -v ip >/dev/null && command -v ss >/dev/null || missing+=(iproute2)
 	command -v ping >/dev/null || missing+=(iputils-ping)
 	command -v pgrep >/dev/null || missing+=(procps)
+	# The PKCS#11 key vault tests: a SoftHSM2 token, and a C compiler for the
+	# plugin's cgo binding.
+	command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+	command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 	command -v promtool >/dev/null || missing+=(prometheus)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
@@ -53,7 +57,7 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus >/dev/null
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
