@@ -1,3 +1,5 @@
+//go:build !windows
+
 package uapi
 
 import (
@@ -16,20 +18,17 @@ import (
 	"github.com/wgplex/wgplex/core"
 )
 
-// SocketDir is where userspace implementations (wgplex, wireguard-go)
-// serve the protocol, one socket per interface: SocketDir/IFNAME.sock.
-const SocketDir = "/var/run/wireguard"
-
 const socketSuffix = ".sock"
 
-// SocketPath returns the socket of interface ifname.
-func SocketPath(ifname string) string { return filepath.Join(SocketDir, ifname+socketSuffix) }
+// SocketPath returns the socket of interface ifname in DefaultSocketDir,
+// where userspace implementations (wgplex, wireguard-go) serve it.
+func SocketPath(ifname string) string { return filepath.Join(DefaultSocketDir, ifname+socketSuffix) }
 
 // Client speaks the protocol to one interface's daemon, the way wg(8)
 // does, so it works against any userspace implementation: wgplex,
 // wireguard-go, or another that follows the cross-platform protocol.
-// It uses Unix domain sockets, so it does not reach the named pipes of the
-// Windows implementations.
+// It uses Unix domain sockets; the Windows implementations serve named
+// pipes, which this client does not speak yet.
 //
 // Requests go over one connection, one after the other. After a failed
 // request the connection is dropped and the next request dials again,
@@ -351,10 +350,10 @@ func protoError(format string, args ...any) error {
 	return &Error{Errno: errnoProto, Err: fmt.Errorf(format, args...)}
 }
 
-// List returns the interfaces that have a live socket in SocketDir, in
+// List returns the interfaces that have a live socket in DefaultSocketDir, in
 // directory order, as "wg show interfaces" lists userspace interfaces. A
 // missing directory is no interfaces.
-func List() ([]string, error) { return ListDir(SocketDir) }
+func List() ([]string, error) { return ListDir(DefaultSocketDir) }
 
 // ListDir is List on another directory. Like wg(8), it removes a socket
 // file whose daemon is gone (the connection is refused), so that a crashed
