@@ -40,7 +40,7 @@ func TestPeerMemoryAndApplyTime(t *testing.T) {
 	}
 	nw := coretest.NewMemNetwork()
 	a := newNode(t, nw, coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	if err := a.tun.Apply(core.Config{PrivateKey: &a.key}); err != nil {
+	if err := a.Tunnel.Apply(core.Config{PrivateKey: &a.Key}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := scalePeers(n)
@@ -48,7 +48,7 @@ func TestPeerMemoryAndApplyTime(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	if err := a.tun.Apply(cfg); err != nil {
+	if err := a.Tunnel.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	applied := time.Since(start)
@@ -56,7 +56,7 @@ func TestPeerMemoryAndApplyTime(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	start = time.Now()
-	s := a.tun.Snapshot()
+	s := a.Tunnel.Snapshot()
 	listed := time.Since(start)
 	if len(s.Peers) != n {
 		t.Fatalf("%d peers listed, want %d", len(s.Peers), n)

@@ -24,11 +24,11 @@ func BenchmarkScrape1000Peers(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			nd := newNode(b, coretest.NewMemNetwork(), coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-			addPeers(b, nd.tun, 1000)
+			addPeers(b, nd.Tunnel, 1000)
 			// The daemon's registry is a plain one (the tests use a
 			// pedantic one, which checks more and costs more).
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(metrics.New(nd.tun, tc.opts))
+			reg.MustRegister(metrics.New(nd.Tunnel, tc.opts))
 			reg.MustRegister(metrics.RuntimeCollectors()...)
 			h := metrics.Handler(reg, nil)
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -53,10 +53,10 @@ func BenchmarkScrape1000Peers(b *testing.B) {
 // tunnel's locks, for comparison.
 func BenchmarkSnapshot1000Peers(b *testing.B) {
 	nd := newNode(b, coretest.NewMemNetwork(), coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	addPeers(b, nd.tun, 1000)
+	addPeers(b, nd.Tunnel, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		nd.tun.Snapshot()
+		nd.Tunnel.Snapshot()
 	}
 }
 
@@ -74,7 +74,7 @@ func BenchmarkTunnelWhileScraped(b *testing.B) {
 			a, z, _ := pair(b, coretest.NewFakeClock(epoch))
 			send(b, a, z, "warm up")
 			if scraped {
-				h := metrics.Handler(registry(b, metrics.New(a.tun, metrics.Options{Interface: "wg0"})), nil)
+				h := metrics.Handler(registry(b, metrics.New(a.Tunnel, metrics.Options{Interface: "wg0"})), nil)
 				stop := make(chan struct{})
 				done := make(chan struct{})
 				go func() {
@@ -93,17 +93,17 @@ func BenchmarkTunnelWhileScraped(b *testing.B) {
 				defer func() { close(stop); <-done }()
 			}
 			const burst = 256
-			pkt := ipPacket(a.inner, z.inner, make([]byte, 1400))
+			pkt := ipPacket(a.Inner, z.Inner, make([]byte, 1400))
 			b.SetBytes(int64(len(pkt)) * burst)
 			b.ResetTimer()
 			for b.Loop() {
 				for range burst {
-					for !a.dev.Inject(pkt) {
+					for !a.Dev.Inject(pkt) {
 						time.Sleep(10 * time.Microsecond)
 					}
 				}
 				for range burst {
-					<-z.dev.Outbound()
+					<-z.Dev.Outbound()
 				}
 			}
 		})

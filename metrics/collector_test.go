@@ -116,10 +116,10 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 	settle(t, nw, a, b)
 
 	for _, n := range []*node{a, b} {
-		want := stableUAPI(t, n.tun)
-		h := metrics.Handler(registry(t, metrics.New(n.tun, metrics.Options{Interface: "wgt"})), nil)
+		want := stableUAPI(t, n.Tunnel)
+		h := metrics.Handler(registry(t, metrics.New(n.Tunnel, metrics.Options{Interface: "wgt"})), nil)
 		samples := parseExposition(t, scrape(t, h))
-		if again := uapiGet(t, n.tun); fmt.Sprint(again) != fmt.Sprint(want) {
+		if again := uapiGet(t, n.Tunnel); fmt.Sprint(again) != fmt.Sprint(want) {
 			t.Fatal("counters moved during the scrape; the comparison would mean nothing")
 		}
 		if len(want) != 1 {
@@ -144,7 +144,7 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 				t.Errorf("UAPI last handshake %d, want the clock's %d", p.handshakeSec, epoch.Unix())
 			}
 		}
-		snap := n.tun.Snapshot()
+		snap := n.Tunnel.Snapshot()
 		if got := value(t, samples, "wireguard_device_info", map[string]string{"device": "wgt"}); got != 1 {
 			t.Errorf("device info = %v", got)
 		}
@@ -169,7 +169,7 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 		}
 
 		// Aggregates agree with Stats.
-		st := n.tun.Stats()
+		st := n.Tunnel.Stats()
 		if got := value(t, samples, "wgplex_peers", map[string]string{"state": "established"}); got != 1 {
 			t.Errorf("established peers = %v, want 1", got)
 		}
@@ -192,7 +192,7 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 		}
 	}
 	// a initiated: its handshake duration was observed.
-	samples := parseExposition(t, scrape(t, metrics.Handler(registry(t, metrics.New(a.tun, metrics.Options{})), nil)))
+	samples := parseExposition(t, scrape(t, metrics.Handler(registry(t, metrics.New(a.Tunnel, metrics.Options{})), nil)))
 	if got := value(t, samples, "wgplex_handshake_duration_seconds_count", nil); got < 1 {
 		t.Errorf("handshake duration count = %v", got)
 	}
@@ -229,29 +229,29 @@ func TestReplayedPacketsCountedExactly(t *testing.T) {
 		t.Fatal("no data message captured")
 	}
 
-	h := metrics.Handler(registry(t, metrics.New(b.tun, metrics.Options{Interface: "wgt"})), nil)
+	h := metrics.Handler(registry(t, metrics.New(b.Tunnel, metrics.Options{Interface: "wgt"})), nil)
 	dropsOf := func(samples []sample) float64 {
 		return value(t, samples, "wgplex_dropped_packets_total", map[string]string{"reason": "replay"})
 	}
 	rxOf := func(samples []sample) float64 {
-		return value(t, samples, "wireguard_peer_receive_bytes_total", map[string]string{"public_key": a.pub.String()})
+		return value(t, samples, "wireguard_peer_receive_bytes_total", map[string]string{"public_key": a.Pub.String()})
 	}
-	stableUAPI(t, b.tun)
+	stableUAPI(t, b.Tunnel)
 	before := parseExposition(t, scrape(t, h))
 
 	// The same bytes again from the same source: a MemBind sends from its
 	// own address, so a's bind is the sender.
 	dst := &coretest.MemEndpoint{Dst: bAddr}
 	for range n {
-		if err := a.bind.Send([][]byte{replay}, dst); err != nil {
+		if err := a.Bind.Send([][]byte{replay}, dst); err != nil {
 			t.Fatal(err)
 		}
 	}
 	settle(t, nw, a, b)
 	waitFor(t, "the replays to be dropped", func() bool {
-		return float64(b.tun.Stats().Drops[core.DropReplay]) >= dropsOf(before)+n
+		return float64(b.Tunnel.Stats().Drops[core.DropReplay]) >= dropsOf(before)+n
 	})
-	stableUAPI(t, b.tun)
+	stableUAPI(t, b.Tunnel)
 	after := parseExposition(t, scrape(t, h))
 
 	if got := dropsOf(after) - dropsOf(before); got != n {
@@ -293,14 +293,14 @@ func addPeers(t testing.TB, tun *core.Tunnel, n int) []core.PublicKey {
 func TestPerPeerCap(t *testing.T) {
 	nw := coretest.NewMemNetwork()
 	nd := newNode(t, nw, coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	pubs := addPeers(t, nd.tun, 2)
+	pubs := addPeers(t, nd.Tunnel, 2)
 
 	for _, tc := range []struct {
 		max, shown int
 		capped     float64
 	}{{1, 1, 1}, {2, 2, 0}, {0, 2, 0}, {-1, 0, 1}} {
 		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
-			c := metrics.New(nd.tun, metrics.Options{Interface: "wgt", MaxPeers: tc.max, MindFlavor: true})
+			c := metrics.New(nd.Tunnel, metrics.Options{Interface: "wgt", MaxPeers: tc.max, MindFlavor: true})
 			samples := parseExposition(t, scrape(t, metrics.Handler(registry(t, c), nil)))
 			for _, name := range []string{
 				"wireguard_peer_info", "wireguard_peer_allowed_ips_info", "wireguard_peer_receive_bytes_total",
@@ -338,7 +338,7 @@ func TestPerPeerCap(t *testing.T) {
 func TestNamesFromConfigFile(t *testing.T) {
 	nw := coretest.NewMemNetwork()
 	nd := newNode(t, nw, coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	pubs := addPeers(t, nd.tun, 3)
+	pubs := addPeers(t, nd.Tunnel, 3)
 	path := filepath.Join(t.TempDir(), "wg0.conf")
 	write := func(content string, mtime time.Time) {
 		t.Helper()
@@ -364,7 +364,7 @@ PublicKey = %s # trailing comment
 `, pubs[0], pubs[1]), epoch)
 
 	now := epoch.Add(time.Hour)
-	c := metrics.New(nd.tun, metrics.Options{Interface: "wg0", NamesFile: path, MindFlavor: true,
+	c := metrics.New(nd.Tunnel, metrics.Options{Interface: "wg0", NamesFile: path, MindFlavor: true,
 		Now: func() time.Time { return now }})
 	h := metrics.Handler(registry(t, c), nil)
 	nameOf := func(samples []sample, pub core.PublicKey) (string, string) {
@@ -496,8 +496,8 @@ func TestHistogramsAndOffloads(t *testing.T) {
 func TestTwoTunnelsOneRegistry(t *testing.T) {
 	clock := coretest.NewFakeClock(epoch)
 	a, b, _ := pair(t, clock)
-	reg := registry(t, metrics.New(a.tun, metrics.Options{Interface: "wg0", MindFlavor: true}))
-	if err := reg.Register(metrics.New(b.tun, metrics.Options{Interface: "wg1", MindFlavor: true})); err != nil {
+	reg := registry(t, metrics.New(a.Tunnel, metrics.Options{Interface: "wg0", MindFlavor: true}))
+	if err := reg.Register(metrics.New(b.Tunnel, metrics.Options{Interface: "wg1", MindFlavor: true})); err != nil {
 		t.Fatal(err)
 	}
 	samples := parseExposition(t, scrape(t, metrics.Handler(reg, nil)))

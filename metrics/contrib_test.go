@@ -61,8 +61,8 @@ func dashboardExprs(t *testing.T) []string {
 // renamed metric cannot leave them silently empty.
 func TestContribUsesExportedSeries(t *testing.T) {
 	nd := newNode(t, coretest.NewMemNetwork(), coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	addPeers(t, nd.tun, 1)
-	c := metrics.New(nd.tun, metrics.Options{Interface: "wg0", MindFlavor: true,
+	addPeers(t, nd.Tunnel, 1)
+	c := metrics.New(nd.Tunnel, metrics.Options{Interface: "wg0", MindFlavor: true,
 		Offloads: func() map[string]bool { return map[string]bool{"tun_gso": true} }})
 	exported := map[string]bool{}
 	for _, s := range parseExposition(t, scrape(t, metrics.Handler(registry(t, c), nil))) {

@@ -48,8 +48,8 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	send(t, b, a, "pong")
 	settle(t, nw, a, b)
 	names := filepath.Join(t.TempDir(), "wg0.conf")
-	os.WriteFile(names, []byte("[Peer]\n# friendly_name = b \"the other\"\nPublicKey = "+b.pub.String()+"\n"), 0o600)
-	c := metrics.New(a.tun, metrics.Options{Interface: "wg0", MindFlavor: true, NamesFile: names,
+	os.WriteFile(names, []byte("[Peer]\n# friendly_name = b \"the other\"\nPublicKey = "+b.Pub.String()+"\n"), 0o600)
+	c := metrics.New(a.Tunnel, metrics.Options{Interface: "wg0", MindFlavor: true, NamesFile: names,
 		Offloads: func() map[string]bool { return map[string]bool{"tun_gso": false} }})
 	body := scrape(t, metrics.Handler(registry(t, c), nil))
 	runPromtool(t, []byte(body), "check", "metrics")

@@ -23,7 +23,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestHealthz(t *testing.T) {
 	nd := newNode(t, coretest.NewMemNetwork(), coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	srv := httptest.NewServer(metrics.Handler(registry(t, metrics.New(nd.tun, metrics.Options{})), metrics.OpenWhile(nd.tun.Closed())))
+	srv := httptest.NewServer(metrics.Handler(registry(t, metrics.New(nd.Tunnel, metrics.Options{})), metrics.OpenWhile(nd.Tunnel.Closed())))
 	defer srv.Close()
 	if code, body := get(t, srv.URL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("open tunnel: /healthz = %d %q", code, body)
@@ -31,7 +31,7 @@ func TestHealthz(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/"); code != http.StatusNotFound {
 		t.Errorf("/ = %d, want 404", code)
 	}
-	nd.tun.Close()
+	nd.Tunnel.Close()
 	if code, _ := get(t, srv.URL+"/healthz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("closed tunnel: /healthz = %d, want 503", code)
 	}
@@ -44,7 +44,7 @@ func TestHealthz(t *testing.T) {
 
 func TestServeAndClose(t *testing.T) {
 	nd := newNode(t, coretest.NewMemNetwork(), coretest.NewFakeClock(epoch), "192.0.2.1", "10.0.0.1")
-	s, err := metrics.Serve("127.0.0.1:0", metrics.Handler(registry(t, metrics.New(nd.tun, metrics.Options{})), nil), nil)
+	s, err := metrics.Serve("127.0.0.1:0", metrics.Handler(registry(t, metrics.New(nd.Tunnel, metrics.Options{})), nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
