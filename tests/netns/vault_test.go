@@ -62,8 +62,8 @@ func TestKeyVaultDaemons(t *testing.T) {
 		t.Errorf("second vault-genkey on the token: %v\n%s", err, out)
 	}
 
-	a := startDaemonArgs(t, nss[0], impl, nil, "--keyvault", fileCmd)
-	b := startDaemonArgs(t, nss[1], impl, hsmEnv, "--keyvault", pkcsCmd)
+	a := startDaemonArgs(t, nss[0], impl, nil, "--keyvault", fileCmd, "--metrics-listen", "127.0.0.1:9586")
+	b := startDaemonArgs(t, nss[1], impl, hsmEnv, "--keyvault", pkcsCmd, "--metrics-listen", "127.0.0.1:9586")
 	c := StartDaemon(t, nss[2], ref)
 	keyC := GenKey(t)
 
@@ -165,6 +165,13 @@ func TestKeyVaultDaemons(t *testing.T) {
 			if !strings.Contains(v.d.Output(), "Plugin down, restarting") {
 				t.Error("the daemon did not log the plugin's death")
 			}
+			plugin := filepath.Base(tc.bin)
+			Eventually(t, 10*time.Second, "the restart in the metrics", func() (bool, string) {
+				m := scrapeMetrics(t, v.d.NS)
+				restarts := metricValue(m, fmt.Sprintf(`wgplex_plugin_restarts_total{kind="keyvault",plugin=%q}`, plugin))
+				up := metricValue(m, fmt.Sprintf(`wgplex_plugin_up{kind="keyvault",plugin=%q}`, plugin))
+				return restarts >= 1 && up == 1, fmt.Sprintf("restarts=%v up=%v", restarts, up)
+			})
 
 			// Force a fresh handshake: the partner forgets the victim
 			// and adds it back, then initiates.
@@ -180,6 +187,31 @@ func TestKeyVaultDaemons(t *testing.T) {
 			Ping(t, v.d.NS, peerAddr, 3)
 		})
 	}
+}
+
+// scrapeMetrics fetches /metrics from the daemon's metrics listener on
+// 127.0.0.1:9586 inside ns, with bash's /dev/tcp (no HTTP client needed).
+func scrapeMetrics(t *testing.T, ns *Netns) string {
+	t.Helper()
+	out, err := ns.Run("bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/9586 && printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && cat <&3`)
+	if err != nil {
+		t.Fatalf("scraping metrics in %s: %v\n%s", ns.Name, err, out)
+	}
+	return out
+}
+
+// metricValue finds the sample line starting with series (name and
+// labels exactly as exposed) and returns its value, -1 if absent.
+func metricValue(exposition, series string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // peerArgs are the wg set arguments adding the mesh node host with key pub.
