@@ -181,6 +181,8 @@ func TestVaultClosedLeavesNoProcess(t *testing.T) {
 func TestHungVaultTimesOut(t *testing.T) {
 	cfg := fastConfig(t, pluginBin(t, "badvault"), "-mode", "hang")
 	cfg.CallTimeout = 300 * time.Millisecond
+	log, logs := newLogger(t)
+	cfg.Logger = log
 	kv := startFileVault(t, cfg)
 	start := time.Now()
 	_, err := kv.DH(randomPeer(t))
@@ -190,10 +192,21 @@ func TestHungVaultTimesOut(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("DH took %v with a 300ms call timeout", d)
 	}
+	if !strings.Contains(logs.String(), `msg="Plugin call failed" plugin=badvault kind=keyvault method=DH`) ||
+		!strings.Contains(logs.String(), "no answer within 300ms") {
+		t.Errorf("the failed call is not in the log:\n%s", logs)
+	}
 	// PublicKey still answers, so the plugin is healthy and stays.
 	if !kv.Plugin().Up() || kv.Plugin().Restarts() != 0 {
 		t.Fatalf("hung DH should not take the plugin down (up=%v restarts=%d)", kv.Plugin().Up(), kv.Plugin().Restarts())
 	}
+	// Closing does not wait for the hung call: the plugin is asked to
+	// stop, then killed.
+	pid := kv.Plugin().Pid()
+	start = time.Now()
+	kv.Close()
+	eventually(t, 5*time.Second, "hung plugin gone after Close", func() bool { return processGone(pid) })
+	t.Logf("closed a hung vault in %v", time.Since(start).Round(time.Millisecond))
 }
 
 func TestGarbageReplies(t *testing.T) {

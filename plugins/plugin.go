@@ -125,10 +125,12 @@ type Plugin struct {
 	started  time.Time
 	stopping bool
 
-	restarts atomic.Uint64
-	kick     chan struct{}
-	done     chan struct{}
-	loopDone chan struct{}
+	restarts    atomic.Uint64
+	failedCalls atomic.Uint64 // since the last "Plugin call failed" line
+	lastCallLog atomic.Int64  // UnixNano of that line
+	kick        chan struct{}
+	done        chan struct{}
+	loopDone    chan struct{}
 }
 
 // Start launches the plugin and returns once it has answered the go-plugin
@@ -197,15 +199,33 @@ func (p *Plugin) call(method string, fn func(ctx context.Context, impl any) erro
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (no answer within %v)", err, p.cfg.CallTimeout)
 		}
+		err = fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err)
 		if kick {
+			p.logCallFailure(method, err)
 			select {
 			case p.kick <- struct{}{}:
 			default:
 			}
 		}
-		return fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err)
+		return err
 	}
 	return nil
+}
+
+// callLogInterval rate-limits the log of failed calls: a hung vault fails
+// every handshake attempt of every peer, and one line a second says it.
+const callLogInterval = time.Second
+
+// logCallFailure logs a failed call, at most once per callLogInterval,
+// with the number of failures it stood for.
+func (p *Plugin) logCallFailure(method string, err error) {
+	p.failedCalls.Add(1)
+	now := time.Now().UnixNano()
+	last := p.lastCallLog.Load()
+	if now-last < int64(callLogInterval) || !p.lastCallLog.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Error("Plugin call failed", "method", method, "err", err, "failures", p.failedCalls.Swap(0))
 }
 
 // Close stops supervising and stops the plugin: asked politely first
