@@ -123,9 +123,9 @@ declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 median() {
 	# shellcheck disable=SC2086
-	printf '%s\n' $1 | sort -g | awk '{v[NR]=$1} END {
-		if (NR == 0) { print "-"; exit }
-		if (NR % 2) print v[(NR+1)/2]; else printf "%.4g\n", (v[NR/2]+v[NR/2+1])/2 }'
+	printf '%s\n' $1 | sort -g | awk 'NF {v[++n]=$1} END {
+		if (n == 0) { print "-"; exit }
+		if (n % 2) print v[(n+1)/2]; else printf "%.4g\n", (v[n/2]+v[n/2+1])/2 }'
 }
 
 # --- the tests ----------------------------------------------------------------

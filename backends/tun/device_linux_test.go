@@ -355,8 +355,8 @@ func TestMTUAndEvents(t *testing.T) {
 	if mtu, err := d.MTU(); err != nil || mtu != 1400 {
 		t.Fatalf("MTU() = %d, %v; want 1400", mtu, err)
 	}
-	if d.BatchSize() != 1 {
-		t.Fatalf("BatchSize() = %d", d.BatchSize())
+	if want := map[bool]int{true: readBatch, false: 1}[d.Offloads()[OffloadVnetHdr]]; d.BatchSize() != want {
+		t.Fatalf("BatchSize() = %d, want %d (offloads %v)", d.BatchSize(), want, d.Offloads())
 	}
 	select {
 	case ev := <-d.Events():
