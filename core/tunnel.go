@@ -195,10 +195,16 @@ func (t *Tunnel) Up() error {
 	if err := t.openBind(port, mark); err != nil {
 		return err
 	}
+	// Timers first: once isUp is set a packet may start a handshake, and
+	// its retransmit timer must be live or a lost initiation is never
+	// retried.
+	peers := t.peerList()
+	for _, p := range peers {
+		p.startTimers()
+	}
 	t.isUp.Store(true)
 	t.log.Info("Interface up", "port", t.boundPort)
-	for _, p := range t.peerList() {
-		p.startTimers()
+	for _, p := range peers {
 		if p.keepaliveInterval() > 0 {
 			p.sendKeepalive()
 		}
