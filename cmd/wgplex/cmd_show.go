@@ -209,7 +209,7 @@ func showField(w *bufio.Writer, stderr io.Writer, name string, s core.Snapshot, 
 	}
 	switch field {
 	case "public-key":
-		fmt.Fprintf(w, "%s%s\n", prefix, maybeKey(s.PublicKey, hasPriv))
+		fmt.Fprintf(w, "%s%s\n", prefix, maybeKey(s.PublicKey, hasPriv || !s.PublicKey.IsZero()))
 	case "private-key":
 		fmt.Fprintf(w, "%s%s\n", prefix, maybeKey(priv, hasPriv))
 	case "listen-port":
@@ -240,7 +240,7 @@ func showField(w *bufio.Writer, stderr io.Writer, name string, s core.Snapshot, 
 			fmt.Fprintf(w, "%s%s\t%s\n", prefix, key(p.PublicKey), v)
 		}
 	case "dump":
-		fmt.Fprintf(w, "%s%s\t%s\t%d\t%s\n", prefix, maybeKey(priv, hasPriv), maybeKey(s.PublicKey, hasPriv),
+		fmt.Fprintf(w, "%s%s\t%s\t%d\t%s\n", prefix, maybeKey(priv, hasPriv), maybeKey(s.PublicKey, hasPriv || !s.PublicKey.IsZero()),
 			s.ListenPort, fwmarkString(s.FwMark))
 		for i := range s.Peers {
 			p := &s.Peers[i]
@@ -313,6 +313,10 @@ func prettyPrint(w *bufio.Writer, name string, s core.Snapshot, color bool, now 
 	if s.PrivateKey != nil {
 		p.printf("  "+termBold+"public key"+termReset+": %s\n", key(s.PublicKey))
 		p.printf("  "+termBold+"private key"+termReset+": %s\n", maskedKey(*s.PrivateKey))
+	} else if !s.PublicKey.IsZero() {
+		// A key vault is in charge: the daemon reports the public key only.
+		p.printf("  "+termBold+"public key"+termReset+": %s\n", key(s.PublicKey))
+		p.printf("  " + termBold + "private key" + termReset + ": (held by a key vault)\n")
 	}
 	if s.ListenPort != 0 {
 		p.printf("  "+termBold+"listening port"+termReset+": %d\n", s.ListenPort)

@@ -245,6 +245,12 @@ func getLine(s *core.Snapshot, peer *core.PeerSnapshot, k, v string, hsSec, hsNs
 			clear(key[:])
 			s.PrivateKey = &pk
 			s.PublicKey = pk.PublicKey()
+		case PublicKeyExtension:
+			key, err := parseHexKey(v)
+			if err != nil {
+				return protoError("bad %s in reply", PublicKeyExtension)
+			}
+			s.PublicKey = core.PublicKey(key)
 		case "listen_port":
 			n, err := num(16)
 			if err != nil {

@@ -30,6 +30,11 @@ import (
 //
 // If w is a *bufio.Writer it is left for the caller to flush; otherwise
 // WriteGet buffers and flushes itself.
+// PublicKeyExtension is the device-level get key that reports the
+// interface's public key when no private key can be shown (a key vault is
+// in charge).
+const PublicKeyExtension = "wgplex_public_key"
+
 func WriteGet(w io.Writer, s core.Snapshot) error {
 	bw, ok := w.(*bufio.Writer)
 	if !ok {
@@ -38,6 +43,12 @@ func WriteGet(w io.Writer, s core.Snapshot) error {
 	g := getWriter{w: bw}
 	if s.PrivateKey != nil && !s.PrivateKey.IsZero() {
 		g.key("private_key", (*[keyLen]byte)(s.PrivateKey))
+	} else if !s.PublicKey.IsZero() {
+		// A key vault holds the private key, so wg(8) has nothing to derive
+		// the public key from. This extension line carries it instead; wg(8)
+		// and wgctrl ignore device-level keys they do not know, and
+		// "wgplex show" displays it.
+		g.key(PublicKeyExtension, (*[keyLen]byte)(&s.PublicKey))
 	}
 	if s.ListenPort != 0 {
 		g.uint("listen_port", uint64(s.ListenPort))

@@ -81,6 +81,11 @@ func TestKeyVaultDaemons(t *testing.T) {
 			t.Fatalf("%s: the daemon does not report the vault's key %s:\n%s", d.Iface, tc.pub, d.Output())
 		}
 		t.Logf("%s: wg show public-key: %s", d.Iface, strings.TrimSpace(d.Wg("show", d.Iface, "public-key")))
+		// wgplex's own show reads the public key the daemon reports on its
+		// UAPI extension line.
+		if out, err := d.NS.Run(impl.Bin, "show", d.Iface, "public-key"); err != nil || strings.TrimSpace(out) != tc.pub {
+			t.Errorf("%s: wgplex show public-key = %q (%v), want the vault's %s", d.Iface, strings.TrimSpace(out), err, tc.pub)
+		}
 		if conf := d.Wg("showconf", d.Iface); strings.Contains(conf, "PrivateKey") {
 			t.Errorf("%s: showconf shows a private key:\n%s", d.Iface, conf)
 		}
