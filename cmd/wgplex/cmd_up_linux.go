@@ -10,10 +10,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wgplex/wgplex/core"
@@ -242,6 +244,12 @@ func up(q quickArgs, stdout, stderr io.Writer) (err error) {
 		}
 	}
 
+	// An interrupt from here on stops up between two steps and takes
+	// back what was done, as wg-quick's trap does, rather than leaving
+	// half an interface behind.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	if err := runHooks(q.ifname, f.Interface.PreUp, stdout, stderr); err != nil {
 		return err
 	}
@@ -255,39 +263,56 @@ func up(q quickArgs, stdout, stderr io.Writer) (err error) {
 			u.rollback()
 		}
 	}()
-	if err := u.target.RecordLink(u.st, q.ifname); err != nil {
-		return err
+	in := &f.Interface
+	steps := []func() error{
+		func() error { return u.target.RecordLink(u.st, q.ifname) },
+		func() error { return startDaemon(q.ifname, q.netns, u.logf) },
+		func() error { return u.setConf(cfg) },
+		func() error {
+			for _, a := range in.Address {
+				if err := u.target.AddAddress(u.st, q.ifname, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func() error { return u.target.SetMTUUp(q.ifname, u.mtu(cfgEndpoints(cfg.Peers))) },
+		func() error {
+			if len(in.DNS)+len(in.DNSSearch) == 0 {
+				return nil
+			}
+			return u.target.SetDNS(u.st, q.ifname, in.DNS, in.DNSSearch)
+		},
+		func() error { return u.routes(mode) },
+		func() error { return runHooks(q.ifname, in.PostUp, stdout, stderr) },
 	}
-	if err := startDaemon(q.ifname, q.netns, u.logf); err != nil {
-		return err
+	for _, step := range steps {
+		select {
+		case s := <-sigs:
+			return fmt.Errorf("interrupted by %v", s)
+		default:
+		}
+		if err := step(); err != nil {
+			return err
+		}
 	}
-	u.logf("%s setconf %s %s", progName, q.ifname, q.path)
-	c, err := uapi.Dial(q.ifname)
+	return nil
+}
+
+// setConf applies the wg(8) part of the file through the daemon's UAPI
+// socket.
+func (u *upRun) setConf(cfg core.Config) error {
+	u.logf("%s setconf %s %s", progName, u.q.ifname, u.q.path)
+	c, err := uapi.Dial(u.q.ifname)
 	if err != nil {
-		return fmt.Errorf("cannot reach the daemon of %s: %w", q.ifname, err)
+		return fmt.Errorf("cannot reach the daemon of %s: %w", u.q.ifname, err)
 	}
 	err = c.Set(cfg)
 	c.Close()
 	if err != nil {
-		return fmt.Errorf("cannot configure %s: %s", q.ifname, strerror(err))
+		return fmt.Errorf("cannot configure %s: %s", u.q.ifname, strerror(err))
 	}
-	for _, a := range f.Interface.Address {
-		if err := u.target.AddAddress(u.st, q.ifname, a); err != nil {
-			return err
-		}
-	}
-	if err := u.target.SetMTUUp(q.ifname, u.mtu(cfgEndpoints(cfg.Peers))); err != nil {
-		return err
-	}
-	if in := &f.Interface; len(in.DNS)+len(in.DNSSearch) > 0 {
-		if err := u.target.SetDNS(u.st, q.ifname, in.DNS, in.DNSSearch); err != nil {
-			return err
-		}
-	}
-	if err := u.routes(mode); err != nil {
-		return err
-	}
-	return runHooks(q.ifname, f.Interface.PostUp, stdout, stderr)
+	return nil
 }
 
 // checkFree refuses an interface that already exists, or that a state

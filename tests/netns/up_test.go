@@ -232,7 +232,8 @@ SaveConfig = true
 // TestUpRefusesWithoutChange checks that `wgplex up` stops before touching
 // the host when it cannot do the whole job: a malformed file (an error
 // that names the file and line), DNS without resolvconf(8), a PreUp hook
-// that fails.
+// that fails; and that a PostUp hook that fails takes back all that was
+// done.
 func TestUpRefusesWithoutChange(t *testing.T) {
 	l := newQuickLab(t, 43)
 	Settle(t, l.Q)
@@ -255,6 +256,10 @@ func TestUpRefusesWithoutChange(t *testing.T) {
 		{name: "DNS without resolvconf", conf: head + "DNS = 10.214.43.53, example.test\n" + peer(""),
 			env: []string{"PATH=/nonexistent-wgplex-test"}, want: `resolvconf\(8\) is not installed`},
 		{name: "failing PreUp", conf: head + "PreUp = exit 3\n" + peer(""), want: `hook "exit 3": exit status 3`},
+		// PostUp runs with everything in place: its failure takes it all
+		// back, daemon included.
+		{name: "failing PostUp", conf: head + "PostUp = exit 4\n" + peer("") + "Endpoint = " + l.addr(213, 2) + ":51002\n",
+			want: `(?s)ip link delete dev .*hook "exit 4": exit status 4`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTemp(t, l.Iface+".conf", tc.conf)
