@@ -1,15 +1,10 @@
-//go:build !windows
-
 package uapi
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,17 +13,11 @@ import (
 	"github.com/wgplex/wgplex/core"
 )
 
-const socketSuffix = ".sock"
-
-// SocketPath returns the socket of interface ifname in DefaultSocketDir,
-// where userspace implementations (wgplex, wireguard-go) serve it.
-func SocketPath(ifname string) string { return filepath.Join(DefaultSocketDir, ifname+socketSuffix) }
-
 // Client speaks the protocol to one interface's daemon, the way wg(8)
 // does, so it works against any userspace implementation: wgplex,
 // wireguard-go, or another that follows the cross-platform protocol.
-// It uses Unix domain sockets; the Windows implementations serve named
-// pipes, which this client does not speak yet.
+// It dials DefaultSocketDir/IFNAME.sock on Unix and the named pipe
+// PipeDir\IFNAME on Windows.
 //
 // Requests go over one connection, one after the other. After a failed
 // request the connection is dropped and the next request dials again,
@@ -41,14 +30,6 @@ type Client struct {
 	w    *bufio.Writer
 }
 
-// Dial connects to the daemon of interface ifname.
-func Dial(ifname string) (*Client, error) {
-	if ifname == "" || strings.ContainsRune(ifname, '/') {
-		return nil, &os.PathError{Op: "dial", Path: ifname, Err: syscall.EINVAL}
-	}
-	return DialPath(SocketPath(ifname))
-}
-
 // DialPath connects to the daemon serving the socket at path. Like wg(8),
 // it refuses a path that is not a socket (EBADF) and reports a missing one
 // as ENOENT, both as *os.PathError.
@@ -58,24 +39,6 @@ func DialPath(path string) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func (c *Client) dial() error {
-	st, err := os.Stat(c.path)
-	if err != nil {
-		return err
-	}
-	if st.Mode()&os.ModeSocket == 0 {
-		return &os.PathError{Op: "dial", Path: c.path, Err: syscall.EBADF}
-	}
-	conn, err := net.Dial("unix", c.path)
-	if err != nil {
-		return err
-	}
-	c.conn = conn
-	c.r = bufio.NewReaderSize(conn, 64<<10)
-	c.w = bufio.NewWriterSize(conn, 64<<10)
-	return nil
 }
 
 // Close closes the connection.
@@ -354,52 +317,4 @@ func errnoError(code int64) error {
 // protoError is a reply this client cannot read.
 func protoError(format string, args ...any) error {
 	return &Error{Errno: errnoProto, Err: fmt.Errorf(format, args...)}
-}
-
-// List returns the interfaces that have a live socket in DefaultSocketDir, in
-// directory order, as "wg show interfaces" lists userspace interfaces. A
-// missing directory is no interfaces.
-func List() ([]string, error) { return ListDir(DefaultSocketDir) }
-
-// ListDir is List on another directory. Like wg(8), it removes a socket
-// file whose daemon is gone (the connection is refused), so that a crashed
-// daemon does not leave a phantom interface behind.
-func ListDir(dir string) ([]string, error) {
-	d, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range names {
-		ifname, ok := strings.CutSuffix(n, socketSuffix)
-		if !ok || ifname == "" {
-			continue
-		}
-		path := filepath.Join(dir, n)
-		st, err := os.Stat(path)
-		if err != nil || st.Mode()&os.ModeSocket == 0 {
-			continue
-		}
-		conn, err := net.Dial("unix", path)
-		if err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				os.Remove(path)
-				continue
-			}
-			// Another failure (permission, say) still means the
-			// interface exists; wg lists it too.
-		} else {
-			conn.Close()
-		}
-		out = append(out, ifname)
-	}
-	return out, nil
 }
