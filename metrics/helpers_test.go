@@ -39,8 +39,6 @@ func pair(t testing.TB, clock core.Clock) (a, b *node, nw *coretest.MemNetwork) 
 	return coretest.Pair(t, clock, false, nil)
 }
 
-func u16(v uint16) *uint16 { return &v }
-
 // registry is what the daemon builds: the tunnel's collector next to the
 // runtime ones.
 func registry(t testing.TB, c prometheus.Collector) *prometheus.Registry {

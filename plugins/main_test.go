@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +56,10 @@ func pluginBin(t testing.TB, name string) string {
 }
 
 func goBuild(dir string, pkgs ...string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("go toolchain not on PATH: %w", err)
+	}
 	args := append([]string{"build", "-o", dir + "/"}, pkgs...)
 	cmd := exec.Command(gobin, args...)
 	out, err := cmd.CombinedOutput()
