@@ -32,6 +32,9 @@ func runDown(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 func down(q quickArgs, stdout, stderr io.Writer) error {
+	if os.Geteuid() != 0 {
+		return errNotRoot
+	}
 	f, err := config.ParseFile(q.path)
 	if err != nil {
 		return err

@@ -196,7 +196,14 @@ func parseTableMode(s string) (tableMode, error) {
 	return tableMode{table: t}, nil
 }
 
+// errNotRoot is what up and down say to a user who cannot change the
+// host's network configuration.
+var errNotRoot = errors.New("must be run as root: it changes interfaces, routes and rules and keeps its record in " + hostnet.DefaultStateDir)
+
 func up(q quickArgs, stdout, stderr io.Writer) (err error) {
+	if os.Geteuid() != 0 {
+		return errNotRoot
+	}
 	f, err := config.ParseFile(q.path)
 	if err != nil {
 		return err

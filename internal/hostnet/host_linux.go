@@ -290,6 +290,8 @@ type Rule struct {
 	SuppressPrefixlen int
 }
 
+// String renders the rule as the ip(8) command that would add it, for
+// the trace "up" prints.
 func (r Rule) String() string {
 	s := ""
 	if r.Invert {

@@ -80,8 +80,10 @@ func (l *quickLab) addr6(net, host int) string {
 }
 
 // Third is P's loopback address that only a route through the tunnel (or
-// a default route) reaches; Third6 is its IPv6 twin.
-func (l *quickLab) Third() string  { return fmt.Sprintf("10.214.%d.1", l.n+100) }
+// a default route) reaches.
+func (l *quickLab) Third() string { return fmt.Sprintf("10.214.%d.1", l.n+100) }
+
+// Third6 is Third's IPv6 twin.
 func (l *quickLab) Third6() string { return fmt.Sprintf("fd00:214:%d::1", l.n+100) }
 
 // StatePath is where `wgplex up` records the lab's interface.
