@@ -389,3 +389,39 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestUpDNSResolvconf checks the resolvconf(8) calls for DNS, with a
+// stand-in resolvconf on PATH that records its arguments and input (the
+// real one would change the host's /etc/resolv.conf, which is not the
+// test namespace's alone).
+func TestUpDNSResolvconf(t *testing.T) {
+	l := newQuickLab(t, 45)
+	dir := t.TempDir()
+	record := filepath.Join(dir, "resolvconf.log")
+	fake := fmt.Sprintf("#!/bin/sh\necho \"args: $*\" >> %s\nif [ \"$1\" = -a ]; then cat >> %s; fi\n", record, record)
+	if err := os.WriteFile(filepath.Join(dir, "resolvconf"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + dir + ":" + os.Getenv("PATH")}
+	conf := l.Conf(fmt.Sprintf("Address = %s/24\nDNS = 10.214.45.53, fd00:214:45::53, corp.test, lab.test\n", l.addr(214, 1)), l.addr(214, 2)+"/32")
+	if out, err := l.Wgplex(l.Q, env, "up", conf); err != nil {
+		t.Fatalf("wgplex up: %v\n%s", err, out)
+	}
+	if out, err := l.Wgplex(l.Q, env, "down", conf); err != nil {
+		t.Fatalf("wgplex down: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Debian's resolvconf orders records by name and wants "tun." first.
+	name := l.Iface
+	if strings.Contains(string(got), "tun."+l.Iface) {
+		name = "tun." + l.Iface
+	}
+	want := fmt.Sprintf("args: -a %[1]s -m 0 -x\nnameserver 10.214.45.53\nnameserver fd00:214:45::53\nsearch corp.test lab.test\nargs: -d %[1]s -f\n", name)
+	if string(got) != want {
+		t.Errorf("resolvconf was called as\n%s\nwant\n%s", got, want)
+	}
+	NoTrace(t, l.Iface, l.Q)
+}
