@@ -36,8 +36,8 @@ var ErrAlreadyOpen = errors.New("udp: bind already open")
 var ErrNoSocket = errors.New("udp: no socket for address family")
 
 // Bind is the Linux UDP transport: one IPv4 and one IPv6 socket on the same
-// port, batched with recvmmsg/sendmmsg, with sticky source addresses and
-// SO_MARK. The zero value is not usable; call NewBind.
+// port, batched with recvmmsg/sendmmsg, with UDP GSO and GRO where the
+// kernel has them, sticky source addresses and SO_MARK. The zero value is not usable; call NewBind.
 type Bind struct {
 	// mu guards the socket pointers and mark. Send only holds it to pick a
 	// socket, never across a system call, so Close cannot wait on a send
@@ -147,9 +147,14 @@ func listen(is6 bool, port uint16, mark uint32) (*sock, error) {
 		// socket share the port.
 		network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
 	}
+	var gso, gro bool
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		if err := c.Control(func(fd uintptr) { serr = setSockopts(int(fd), is6, mark) }); err != nil {
+		if err := c.Control(func(fd uintptr) {
+			if serr = setSockopts(int(fd), is6, mark); serr == nil {
+				gso, gro = probeOffloads(int(fd))
+			}
+		}); err != nil {
 			return err
 		}
 		return serr
@@ -165,7 +170,8 @@ func listen(is6 bool, port uint16, mark uint32) (*sock, error) {
 		return nil, err
 	}
 	la, _ := netip.ParseAddrPort(conn.LocalAddr().String())
-	s := &sock{conn: conn, rc: rc, is6: is6, port: la.Port()}
+	s := &sock{conn: conn, rc: rc, is6: is6, port: la.Port(), gro: gro}
+	s.gso.Store(gso)
 	s.pool.New = func() any { return newSendBatch() }
 	return s, nil
 }
@@ -189,7 +195,7 @@ func setSockopts(fd int, is6 bool, mark uint32) error {
 	if err != nil {
 		return fmt.Errorf("udp: enable packet info: %w", err)
 	}
-	// UDP_GRO would be switched on here once receive coalescing is done.
+	// UDP_GRO and UDP_SEGMENT: probeOffloads, after these.
 	if mark != 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
 			return fmt.Errorf("udp: set SO_MARK: %w", err)

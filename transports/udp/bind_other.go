@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin && !freebsd && !netbsd && !openbsd
 
 package udp
 
@@ -158,4 +158,9 @@ func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (
 	sizes[0] = n
 	eps[0] = r.cache.get(epKey{dst: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())})
 	return 1, nil
+}
+
+// Offloads reports the UDP offloads in use: none on this system.
+func (b *Bind) Offloads() map[string]bool {
+	return map[string]bool{"udp_gso": false, "udp_gro": false}
 }

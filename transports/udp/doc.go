@@ -1,7 +1,10 @@
 // Package udp is wgplex's UDP transport: a core.Bind that listens on one port
 // for both IPv4 and IPv6.
 //
-// On Linux it moves datagrams in batches with recvmmsg/sendmmsg, keeps a
+// On Linux it moves datagrams in batches with recvmmsg/sendmmsg, sends runs
+// of equal-sized datagrams as one UDP GSO message (UDP_SEGMENT) and takes
+// coalesced ones with UDP GRO, each switchable off (WGPLEX_UDP_GSO=off,
+// WGPLEX_UDP_GRO=off; Bind.Offloads reports what is on), keeps a
 // "sticky" source address per endpoint (the local address a peer wrote to,
 // learnt from IP_PKTINFO / IPV6_PKTINFO) so that replies leave from that
 // address on multi-homed hosts, and supports the firewall mark (SO_MARK).

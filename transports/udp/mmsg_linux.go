@@ -11,12 +11,12 @@ package udp
 // and the callbacks given to RawConn.Read/Write are built once too: a closure
 // made per call would escape and cost an allocation per batch.
 //
-// Offloads, later: UDP GSO adds a UDP_SEGMENT control message after the
-// packet info in sendBatch.oob (size it for both) and sends runs of
-// equal-sized datagrams as one mmsghdr with several iovecs; UDP GRO sets
-// UDP_GRO in setSockopts, widens receiver.oob per message by a
-// CmsgSpace(2) and splits a coalesced datagram at the segment size it
-// reports. Neither is done yet.
+// Offloads (offload_linux.go): with UDP GSO a run of equal-sized datagrams
+// to one endpoint leaves as one mmsghdr with an iovec per datagram and a
+// UDP_SEGMENT control message, which the kernel sends through its stack as
+// one packet and cuts at the last moment; with UDP GRO the kernel hands
+// over runs of datagrams from one sender as one buffer plus the segment
+// size, which receive cuts back into datagrams.
 
 import (
 	"errors"
@@ -25,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -39,13 +40,19 @@ type sock struct {
 	rc   syscall.RawConn
 	is6  bool
 	port uint16
+	// gso is whether sends use UDP_SEGMENT; cleared for good if the kernel
+	// fails a segmented send with EIO (no checksum offload on the route's
+	// device). gro is whether UDP_GRO was switched on at Open.
+	gso atomic.Bool
+	gro bool
 	// pool holds *sendBatch; Send may run on many goroutines at once.
 	pool sync.Pool
 }
 
 // recvOOBSize is the control message space per received datagram: one
-// packet-info message of the larger (IPv6) kind.
-var recvOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+// packet-info message of the larger (IPv6) kind and, with GRO, the segment
+// size (an int).
+var recvOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo) + unix.CmsgSpace(4)
 
 // receiver is the state of one receive function. Its mutex makes concurrent
 // calls safe, though the engine drives each from a single goroutine.
@@ -63,6 +70,11 @@ type receiver struct {
 	n     int
 	errno syscall.Errno
 	read  func(fd uintptr) bool
+
+	// With GRO the kernel writes into the receiver's own buffers, as a
+	// coalesced message may hold more datagrams than the caller has room
+	// for; what does not fit waits here for the next call.
+	gro groState
 }
 
 func newReceiver(s *sock) *receiver {
@@ -101,6 +113,9 @@ func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (
 	count := min(len(packets), len(sizes), len(eps), batchSize)
 	if count == 0 {
 		return 0, nil
+	}
+	if r.s.gro {
+		return r.receiveGRO(packets[:count], sizes, eps)
 	}
 	for i := range count {
 		setIov(&r.iovs[i], packets[i])
@@ -218,17 +233,24 @@ func parsePktinfo(oob []byte) (netip.Addr, int32) {
 	return netip.Addr{}, 0
 }
 
-// sendOOBSize is the control message space of a send: one packet info.
-var sendOOBSize = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+// sendOOBSize is the control message space of one sent message: a packet
+// info and a UDP_SEGMENT size.
+var (
+	pktinfoSpace = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	sendOOBSize  = pktinfoSpace + unix.CmsgSpace(2)
+)
 
 // sendBatch is the kernel-facing state of one Send call, pooled per socket.
 // Every datagram of a batch goes to the same address with the same source,
-// so the mmsghdrs share one sockaddr and one control message.
+// so the mmsghdrs share one sockaddr and start their control messages with
+// the same packet info; each has room for its own segment size after it.
 type sendBatch struct {
-	msgs []unix.Mmsghdr
-	iovs []unix.Iovec
-	name unix.RawSockaddrInet6
-	oob  []byte
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	segs  []int // datagrams in each message
+	name  unix.RawSockaddrInet6
+	oob   []byte
+	pilen int // length of the packet info at the start of each oob slot
 
 	// Set before and after each RawConn.Write by send and writeFn.
 	start, count int
@@ -241,13 +263,14 @@ func newSendBatch() *sendBatch {
 	sb := &sendBatch{
 		msgs: make([]unix.Mmsghdr, batchSize),
 		iovs: make([]unix.Iovec, batchSize),
-		oob:  make([]byte, sendOOBSize),
+		segs: make([]int, batchSize),
+		oob:  make([]byte, batchSize*sendOOBSize),
 	}
 	sb.write = sb.writeFn
 	return sb
 }
 
-// writeFn runs sendmmsg for the datagrams not yet sent.
+// writeFn runs sendmmsg for the messages not yet sent.
 func (sb *sendBatch) writeFn(fd uintptr) bool {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
@@ -264,7 +287,8 @@ func (sb *sendBatch) writeFn(fd uintptr) bool {
 }
 
 // send sends bufs to dst, with src as the source address when it is valid,
-// and returns how many datagrams the kernel took.
+// and returns how many datagrams the kernel took. With GSO on, each run of
+// datagrams of one size (the last of a run may be shorter) is one message.
 func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) (sent int, err error) {
 	sb := s.pool.Get().(*sendBatch)
 	defer s.pool.Put(sb)
@@ -272,41 +296,101 @@ func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex i
 	if err != nil {
 		return 0, err
 	}
-	oobLen := sb.setSource(src, ifindex)
-	for len(bufs) > 0 {
-		chunk := bufs[:min(len(bufs), batchSize)]
-		bufs = bufs[len(chunk):]
-		for i, b := range chunk {
-			setIov(&sb.iovs[i], b)
-			h := &sb.msgs[i].Hdr
-			h.Name = (*byte)(unsafe.Pointer(&sb.name))
-			h.Namelen = nameLen
-			h.Iov = &sb.iovs[i]
-			h.SetIovlen(1)
-			if oobLen > 0 {
-				h.Control = &sb.oob[0]
-			} else {
-				h.Control = nil
-			}
-			h.SetControllen(oobLen)
-			h.Flags = 0
-		}
-		sb.start, sb.count = 0, len(chunk)
+	sb.setSource(src, ifindex)
+	gso := s.gso.Load()
+	for sent < len(bufs) {
+		sb.build(bufs[sent:], nameLen, gso, s.is6)
 		for sb.start < sb.count {
 			if err := s.rc.Write(sb.write); err != nil {
 				return sent, closedOr(err)
 			}
 			if sb.errno != 0 {
+				if sb.segs[sb.start] > 1 && gsoFailed(sb.errno) {
+					// Send the rest one datagram per message. EIO means
+					// the device cannot checksum for us: off for good.
+					if sb.errno == unix.EIO {
+						s.gso.Store(false)
+					}
+					gso = false
+					break
+				}
 				return sent, os.NewSyscallError("sendmmsg", sb.errno)
 			}
 			if sb.n <= 0 {
 				return sent, os.NewSyscallError("sendmmsg", unix.EIO)
 			}
+			for _, k := range sb.segs[sb.start : sb.start+sb.n] {
+				sent += k
+			}
 			sb.start += sb.n
-			sent += sb.n
 		}
 	}
+	clear(sb.iovs) // drop the references to the caller's buffers
 	return sent, nil
+}
+
+// gsoFailed reports whether a send error may be the segmentation's fault:
+// EIO from a device without checksum offload, EINVAL or EMSGSIZE for a
+// segment larger than the path allows (which unsegmented would have been
+// fragmented instead).
+func gsoFailed(errno syscall.Errno) bool {
+	return errno == unix.EIO || errno == unix.EINVAL || errno == unix.EMSGSIZE
+}
+
+// build fills the batch's messages from the front of bufs, at most
+// batchSize datagrams.
+func (sb *sendBatch) build(bufs [][]byte, nameLen uint32, gso, is6 bool) {
+	maxBytes := maxGSOBytes4
+	if is6 {
+		maxBytes = maxGSOBytes6
+	}
+	bufs = bufs[:min(len(bufs), batchSize)]
+	m, d := 0, 0
+	for d < len(bufs) {
+		// A run: datagrams of the first one's size, ending after the
+		// first shorter one, within the kernel's segment and size limits.
+		run, size, total := 1, len(bufs[d]), len(bufs[d])
+		if gso && size > 0 {
+			for d+run < len(bufs) && run < maxGSOSegments {
+				l := len(bufs[d+run])
+				if l > size || l == 0 || total+l > maxBytes {
+					break
+				}
+				run++
+				total += l
+				if l < size {
+					break
+				}
+			}
+		}
+		for k := range run {
+			setIov(&sb.iovs[d+k], bufs[d+k])
+		}
+		h := &sb.msgs[m].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&sb.name))
+		h.Namelen = nameLen
+		h.Iov = &sb.iovs[d]
+		h.SetIovlen(run)
+		oob := sb.oob[m*sendOOBSize : (m+1)*sendOOBSize]
+		oobLen := sb.pilen
+		if m > 0 && sb.pilen > 0 {
+			copy(oob[:sb.pilen], sb.oob[:sb.pilen])
+		}
+		if run > 1 {
+			oobLen += putSegmentSize(oob[sb.pilen:], uint16(size))
+		}
+		if oobLen > 0 {
+			h.Control = &oob[0]
+		} else {
+			h.Control = nil
+		}
+		h.SetControllen(oobLen)
+		h.Flags = 0
+		sb.segs[m] = run
+		m++
+		d += run
+	}
+	sb.start, sb.count = 0, m
 }
 
 // setName encodes dst as the batch's destination sockaddr.
@@ -343,17 +427,22 @@ func zoneIndex(zone string) (uint32, error) {
 }
 
 // setSource writes the packet-info control message that makes the kernel
-// send from src, and returns its length (0 when src is not valid).
+// send from src at the start of the first oob slot and records its length
+// (0 when src is not valid); build copies it to the other slots.
 //
 // For IPv4 only the address is set, not the interface: pinning the
 // interface the request came in on would break hosts that route replies out
 // another way. IPv6 needs the interface for a link-local source, whose
 // address alone is ambiguous.
-func (sb *sendBatch) setSource(src netip.Addr, ifindex int32) int {
+func (sb *sendBatch) setSource(src netip.Addr, ifindex int32) {
+	sb.pilen = sb.putPktinfo(src, ifindex)
+}
+
+func (sb *sendBatch) putPktinfo(src netip.Addr, ifindex int32) int {
 	if !src.IsValid() {
 		return 0
 	}
-	clear(sb.oob)
+	clear(sb.oob[:pktinfoSpace])
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&sb.oob[0]))
 	data := unsafe.Pointer(&sb.oob[unix.CmsgLen(0)])
 	if src.Is4() {
