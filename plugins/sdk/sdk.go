@@ -49,6 +49,7 @@ const (
 // implementation; they only tell go-plugin how to build gRPC clients.
 func PluginMap() plugin.PluginSet {
 	return plugin.PluginSet{
-		KindKeyVault: &KeyVaultPlugin{},
+		KindKeyVault:  &KeyVaultPlugin{},
+		KindDiscovery: &DiscoveryPlugin{},
 	}
 }

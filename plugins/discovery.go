@@ -1,0 +1,365 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/plugins/sdk"
+)
+
+// Defaults for the zero values of DiscoveryOptions.
+const (
+	DefaultSelfInterval  = 500 * time.Millisecond
+	DefaultWatchRetry    = time.Second
+	defaultPublishLogGap = 10 * time.Second
+)
+
+// DiscoveryTunnel is the part of core.Tunnel that discovery drives: the
+// configuration API and nothing else.
+type DiscoveryTunnel interface {
+	Apply(core.Config) error
+	Snapshot() core.Snapshot
+}
+
+var _ DiscoveryTunnel = (*core.Tunnel)(nil)
+
+// Announcement is what this node publishes besides its public key, which
+// comes from the tunnel (so that a key set later through wg(8), or by a
+// key vault, is announced as soon as it is there).
+type Announcement struct {
+	// Name labels the node in the registry and in other nodes' logs.
+	Name string
+	// Endpoints are where other nodes reach this one: "host:port", or a
+	// host or address alone ("192.0.2.1", "[2001:db8::1]"), completed
+	// with the tunnel's listen port once it has one.
+	Endpoints []string
+	// AllowedIPs are the prefixes this node announces as its own (its
+	// tunnel address, a subnet behind it). Records of other nodes that
+	// overlap them are refused.
+	AllowedIPs []netip.Prefix
+	// PersistentKeepalive is the interval other nodes should use towards
+	// this one (seconds, 0 = off).
+	PersistentKeepalive uint16
+	// PSKRef names the pre-shared key other nodes should use with this
+	// one; each reads it from its own PSK directory.
+	PSKRef string
+}
+
+// DiscoveryOptions configures the daemon's side of a discovery plugin.
+type DiscoveryOptions struct {
+	// Tunnel receives the discovered peers (required).
+	Tunnel DiscoveryTunnel
+	// Announce is this node's record, minus the key.
+	Announce Announcement
+	// PSKDir is where records' PSK references are looked up; records that
+	// name a PSK are refused without it.
+	PSKDir string
+	// Resolve turns a record's host:port endpoint into an address; nil
+	// uses the system resolver.
+	Resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
+	// SelfInterval is how often the tunnel is looked at for a new key or
+	// listen port to announce.
+	SelfInterval time.Duration
+	// WatchRetry is the wait before watching again after a stream broke
+	// while the plugin kept running.
+	WatchRetry time.Duration
+}
+
+// CheckAnnouncement reports whether a's endpoints and PSK reference are
+// well formed.
+func CheckAnnouncement(a Announcement) error {
+	for _, e := range a.Endpoints {
+		if err := sdk.CheckEndpoint(e); err == nil {
+			continue
+		}
+		if err := sdk.CheckEndpoint(net.JoinHostPort(strings.Trim(e, "[]"), "1")); err != nil {
+			return fmt.Errorf("announced endpoint %q: not host, address or host:port", e)
+		}
+	}
+	for _, p := range a.AllowedIPs {
+		if !p.IsValid() {
+			return errors.New("announced allowed IP is invalid")
+		}
+	}
+	if a.PSKRef != "" && !sdk.ValidPSKRef(a.PSKRef) {
+		return fmt.Errorf("announced PSK reference %q is not a plain file name", a.PSKRef)
+	}
+	return nil
+}
+
+// Discovery runs a discovery plugin for a tunnel: it publishes this node's
+// record, and applies the registry's records as peers through the
+// tunnel's configuration API.
+//
+// Peers configured by hand are never changed or removed. When the plugin
+// dies, its peers stay as they are; once it is back, its first snapshot
+// decides, and only the peers missing from the registry then are removed.
+type Discovery struct {
+	p    *Plugin
+	log  *slog.Logger
+	opts DiscoveryOptions
+	book *peerBook
+
+	mu           sync.Mutex
+	impl         sdk.Discovery // the current plugin instance's client
+	gen          uint64        // bumped at each (re)start
+	cancelStream context.CancelFunc
+	published    *sdk.Record // last record the plugin accepted
+	publishedGen uint64
+	lastKey      core.PublicKey
+	started      chan struct{} // signalled at each (re)start
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartDiscovery launches a discovery plugin (cfg.Kind and cfg.OnStart are
+// set here) and starts applying what it reports.
+func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
+	if opts.Tunnel == nil {
+		return nil, errors.New("discovery: no tunnel")
+	}
+	if err := CheckAnnouncement(opts.Announce); err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	cfg.Kind = sdk.KindDiscovery
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if opts.SelfInterval <= 0 {
+		opts.SelfInterval = DefaultSelfInterval
+	}
+	if opts.WatchRetry <= 0 {
+		opts.WatchRetry = DefaultWatchRetry
+	}
+	log := cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind)
+	d := &Discovery{
+		log:     log,
+		opts:    opts,
+		book:    newPeerBook(log, opts.Tunnel, opts.Announce.AllowedIPs, opts.PSKDir, opts.Resolve),
+		started: make(chan struct{}, 1),
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	cfg.OnStart = d.onStart
+	p, err := Start(cfg)
+	if err != nil {
+		d.cancel()
+		return nil, err
+	}
+	d.p = p
+	d.wg.Add(2)
+	go d.watchLoop()
+	go d.selfLoop()
+	return d, nil
+}
+
+// Plugin is the supervised plugin behind the discovery.
+func (d *Discovery) Plugin() *Plugin { return d.p }
+
+// Managed lists the peers discovery has put in the tunnel.
+func (d *Discovery) Managed() []core.PublicKey { return d.book.ownedKeys() }
+
+// Close stops the plugin. Discovered peers stay in the tunnel.
+func (d *Discovery) Close() error {
+	d.cancel()
+	err := d.p.Close()
+	d.wg.Wait()
+	return err
+}
+
+// onStart runs at every launch of the plugin: it makes the new instance
+// the one to watch, and publishes this node's record to it at once.
+func (d *Discovery) onStart(ctx context.Context, impl any) error {
+	v, ok := impl.(sdk.Discovery)
+	if !ok {
+		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
+	}
+	self, ok := d.selfRecord()
+	if ok {
+		if err := v.Publish(ctx, self); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
+	d.mu.Lock()
+	d.impl = v
+	d.gen++
+	if ok {
+		d.published, d.publishedGen = &self, d.gen
+	}
+	if d.cancelStream != nil {
+		d.cancelStream() // a stream to the previous instance is dead anyway
+	}
+	d.mu.Unlock()
+	select {
+	case d.started <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// watchLoop keeps a Watch stream open to the current plugin instance.
+func (d *Discovery) watchLoop() {
+	defer d.wg.Done()
+	var wait <-chan time.Time
+	for {
+		if wait != nil {
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-d.started:
+			case <-wait:
+			}
+		}
+		d.mu.Lock()
+		impl, gen := d.impl, d.gen
+		ctx, cancel := context.WithCancel(d.ctx)
+		d.cancelStream = cancel
+		d.mu.Unlock()
+		// Drop a start signal for the instance about to be watched.
+		select {
+		case <-d.started:
+		default:
+		}
+		sink := &bookSink{d: d, gen: gen}
+		err := impl.Watch(ctx, sink)
+		cancel()
+		if d.ctx.Err() != nil {
+			return
+		}
+		d.mu.Lock()
+		restarted := d.gen != gen
+		d.mu.Unlock()
+		if restarted {
+			wait = nil
+			continue
+		}
+		d.log.Warn("Discovery stream ended; discovered peers stay until the plugin has resynchronised", "err", err)
+		wait = time.After(d.opts.WatchRetry)
+	}
+}
+
+// bookSink feeds one stream into the book. Updates before the stream's
+// first snapshot break the protocol and are dropped.
+type bookSink struct {
+	d      *Discovery
+	gen    uint64
+	synced bool
+}
+
+func (s *bookSink) Snapshot(recs []sdk.Record) error {
+	if !s.synced {
+		s.d.log.Info("Discovery synchronised", "records", len(recs))
+	} else {
+		s.d.log.Info("Discovery resynchronised", "records", len(recs))
+	}
+	s.synced = true
+	s.d.book.snapshot(recs)
+	return nil
+}
+
+func (s *bookSink) Upsert(r sdk.Record) error {
+	if !s.synced {
+		s.d.log.Warn("Discovery update before the first snapshot ignored", "peer", core.PublicKey(r.PublicKey).String())
+		return nil
+	}
+	s.d.book.upsert(r)
+	return nil
+}
+
+func (s *bookSink) Remove(k sdk.Key) error {
+	if !s.synced {
+		s.d.log.Warn("Discovery removal before the first snapshot ignored", "peer", core.PublicKey(k).String())
+		return nil
+	}
+	s.d.book.remove(k)
+	return nil
+}
+
+// InvalidRecord logs a record the plugin sent that failed the checks.
+func (s *bookSink) InvalidRecord(err error) {
+	s.d.log.Warn("Discovery plugin sent a malformed record; skipped", "err", err)
+}
+
+// selfLoop publishes this node's record whenever it changes (a key set
+// through wg(8), a listen port chosen on up) and reconciles when the
+// interface's key changes.
+func (d *Discovery) selfLoop() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.opts.SelfInterval)
+	defer t.Stop()
+	var lastErr time.Time
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		self, ok := d.selfRecord()
+		d.mu.Lock()
+		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
+		if keyChanged {
+			d.lastKey = core.PublicKey(self.PublicKey)
+		}
+		need := ok && (d.published == nil || d.publishedGen != d.gen || !d.published.Equal(&self))
+		gen := d.gen
+		d.mu.Unlock()
+		if keyChanged {
+			d.book.refresh()
+		}
+		if !need {
+			continue
+		}
+		err := d.p.Call("Publish", func(ctx context.Context, impl any) error {
+			return impl.(sdk.Discovery).Publish(ctx, self)
+		})
+		if err != nil {
+			if time.Since(lastErr) > defaultPublishLogGap {
+				lastErr = time.Now()
+				d.log.Warn("Publishing this node's record failed; retrying", "err", err)
+			}
+			continue
+		}
+		d.mu.Lock()
+		if d.gen == gen {
+			d.published, d.publishedGen = &self, gen
+		}
+		d.mu.Unlock()
+		d.log.Info("Published this node's record", "public_key", core.PublicKey(self.PublicKey).String(),
+			"endpoints", strings.Join(self.Endpoints, ","), "allowed_ips", fmt.Sprint(self.AllowedIPs))
+	}
+}
+
+// selfRecord is this node's record as it stands, false while the
+// interface has no key.
+func (d *Discovery) selfRecord() (sdk.Record, bool) {
+	snap := d.opts.Tunnel.Snapshot()
+	if snap.PublicKey.IsZero() {
+		return sdk.Record{}, false
+	}
+	a := &d.opts.Announce
+	r := sdk.Record{
+		PublicKey:           sdk.Key(snap.PublicKey),
+		Name:                a.Name,
+		AllowedIPs:          append([]netip.Prefix(nil), a.AllowedIPs...),
+		PersistentKeepalive: a.PersistentKeepalive,
+		PSKRef:              a.PSKRef,
+	}
+	for _, e := range a.Endpoints {
+		if sdk.CheckEndpoint(e) == nil {
+			r.Endpoints = append(r.Endpoints, e)
+		} else if snap.ListenPort != 0 {
+			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(snap.ListenPort))))
+		}
+	}
+	return r, true
+}
