@@ -210,13 +210,26 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			}
 			return n, nil
 		}
+		r.nowait = false
 		n, err := d.readOne(bufs, sizes, offset)
 		if err != nil {
 			return 0, err
 		}
-		if n > 0 {
-			return n, nil
+		if n == 0 {
+			continue
 		}
+		// More packets may be queued already (a burst of ACKs, datagrams
+		// of a UDP flow): take them in this batch without parking, so the
+		// engine handles them together.
+		r.nowait = true
+		for n < len(bufs) && n < len(sizes) && r.pending == nil {
+			k, err := d.readOne(bufs[n:], sizes[n:], offset)
+			if err != nil {
+				break // errWouldBlock, or an error the next Read reports
+			}
+			n += k
+		}
+		return n, nil
 	}
 }
 
@@ -224,6 +237,9 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // (0 for a packet that had to be dropped).
 func (d *Device) readOne(bufs [][]byte, sizes []int, offset int) (int, error) {
 	r := d.rd
+	if offset > len(bufs[0]) {
+		return 0, ErrBadOffset
+	}
 	dst := bufs[0][offset:]
 	inPlace := len(dst) > maxIPPacket
 	if !inPlace {
@@ -234,6 +250,9 @@ func (d *Device) readOne(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	n, err := r.read(d.rc, dst)
 	if err != nil {
+		if err == errWouldBlock {
+			return 0, err
+		}
 		if errors.Is(err, errShortPacket) {
 			d.dropped.Add(1)
 			return 0, nil

@@ -3,6 +3,7 @@
 package tun
 
 import (
+	"errors"
 	"os"
 	"syscall"
 	"unsafe"
@@ -34,6 +35,7 @@ type vnetReader struct {
 	iov    [2]unix.Iovec
 	n      int
 	errno  syscall.Errno
+	nowait bool // an empty queue ends the read instead of parking
 	readFn func(fd uintptr) bool
 
 	// pending is a super-packet whose segments did not all fit the
@@ -58,20 +60,29 @@ func (r *vnetReader) readv(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
+			if !r.nowait {
+				return false
+			}
 		}
 		r.n, r.errno = int(n), errno
 		return true
 	}
 }
 
-// read reads one packet with its virtio header into r.hdr and buf.
+// errWouldBlock ends a read that was not to wait.
+var errWouldBlock = errors.New("tun: no packet queued")
+
+// read reads one packet with its virtio header into r.hdr and buf; with
+// r.nowait it returns errWouldBlock when none is queued.
 func (r *vnetReader) read(rc syscall.RawConn, buf []byte) (int, error) {
 	r.iov[0].Base = &r.hdr[0]
 	r.iov[0].SetLen(vnetHdrLen)
 	setIov(&r.iov[1], buf)
 	if err := rc.Read(r.readFn); err != nil {
 		return 0, err
+	}
+	if r.errno == unix.EAGAIN {
+		return 0, errWouldBlock
 	}
 	if r.errno != 0 {
 		return 0, os.NewSyscallError("readv", r.errno)
