@@ -60,6 +60,11 @@ type DiscoveryOptions struct {
 	Tunnel DiscoveryTunnel
 	// Announce is this node's record, minus the key.
 	Announce Announcement
+	// AnnounceFunc, if set, replaces Announce: it is called at every
+	// SelfInterval, so that what the node announces can follow the host
+	// (the addresses of its interfaces, say). Results that fail
+	// CheckAnnouncement are logged and not published.
+	AnnounceFunc func() Announcement
 	// PSKDir is where records' PSK references are looked up; records that
 	// name a PSK are refused without it.
 	PSKDir string
@@ -116,6 +121,7 @@ type Discovery struct {
 	published    *sdk.Record // last record the plugin accepted
 	publishedGen uint64
 	lastKey      core.PublicKey
+	lastAnnErr   string
 	started      chan struct{} // signalled at each (re)start
 
 	ctx    context.Context
@@ -129,8 +135,12 @@ func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
 	if opts.Tunnel == nil {
 		return nil, errors.New("discovery: no tunnel")
 	}
-	if err := CheckAnnouncement(opts.Announce); err != nil {
-		return nil, fmt.Errorf("discovery: %w", err)
+	if opts.AnnounceFunc == nil {
+		if err := CheckAnnouncement(opts.Announce); err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+		ann := opts.Announce
+		opts.AnnounceFunc = func() Announcement { return ann }
 	}
 	cfg.Kind = sdk.KindDiscovery
 	if err := cfg.setDefaults(); err != nil {
@@ -146,9 +156,10 @@ func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
 	d := &Discovery{
 		log:     log,
 		opts:    opts,
-		book:    newPeerBook(log, opts.Tunnel, opts.Announce.AllowedIPs, opts.PSKDir, opts.Resolve),
+		book:    newPeerBook(log, opts.Tunnel, nil, opts.PSKDir, opts.Resolve),
 		started: make(chan struct{}, 1),
 	}
+	d.book.setSelf(d.announcement().AllowedIPs)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	cfg.OnStart = d.onStart
 	p, err := Start(cfg)
@@ -305,6 +316,7 @@ func (d *Discovery) selfLoop() {
 		case <-t.C:
 		}
 		self, ok := d.selfRecord()
+		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()
 		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
 		if keyChanged {
@@ -313,7 +325,7 @@ func (d *Discovery) selfLoop() {
 		need := ok && (d.published == nil || d.publishedGen != d.gen || !d.published.Equal(&self))
 		gen := d.gen
 		d.mu.Unlock()
-		if keyChanged {
+		if keyChanged || selfChanged {
 			d.book.refresh()
 		}
 		if !need {
@@ -342,11 +354,11 @@ func (d *Discovery) selfLoop() {
 // selfRecord is this node's record as it stands, false while the
 // interface has no key.
 func (d *Discovery) selfRecord() (sdk.Record, bool) {
+	a := d.announcement()
 	snap := d.opts.Tunnel.Snapshot()
 	if snap.PublicKey.IsZero() {
-		return sdk.Record{}, false
+		return sdk.Record{AllowedIPs: a.AllowedIPs}, false
 	}
-	a := &d.opts.Announce
 	r := sdk.Record{
 		PublicKey:           sdk.Key(snap.PublicKey),
 		Name:                a.Name,
@@ -361,5 +373,30 @@ func (d *Discovery) selfRecord() (sdk.Record, bool) {
 			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(snap.ListenPort))))
 		}
 	}
+	if len(r.Endpoints) > sdk.MaxRecordEndpoints {
+		r.Endpoints = r.Endpoints[:sdk.MaxRecordEndpoints]
+	}
 	return r, true
+}
+
+// announcement is what this node announces now; an announcement that
+// fails the checks is logged (once) and replaced by an empty one.
+func (d *Discovery) announcement() Announcement {
+	a := d.opts.AnnounceFunc()
+	err := CheckAnnouncement(a)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	d.mu.Lock()
+	changed := msg != d.lastAnnErr
+	d.lastAnnErr = msg
+	d.mu.Unlock()
+	if err != nil {
+		if changed {
+			d.log.Error("This node's announcement is invalid; announcing nothing", "err", err)
+		}
+		return Announcement{}
+	}
+	return a
 }

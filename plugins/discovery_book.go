@@ -100,6 +100,19 @@ func (b *peerBook) remove(k sdk.Key) {
 	b.reconcile()
 }
 
+// setSelf sets this node's announced prefixes and reports whether they
+// changed; the caller reconciles.
+func (b *peerBook) setSelf(ps []netip.Prefix) bool {
+	n := normalize(ps)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if slices.Equal(n, b.self) {
+		return false
+	}
+	b.self = n
+	return true
+}
+
 // refresh reconciles without a registry change (the interface's key
 // changed, say).
 func (b *peerBook) refresh() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -25,9 +26,9 @@ var (
 	discoveryDirFlag = registerDaemonFlag("discovery-dir", "WGPLEX_DISCOVERY_DIR",
 		"run the built-in directory discovery on this shared directory of peer files")
 	discoveryEndpointFlag = registerDaemonFlag("discovery-endpoint", "WGPLEX_DISCOVERY_ENDPOINT",
-		"where other nodes reach this one, comma-separated: host:port, or an address alone for the listen port")
+		"where other nodes reach this one, comma-separated: host:port, or an address alone for the listen port (default: the addresses of the other interfaces)")
 	discoveryAllowedIPsFlag = registerDaemonFlag("discovery-allowed-ips", "WGPLEX_DISCOVERY_ALLOWED_IPS",
-		"prefixes this node announces, comma-separated (its tunnel address as a /32 or /128, subnets behind it)")
+		"prefixes this node announces, comma-separated (default: the tunnel interface's own addresses, as /32 and /128)")
 	discoveryKeepaliveFlag = registerDaemonFlag("discovery-keepalive", "WGPLEX_DISCOVERY_KEEPALIVE",
 		"persistent keepalive (seconds) other nodes should use towards this one")
 	discoveryNameFlag = registerDaemonFlag("discovery-name", "WGPLEX_DISCOVERY_NAME",
@@ -77,6 +78,7 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	ifname := env.Ifname
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
@@ -90,15 +92,23 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		Logger:  env.Log,
 		Metrics: pluginMetrics,
 	}, plugins.DiscoveryOptions{
-		Tunnel:   env.Tunnel,
-		Announce: ann,
-		PSKDir:   *discoveryPSKDirFlag,
+		Tunnel: env.Tunnel,
+		AnnounceFunc: func() plugins.Announcement {
+			a := ann
+			if len(a.Endpoints) == 0 {
+				a.Endpoints = hostEndpoints(ifname)
+			}
+			if len(a.AllowedIPs) == 0 {
+				a.AllowedIPs = tunnelPrefixes(ifname)
+			}
+			return a
+		},
+		PSKDir: *discoveryPSKDirFlag,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name(),
-		"announce_endpoints", strings.Join(ann.Endpoints, ","), "announce_allowed_ips", fmt.Sprint(ann.AllowedIPs))
+	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
 	return func() { d.Close() }, nil
 }
 
@@ -136,4 +146,63 @@ func discoveryAnnouncement() (plugins.Announcement, error) {
 // discoverySplitList splits a comma- or blank-separated list.
 func discoverySplitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+// hostEndpoints lists the addresses other nodes may reach this one at when
+// none are given: the global and private unicast addresses of every
+// interface that is up, except the tunnel itself and loopback, IPv4 first.
+// The daemon adds the listen port.
+func hostEndpoints(tunnel string) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var v4, v6 []string
+	for _, ifc := range ifs {
+		if ifc.Name == tunnel || ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		for _, a := range interfaceAddrs(&ifc) {
+			switch {
+			case !a.IsGlobalUnicast():
+			case a.Is4():
+				v4 = append(v4, a.String())
+			default:
+				v6 = append(v6, a.String())
+			}
+		}
+	}
+	return append(v4, v6...)
+}
+
+// tunnelPrefixes is the tunnel interface's own addresses as host prefixes:
+// what a node announces as its tunnel address unless told otherwise.
+func tunnelPrefixes(tunnel string) []netip.Prefix {
+	ifc, err := net.InterfaceByName(tunnel)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range interfaceAddrs(ifc) {
+		if a.IsGlobalUnicast() {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
+
+func interfaceAddrs(ifc *net.Interface) []netip.Addr {
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }
