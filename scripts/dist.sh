@@ -12,7 +12,8 @@
 # dist). Binaries are static (CGO_ENABLED=0), built with -trimpath, without
 # VCS stamping and with an empty build id; archives have sorted entries,
 # fixed owners and times, and gzip without a name or time stamp.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "dist: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
