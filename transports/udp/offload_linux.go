@@ -206,7 +206,7 @@ func (r *receiver) recvGRO() error {
 	}
 	for i := range r.n {
 		m := &r.msgs[i]
-		g.sizes[i] = int(m.Len)
+		g.sizes[i] = min(int(m.Len), groBufLen)
 		oob := r.oob[i*recvOOBSize:][:min(int(m.Hdr.Controllen), recvOOBSize)]
 		g.segs[i] = parseGROSize(oob)
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
