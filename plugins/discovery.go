@@ -110,6 +110,7 @@ func CheckAnnouncement(a Announcement) error {
 // decides, and only the peers missing from the registry then are removed.
 type Discovery struct {
 	p    *Plugin
+	call func(method string, fn func(ctx context.Context, impl any) error) error
 	log  *slog.Logger
 	opts DiscoveryOptions
 	book *peerBook
@@ -132,6 +133,29 @@ type Discovery struct {
 // StartDiscovery launches a discovery plugin (cfg.Kind and cfg.OnStart are
 // set here) and starts applying what it reports.
 func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
+	cfg.Kind = sdk.KindDiscovery
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	d, err := newDiscovery(cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind), opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg.OnStart = d.onStart
+	p, err := Start(cfg)
+	if err != nil {
+		d.cancel()
+		return nil, err
+	}
+	d.p, d.call = p, p.Call
+	d.run()
+	return d, nil
+}
+
+// newDiscovery prepares a Discovery; the plugin is attached by the
+// caller (onStart for each instance, call for calls through the
+// supervisor) before run.
+func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	if opts.Tunnel == nil {
 		return nil, errors.New("discovery: no tunnel")
 	}
@@ -142,17 +166,12 @@ func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
 		ann := opts.Announce
 		opts.AnnounceFunc = func() Announcement { return ann }
 	}
-	cfg.Kind = sdk.KindDiscovery
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
 	if opts.SelfInterval <= 0 {
 		opts.SelfInterval = DefaultSelfInterval
 	}
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
 	}
-	log := cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind)
 	d := &Discovery{
 		log:     log,
 		opts:    opts,
@@ -161,17 +180,14 @@ func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
 	}
 	d.book.setSelf(d.announcement().AllowedIPs)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	cfg.OnStart = d.onStart
-	p, err := Start(cfg)
-	if err != nil {
-		d.cancel()
-		return nil, err
-	}
-	d.p = p
+	return d, nil
+}
+
+// run starts the watch and self loops.
+func (d *Discovery) run() {
 	d.wg.Add(2)
 	go d.watchLoop()
 	go d.selfLoop()
-	return d, nil
 }
 
 // Plugin is the supervised plugin behind the discovery.
@@ -183,7 +199,10 @@ func (d *Discovery) Managed() []core.PublicKey { return d.book.ownedKeys() }
 // Close stops the plugin. Discovered peers stay in the tunnel.
 func (d *Discovery) Close() error {
 	d.cancel()
-	err := d.p.Close()
+	var err error
+	if d.p != nil {
+		err = d.p.Close()
+	}
 	d.wg.Wait()
 	return err
 }
@@ -222,6 +241,7 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 func (d *Discovery) watchLoop() {
 	defer d.wg.Done()
 	var wait <-chan time.Time
+	var warned uint64 // the instance whose broken stream was logged
 	for {
 		if wait != nil {
 			select {
@@ -254,7 +274,12 @@ func (d *Discovery) watchLoop() {
 			wait = nil
 			continue
 		}
-		d.log.Warn("Discovery stream ended; discovered peers stay until the plugin has resynchronised", "err", err)
+		if warned != gen {
+			warned = gen
+			d.log.Warn("Discovery stream ended; discovered peers stay until the plugin has resynchronised", "err", err)
+		} else {
+			d.log.Debug("Discovery stream ended again", "err", err)
+		}
 		wait = time.After(d.opts.WatchRetry)
 	}
 }
@@ -331,7 +356,7 @@ func (d *Discovery) selfLoop() {
 		if !need {
 			continue
 		}
-		err := d.p.Call("Publish", func(ctx context.Context, impl any) error {
+		err := d.call("Publish", func(ctx context.Context, impl any) error {
 			return impl.(sdk.Discovery).Publish(ctx, self)
 		})
 		if err != nil {

@@ -43,7 +43,9 @@ type meshNode struct {
 	key  Key
 }
 
-func (n *meshNode) tunnelAddr(l *meshLab) string { return fmt.Sprintf("10.214.%d.%d", l.subnet, n.host) }
+func (n *meshNode) tunnelAddr(l *meshLab) string {
+	return fmt.Sprintf("10.214.%d.%d", l.subnet, n.host)
+}
 
 // meshLab is the LAN and its nodes.
 type meshLab struct {

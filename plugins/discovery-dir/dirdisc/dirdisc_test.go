@@ -1,0 +1,157 @@
+package dirdisc
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgplex/wgplex/core/config"
+	"github.com/wgplex/wgplex/plugins/sdk"
+)
+
+func testKey(first byte) sdk.Key {
+	var k sdk.Key
+	k[0], k[31] = first, 1
+	return k
+}
+
+func TestParseRecordFile(t *testing.T) {
+	k := testKey(1)
+	text := "# a peer\n[Peer]\n#wgplex: Name = host-1\nPublicKey = " + config.FormatKey(k) +
+		"\nAllowedIPs = 10.0.0.1/32, fd00::1/128\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n" +
+		"#wgplex: Endpoints = [2001:db8::1]:51820, 192.0.2.1:51820\n# wgplex: PresharedKeyRef = fleet\n"
+	r, err := ParseRecordFile("x.conf", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sdk.Record{
+		PublicKey: k, Name: "host-1",
+		Endpoints:           []string{"192.0.2.1:51820", "[2001:db8::1]:51820"},
+		AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("fd00::1/128")},
+		PersistentKeepalive: 25,
+	}
+	// "# wgplex:" (with a blank) is an ordinary comment, not a directive.
+	if !r.Equal(&want) {
+		t.Fatalf("parsed %+v\nwant   %+v", r, want)
+	}
+	out, err := FormatRecordFile(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseRecordFile("x.conf", out)
+	if err != nil || !back.Equal(&r) {
+		t.Fatalf("round trip: %v\n%+v\n%s", err, back, out)
+	}
+
+	for name, text := range map[string]string{
+		"interface":   "[Interface]\nListenPort = 1\n[Peer]\nPublicKey = " + config.FormatKey(k) + "\n",
+		"two peers":   "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n[Peer]\nPublicKey = " + config.FormatKey(testKey(2)) + "\n",
+		"no peer":     "# nothing\n",
+		"psk":         "[Peer]\nPublicKey = " + config.FormatKey(k) + "\nPresharedKey = " + config.FormatKey(testKey(3)) + "\n",
+		"directive":   "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n#wgplex: Color = red\n",
+		"bad psk ref": "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n#wgplex: PresharedKeyRef = ../x\n",
+	} {
+		if _, err := ParseRecordFile(name+".conf", []byte(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// FuzzParseRecordFile: whatever parses formats to a file that parses to
+// the same record.
+func FuzzParseRecordFile(f *testing.F) {
+	f.Add([]byte("[Peer]\nPublicKey = " + config.FormatKey(testKey(1)) + "\nAllowedIPs = 10.0.0.1/32\nEndpoint = 192.0.2.1:51820\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRecordFile("f.conf", data)
+		if err != nil {
+			return
+		}
+		if err := r.Check(); err != nil {
+			t.Fatalf("accepted a record that fails Check: %v", err)
+		}
+		out, err := FormatRecordFile(&r)
+		if err != nil {
+			if strings.ContainsAny(r.Name, "\r\n#") {
+				return // a Name directive the writer cannot repeat
+			}
+			t.Fatalf("format: %v", err)
+		}
+		back, err := ParseRecordFile("f.conf", out)
+		if err != nil {
+			t.Fatalf("formatted file does not parse: %v\n%s", err, out)
+		}
+		if r.Name == "" {
+			back.Name = ""
+		}
+		if !back.Equal(&r) {
+			t.Fatalf("round trip changed the record:\n%+v\n%+v\n%s", r, back, out)
+		}
+	})
+}
+
+func TestWatcherScan(t *testing.T) {
+	dir := t.TempDir()
+	w := New(dir, time.Hour, nil) // scans are driven by the test
+	write := func(name string, k sdk.Key, extra string) {
+		t.Helper()
+		text := "[Peer]\nPublicKey = " + config.FormatKey(k) + "\nAllowedIPs = 10.0.0." + string(rune('0'+k[0])) + "/32\n" + extra
+		tmp := filepath.Join(dir, ".tmp")
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.conf", testKey(1), "")
+	write("b.conf", testKey(2), "")
+	write("broken.conf", testKey(3), "Garbage = 1\n")
+	write("ignored.txt", testKey(4), "")
+	w.Scan()
+	if n := w.set.Len(); n != 2 {
+		t.Fatalf("first scan: %d records", n)
+	}
+	// Publishing writes the own file; the next scan does not report it.
+	self := sdk.Record{PublicKey: testKey(9), Endpoints: []string{"192.0.2.9:51820"}, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/32")}}
+	if err := w.Publish(context.Background(), self); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SelfFileName(self.PublicKey))); err != nil {
+		t.Fatal(err)
+	}
+	write("c.conf", testKey(5), "")                          // added
+	write("a.conf", testKey(1), "Endpoint = 192.0.2.1:1\n") // edited
+	os.Remove(filepath.Join(dir, "b.conf"))                 // deleted
+	write("dup.conf", testKey(5), "")                       // same key as c.conf: ignored
+	w.Scan()
+	if n := w.set.Len(); n != 2 {
+		t.Fatalf("second scan: %d records, want a and c", n)
+	}
+	if r, _ := w.set.Get(testKey(1)); len(r.Endpoints) != 1 || r.Endpoints[0] != "192.0.2.1:1" {
+		t.Fatalf("edit not seen: %+v", r)
+	}
+	if _, ok := w.set.Get(testKey(2)); ok {
+		t.Fatal("deleted file still a record")
+	}
+	if r, _ := w.set.Get(testKey(5)); r.Name != "c" {
+		t.Fatalf("duplicate key: the record came from %q, want c", r.Name)
+	}
+	if _, ok := w.set.Get(testKey(9)); ok {
+		t.Fatal("own record reported")
+	}
+	// The own file comes back if someone deletes it, and goes on Close.
+	own := filepath.Join(dir, SelfFileName(self.PublicKey))
+	os.Remove(own)
+	w.Scan()
+	if _, err := os.Stat(own); err != nil {
+		t.Fatalf("own file not rewritten: %v", err)
+	}
+	w.Close()
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Fatalf("own file left after Close: %v", err)
+	}
+}
