@@ -123,7 +123,7 @@ func TestWatcherScan(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, SelfFileName(self.PublicKey))); err != nil {
 		t.Fatal(err)
 	}
-	write("c.conf", testKey(5), "")                          // added
+	write("c.conf", testKey(5), "")                         // added
 	write("a.conf", testKey(1), "Endpoint = 192.0.2.1:1\n") // edited
 	os.Remove(filepath.Join(dir, "b.conf"))                 // deleted
 	write("dup.conf", testKey(5), "")                       // same key as c.conf: ignored
