@@ -241,7 +241,7 @@ func (d *demo) ping() error {
 	defer conn.Close()
 	dst := &net.IPAddr{IP: net.ParseIP(demoTunnel[1])}
 	id := uint16(os.Getpid())
-	rtt, err := echo(d.ctx, conn, dst, id, 0, 5*time.Second)
+	rtt, err := echo(d.ctx, conn, dst, id, 0, 8*time.Second) // room for one 5 s handshake retry
 	if err != nil {
 		return fmt.Errorf("no answer to the first ping: %w", err)
 	}

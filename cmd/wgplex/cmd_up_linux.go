@@ -284,6 +284,7 @@ func up(q quickArgs, stdout, stderr io.Writer) (err error) {
 			return nil
 		},
 		func() error { return u.target.SetMTUUp(q.ifname, u.mtu(cfgEndpoints(cfg.Peers))) },
+		func() error { u.waitListening(); return nil },
 		func() error {
 			if len(in.DNS)+len(in.DNSSearch) == 0 {
 				return nil
@@ -542,4 +543,55 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// waitListening waits, for a few seconds at most, until the daemon has
+// opened its UDP port. The daemon opens it when it sees the link come up,
+// which it learns from netlink after "ip link set up" has returned; a peer
+// whose first initiation arrived in between would wait for the 5 s retry.
+// The kernel's WireGuard opens its socket inside "ip link set up", so
+// wg-quick users expect the interface to be reachable when up returns.
+func (u *upRun) waitListening() {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if port := daemonPort(u.q.ifname); port != 0 && udpPortBound(port) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	u.logf("warning: the daemon of %s has not opened its UDP port after 3 s", u.q.ifname)
+}
+
+// daemonPort asks the daemon for its port: the bound one once the
+// interface is up, the configured one (0 if none) before.
+func daemonPort(ifname string) uint16 {
+	c, err := uapi.Dial(ifname)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	s, err := c.Get()
+	if err != nil {
+		return 0
+	}
+	return s.ListenPort
+}
+
+// udpPortBound reports whether a UDP socket of this network namespace is
+// bound to port, from /proc/net/udp and udp6 (local_address is HEXIP:HEXPORT).
+func udpPortBound(port uint16) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 1 && strings.HasSuffix(fields[1], want) {
+				return true
+			}
+		}
+	}
+	return false
 }
