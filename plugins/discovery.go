@@ -214,7 +214,7 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	if !ok {
 		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
 	}
-	self, ok := d.selfRecord()
+	self, ok := d.selfRecord(d.opts.Tunnel.Snapshot())
 	if ok {
 		if err := v.Publish(ctx, self); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -340,7 +340,8 @@ func (d *Discovery) selfLoop() {
 			return
 		case <-t.C:
 		}
-		self, ok := d.selfRecord()
+		snap := d.opts.Tunnel.Snapshot()
+		self, ok := d.selfRecord(snap)
 		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()
 		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
@@ -350,7 +351,9 @@ func (d *Discovery) selfLoop() {
 		need := ok && (d.published == nil || d.publishedGen != d.gen || !d.published.Equal(&self))
 		gen := d.gen
 		d.mu.Unlock()
-		if keyChanged || selfChanged {
+		// A wg setconf, say, may have removed discovered peers; they
+		// come back while the registry has them.
+		if keyChanged || selfChanged || d.book.lost(snap) {
 			d.book.refresh()
 		}
 		if !need {
@@ -378,9 +381,8 @@ func (d *Discovery) selfLoop() {
 
 // selfRecord is this node's record as it stands, false while the
 // interface has no key.
-func (d *Discovery) selfRecord() (sdk.Record, bool) {
+func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	a := d.announcement()
-	snap := d.opts.Tunnel.Snapshot()
 	if snap.PublicKey.IsZero() {
 		return sdk.Record{AllowedIPs: a.AllowedIPs}, false
 	}

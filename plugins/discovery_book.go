@@ -113,6 +113,22 @@ func (b *peerBook) setSelf(ps []netip.Prefix) bool {
 	return true
 }
 
+// lost reports whether a peer discovery made is missing from snap.
+func (b *peerBook) lost(snap core.Snapshot) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.owned) == 0 {
+		return false
+	}
+	n := 0
+	for i := range snap.Peers {
+		if b.owned[snap.Peers[i].PublicKey] != nil {
+			n++
+		}
+	}
+	return n < len(b.owned)
+}
+
 // refresh reconciles without a registry change (the interface's key
 // changed, say).
 func (b *peerBook) refresh() {

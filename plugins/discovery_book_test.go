@@ -428,3 +428,15 @@ func TestDiscoveryIgnoresUpdatesBeforeSnapshot(t *testing.T) {
 	}
 	d.cancel()
 }
+
+func TestDiscoveryRestoresPeersRemovedByHand(t *testing.T) {
+	tun := newTestTunnel(t)
+	a := rec(key(1), "198.51.100.1:51820", "10.0.0.1/32")
+	startFakeDiscovery(t, tun, newFake(a), Announcement{})
+	coretest.WaitFor(t, "the peer", func() bool { return len(peers(tun)) == 1 })
+	// wg setconf with a file that lacks it.
+	if err := tun.Apply(core.Config{ReplacePeers: true}); err != nil {
+		t.Fatal(err)
+	}
+	coretest.WaitFor(t, "the peer back", func() bool { return len(peers(tun)) == 1 })
+}
