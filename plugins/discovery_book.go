@@ -319,14 +319,14 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
 	}
 	// Removals first frees their prefixes before additions claim them.
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Remove && !changes[j].Remove })
-	if err := b.tun.Apply(core.Config{Peers: changes}); err == nil {
+	err := b.tun.Apply(core.Config{Peers: changes})
+	if err == nil {
 		for i := range changes {
 			b.record(&changes[i], accepted)
 		}
 		return
-	} else {
-		b.log.Warn("Discovery change set refused by the tunnel; applying peer by peer", "err", err)
 	}
+	b.log.Warn("Discovery change set refused by the tunnel; applying peer by peer", "err", err)
 	for i := range changes {
 		if err := b.tun.Apply(core.Config{Peers: changes[i : i+1]}); err != nil {
 			b.log.Error("Discovery could not apply a peer", "peer", changes[i].PublicKey.String(), "err", err)

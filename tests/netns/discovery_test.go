@@ -516,3 +516,130 @@ func (e *etcdServer) stop(t *testing.T) {
 		<-e.done
 	}
 }
+
+// TestDiscoveryScale measures, for both registries, how long meshes of 8,
+// 16, ... up to WGPLEX_DISCOVERY_SCALE nodes take to converge, and what
+// each plugin and daemon costs at rest (CPU over a 5 s window, resident
+// memory). It is opt-in: WGPLEX_DISCOVERY_SCALE=32 go test -run
+// TestDiscoveryScale -v ./tests/netns.
+func TestDiscoveryScale(t *testing.T) {
+	max, _ := strconv.Atoi(os.Getenv("WGPLEX_DISCOVERY_SCALE"))
+	if max < 8 {
+		t.Skip("set WGPLEX_DISCOVERY_SCALE=N (N >= 8) to measure meshes of 8 up to N nodes")
+	}
+	impl := implUnderTest(t)
+	if impl.Name != "wgplex" {
+		t.Skip("peer discovery is a wgplex feature")
+	}
+	etcdBin := requireEtcd(t)
+	plugin := buildDiscoveryEtcd(t)
+	var sizes []int
+	for n := 8; n < max; n *= 2 {
+		sizes = append(sizes, n)
+	}
+	sizes = append(sizes, max)
+	for _, backend := range []string{"dir", "etcd"} {
+		for _, size := range sizes {
+			t.Run(fmt.Sprintf("%s-%d", backend, size), func(t *testing.T) {
+				l := newMeshLab(t, impl, 20)
+				if backend == "etcd" {
+					l.be = etcdBackend(t, l, etcdBin, plugin)
+				} else {
+					l.be = dirBackend(t)
+				}
+				for h := 1; h <= size; h++ {
+					l.startNode(h)
+				}
+				start := time.Now()
+				for _, n := range l.nodes {
+					l.join(n)
+				}
+				took := l.waitMesh(start, 120*time.Second, fmt.Sprintf("a full mesh of %d nodes", size))
+				// A sample of the pairs: every node pings node 1 and node 1
+				// pings every node.
+				if failed := l.pingAll(l.nodes, l.nodes[:1], time.Now().Add(20*time.Second)); len(failed) > 0 {
+					t.Fatalf("no ping replies between %v", failed)
+				}
+				if failed := l.pingAll(l.nodes[:1], l.nodes, time.Now().Add(20*time.Second)); len(failed) > 0 {
+					t.Fatalf("no ping replies between %v", failed)
+				}
+				u := restUsage(l, 5*time.Second)
+				t.Logf("FIGURES %s nodes=%d converge=%v plugin_cpu=%.2f%% plugin_rss=%dKiB daemon_cpu=%.2f%% daemon_rss=%dKiB",
+					backend, size, took.Round(time.Millisecond), u.pluginCPU, u.pluginRSS, u.daemonCPU, u.daemonRSS)
+				if backend == "etcd" {
+					t.Logf("FIGURES etcd server nodes=%d rss=%dKiB", size, rssKiB(l.be.etcd.cmd.Process.Pid))
+				}
+			})
+		}
+	}
+}
+
+// usage is the average cost of one plugin and one daemon at rest.
+type usage struct {
+	pluginCPU, daemonCPU float64 // percent of one core
+	pluginRSS, daemonRSS int64   // KiB
+}
+
+// restUsage samples the CPU time of every plugin and daemon of the lab
+// over window, with nothing changing in the registry.
+func restUsage(l *meshLab, window time.Duration) usage {
+	type proc struct {
+		pid  int
+		role string
+		cpu0 int64
+	}
+	var procs []proc
+	for _, n := range l.nodes {
+		for _, pid := range n.ns.Pids() {
+			if role := processRole(pid); role != "" {
+				procs = append(procs, proc{pid, role, cpuTicks(pid)})
+			}
+		}
+	}
+	start := time.Now()
+	time.Sleep(window) // the measurement window itself, not a wait for a condition
+	elapsed := time.Since(start).Seconds()
+	var u usage
+	var np, nd int64
+	for _, p := range procs {
+		pct := float64(cpuTicks(p.pid)-p.cpu0) / 100 / elapsed * 100 // USER_HZ is 100 on Linux
+		if p.role == "plugin" {
+			u.pluginCPU += pct
+			u.pluginRSS += rssKiB(p.pid)
+			np++
+		} else {
+			u.daemonCPU += pct
+			u.daemonRSS += rssKiB(p.pid)
+			nd++
+		}
+	}
+	if np > 0 {
+		u.pluginCPU /= float64(np)
+		u.pluginRSS /= np
+	}
+	if nd > 0 {
+		u.daemonCPU /= float64(nd)
+		u.daemonRSS /= nd
+	}
+	return u
+}
+
+// cpuTicks is the user plus system time of pid in clock ticks.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold blanks; the fields after it are fixed.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+2:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return utime + stime
+}
