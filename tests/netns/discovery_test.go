@@ -301,6 +301,12 @@ func runMesh(t *testing.T, l *meshLab, size int) {
 	if failed := l.pingAll(l.live()[:2], l.live(), time.Now().Add(10*time.Second)); len(failed) > 0 {
 		t.Fatalf("after the node left: no ping replies between %v", failed)
 	}
+	// With WGPLEX_BIN built with -race, the daemons report races here.
+	for _, n := range l.nodes {
+		if strings.Contains(n.d.Output(), "WARNING: DATA RACE") {
+			t.Errorf("node %d: data race reported:\n%s", n.host, n.d.Output())
+		}
+	}
 }
 
 // etcdRestart stops etcd while two nodes ping each other, starts it
