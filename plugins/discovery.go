@@ -292,6 +292,7 @@ type bookSink struct {
 	synced bool
 }
 
+// Snapshot replaces the registry view; it marks the stream synchronised.
 func (s *bookSink) Snapshot(recs []sdk.Record) error {
 	if !s.synced {
 		s.d.log.Info("Discovery synchronised", "records", len(recs))
@@ -303,6 +304,7 @@ func (s *bookSink) Snapshot(recs []sdk.Record) error {
 	return nil
 }
 
+// Upsert applies one added or changed record.
 func (s *bookSink) Upsert(r sdk.Record) error {
 	if !s.synced {
 		s.d.log.Warn("Discovery update before the first snapshot ignored", "peer", core.PublicKey(r.PublicKey).String())
@@ -312,6 +314,7 @@ func (s *bookSink) Upsert(r sdk.Record) error {
 	return nil
 }
 
+// Remove drops one record.
 func (s *bookSink) Remove(k sdk.Key) error {
 	if !s.synced {
 		s.d.log.Warn("Discovery removal before the first snapshot ignored", "peer", core.PublicKey(k).String())

@@ -169,5 +169,6 @@ type DiscoverySink interface {
 // DiscoveryClient.Watch: records that fail Record.Check are then reported
 // to it and skipped, instead of silently skipped.
 type InvalidRecordReporter interface {
+	// InvalidRecord is told why a record was skipped.
 	InvalidRecord(err error)
 }
