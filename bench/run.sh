@@ -87,6 +87,8 @@ need_packages() {
 }
 need_packages
 
+# Key files (wg genkey) must not be world-readable.
+umask 077
 WORK=$(mktemp -d /tmp/wgpx-bench.XXXXXX)
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
@@ -120,6 +122,7 @@ impl_bin() { if [[ $1 == wgplex ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BI
 
 # --- results store: one space-separated list of samples per impl and metric --
 declare -A SAMPLES
+NOTES=()
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 median() {
 	# shellcheck disable=SC2086
@@ -192,16 +195,23 @@ peers_round() {
 	sleep 0.5
 	before=$(rss_kb "$pid")
 	t0=$(date +%s.%N)
-	ip netns exec "$ns" wg setconf "$ifn" "$WORK/peers.conf"
-	t1=$(date +%s.%N)
-	ip netns exec "$ns" wg show "$ifn" dump >/dev/null
-	t2=$(date +%s.%N)
-	sleep 1 # let the heap settle after the burst of work
-	after=$(rss_kb "$pid")
-	add "$impl" setconf_s "$(echo "$t1 - $t0" | bc -l | xargs printf '%.3f')"
-	add "$impl" dump_s "$(echo "$t2 - $t1" | bc -l | xargs printf '%.3f')"
-	add "$impl" rss_peer_kb "$(echo "($after - $before) / $PEERS_N" | bc -l | xargs printf '%.3f')"
-	add "$impl" rss_total_mb "$(echo "$after / 1024" | bc -l | xargs printf '%.1f')"
+	if ! ip netns exec "$ns" wg setconf "$ifn" "$WORK/peers.conf" 2>"$WORK/setconf.err"; then
+		# wireguard-go, for one, stops at 2^16 peers.
+		echo "    $impl: wg setconf of $PEERS_N peers failed: $(head -c 200 "$WORK/setconf.err")"
+		NOTES+=("$impl could not apply a $PEERS_N-peer \`wg setconf\` ($(head -c 120 "$WORK/setconf.err" | tr '\n' ' '))")
+	else
+		t1=$(date +%s.%N)
+		local peers
+		peers=$(ip netns exec "$ns" wg show "$ifn" dump | tail -n +2 | wc -l)
+		t2=$(date +%s.%N)
+		sleep 1 # let the heap settle after the burst of work
+		after=$(rss_kb "$pid")
+		add "$impl" setconf_s "$(echo "$t1 - $t0" | bc -l | xargs printf '%.3f')"
+		add "$impl" dump_s "$(echo "$t2 - $t1" | bc -l | xargs printf '%.3f')"
+		add "$impl" rss_peer_kb "$(echo "($after - $before) / $PEERS_N" | bc -l | xargs printf '%.3f')"
+		add "$impl" rss_total_mb "$(echo "$after / 1024" | bc -l | xargs printf '%.1f')"
+		[[ $peers -eq $PEERS_N ]] || NOTES+=("$impl listed $peers of $PEERS_N peers after setconf")
+	fi
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	ip netns del "$ns" >/dev/null 2>&1 || true
@@ -260,6 +270,11 @@ report() {
 			if (a == "-" || b == "-" || b+0 == 0) print "-"; else printf "%.2f\n", a/b }')
 		echo "| $label | $a | $b | $ratio |"
 	done
+	if [[ ${#NOTES[@]} -gt 0 ]]; then
+		echo
+		local note
+		for note in "${NOTES[@]}"; do echo "Note: $note."; done
+	fi
 	echo
 	echo "Samples (in run order):"
 	echo
@@ -274,5 +289,6 @@ report() {
 mkdir -p "$ROOT/bench/results"
 [[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S).md
 report | tee "$OUT"
+chmod 644 "$OUT"
 echo
 echo "written to $OUT"
