@@ -6,6 +6,7 @@
 #   scripts/dist.sh            build dist/ from the committed tree (HEAD)
 #   scripts/dist.sh --check    build twice from two checkouts at different
 #                              paths and fail unless every file is identical
+#                              (writes nothing to dist/)
 #
 # Environment: VERSION (default: the version in cmd/wgplex/main.go plus the
 # commit), SOURCE_DATE_EPOCH (default: the commit's time), DIST (default:
@@ -124,7 +125,9 @@ if ((check)); then
 		diff -rq "$work/a/out" "$work/b/out" >&2 || true
 		exit 1
 	fi
-	echo "dist: reproducible: two builds from different paths are byte-identical"
+	echo "dist: reproducible: two builds from different paths are byte-identical:"
+	(cd "$work/a/out" && cat SHA256SUMS)
+	exit 0
 fi
 rm -rf "$DIST"
 mkdir -p "$DIST"
