@@ -92,8 +92,11 @@ umask 077
 WORK=$(mktemp -d /tmp/wgpx-bench.XXXXXX)
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
+PEERS_PID=
 cleanup() {
 	pair_down >/dev/null 2>&1 || true
+	# Deleting a namespace does not end the processes in it.
+	[[ -n $PEERS_PID ]] && kill "$PEERS_PID" 2>/dev/null
 	ip netns del wgpxbench-peers >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
@@ -191,8 +194,13 @@ peers_round() {
 	ip netns add "$ns"
 	ip netns exec "$ns" env LOG_LEVEL=error "$bin" -f "$ifn" >/dev/null 2>&1 &
 	pid=$!
+	PEERS_PID=$pid
 	for _ in $(seq 100); do [[ -S /var/run/wireguard/$ifn.sock ]] && break; sleep 0.05; done
 	sleep 0.5
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "$impl daemon exited at start (is another one serving /var/run/wireguard/$ifn.sock?)" >&2
+		exit 1
+	fi
 	before=$(rss_kb "$pid")
 	t0=$(date +%s.%N)
 	if ! ip netns exec "$ns" wg setconf "$ifn" "$WORK/peers.conf" 2>"$WORK/setconf.err"; then
@@ -214,6 +222,7 @@ peers_round() {
 	fi
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	PEERS_PID=
 	ip netns del "$ns" >/dev/null 2>&1 || true
 	rm -f "/var/run/wireguard/$ifn.sock"
 }
