@@ -40,9 +40,9 @@ for side in a b; do
 	echo "=== side $side ($([[ $side == a ]] && echo 'send: TUN read, encrypt, UDP send' || echo 'receive: UDP recv, decrypt, TUN write'))"
 	perf report -i "$WORK/$side.data" --header-only 2>/dev/null | grep -E 'sample|duration' | head -3 || true
 	echo "--- flat (self)"
-	perf report -i "$WORK/$side.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+	perf report -i "$WORK/$side.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25 || true
 	echo "--- inclusive (self + callees), wgplex stages"
 	perf report -i "$WORK/$side.data" --children --sort symbol -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' |
-		grep -E 'wgplex|chacha20poly1305\.|sys_(read|write|sendmmsg|recvmmsg|sendmsg|recvmsg)|runtime\.(mallocgc|gcBgMarkWorker|schedule|findRunnable)' | head -40
+		grep -E 'wgplex|chacha20poly1305\.|sys_(read|write|sendmmsg|recvmmsg|sendmsg|recvmsg)|runtime\.(mallocgc|gcBgMarkWorker|schedule|findRunnable)' | head -40 || true
 done
 echo "perf data kept in $WORK"

@@ -203,10 +203,13 @@ peers_round() {
 	fi
 	before=$(rss_kb "$pid")
 	t0=$(date +%s.%N)
-	if ! ip netns exec "$ns" wg setconf "$ifn" "$WORK/peers.conf" 2>"$WORK/setconf.err"; then
+	if ! ip netns exec "$ns" wg setconf "$ifn" "$WORK/peers.conf" >"$WORK/setconf.err" 2>&1; then
 		# wireguard-go, for one, stops at 2^16 peers.
-		echo "    $impl: wg setconf of $PEERS_N peers failed: $(head -c 200 "$WORK/setconf.err")"
-		NOTES+=("$impl could not apply a $PEERS_N-peer \`wg setconf\` ($(head -c 120 "$WORK/setconf.err" | tr '\n' ' '))")
+		local why
+		why=$(head -c 160 "$WORK/setconf.err" | tr '\n' ' ')
+		echo "    $impl: wg setconf of $PEERS_N peers failed: $why"
+		local note="$impl could not apply a $PEERS_N-peer \`wg setconf\` (wg: ${why:-no message}; $(ip netns exec "$ns" wg show "$ifn" peers 2>/dev/null | wc -l) peers configured)"
+		[[ " ${NOTES[*]} " == *"$note"* ]] || NOTES+=("$note")
 	else
 		t1=$(date +%s.%N)
 		local peers
