@@ -38,8 +38,7 @@ pair_up() {
 	ip -n "$NS_B" addr add 10.231.0.2/24 dev wgpxbv1
 	ip -n "$NS_A" link set wgpxbv0 up
 	ip -n "$NS_B" link set wgpxbv1 up
-	wg genkey >"$tmp/a"
-	wg genkey >"$tmp/b"
+	(umask 077 && wg genkey >"$tmp/a" && wg genkey >"$tmp/b")
 	# Each namespace has its own /var/run/wireguard only if we give it one:
 	# the socket directory is shared, so the daemons get distinct names.
 	ip netns exec "$NS_A" env LOG_LEVEL=${LOG_LEVEL:-error} "$impl_a" "${IF}a"

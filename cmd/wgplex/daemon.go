@@ -73,6 +73,7 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		name = ifname
 	}
 	bind := newBind()
+	metricsOffloads = offloadReporter(dev, bind)
 	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log})
 	if err != nil {
 		dev.Close()
@@ -141,4 +142,29 @@ func logFinalStats(log *slog.Logger, s core.Stats) {
 		}
 	}
 	log.Info("Final counters", args...)
+}
+
+// offloadReporter merges what the device and the transport report about
+// their offloads (TSO, GRO, UDP GSO, ...) for wgplex_offload_enabled. Ports
+// that have none to report are skipped.
+func offloadReporter(parts ...any) func() map[string]bool {
+	type reporter interface{ Offloads() map[string]bool }
+	var rs []reporter
+	for _, p := range parts {
+		if r, ok := p.(reporter); ok {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return func() map[string]bool {
+		out := map[string]bool{}
+		for _, r := range rs {
+			for k, v := range r.Offloads() {
+				out[k] = v
+			}
+		}
+		return out
+	}
 }

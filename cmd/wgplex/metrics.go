@@ -23,9 +23,9 @@ var (
 		fmt.Sprintf("publish per-peer series for at most this many peers (default %d; aggregates stay exact)", metrics.DefaultMaxPeers))
 )
 
-// metricsOffloads reports which offloads the device and transport have on.
-// The backends do not report them yet; once they do, set this before the
-// daemon starts and wgplex_offload_enabled appears.
+// metricsOffloads reports which offloads the device and transport have on;
+// the daemon sets it from its TUN device and UDP bind before the starters
+// run.
 var metricsOffloads func() map[string]bool
 
 func init() {
