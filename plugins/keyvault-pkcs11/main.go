@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Command keyvault-pkcs11 is a wgplex key vault plugin that keeps the
 // static Curve25519 key inside a PKCS#11 token (an HSM, a smart card,
 // SoftHSM) and has the token compute every X25519: the private key is
