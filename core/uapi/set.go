@@ -17,10 +17,11 @@ const (
 	// legitimate line (an IPv6 endpoint with a zone) is under 100 bytes; the
 	// bound only stops a client from making the server buffer without end.
 	MaxLineLen = 4 << 10
-	// MaxSetLen bounds one set request. A full configuration of 50,000 peers
-	// with a few allowed IPs each is around 25 MiB, so 64 MiB leaves room
-	// while still capping what one request can make the server hold.
-	MaxSetLen = 64 << 20
+	// MaxSetLen bounds one set request. A full configuration of 1,000,000
+	// peers (the engine allows 2^20) with a prefix and an endpoint each is
+	// about 150 MB; the socket is root-only, so the bound guards against a
+	// runaway client rather than an attacker.
+	MaxSetLen = 512 << 20
 )
 
 var errLineTooLong = errors.New("request line too long")
