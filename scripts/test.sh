@@ -83,8 +83,10 @@ cross_vet_build() {
 	local t goos goarch goarm bad=()
 	for t in "${CROSS_TARGETS[@]}"; do
 		IFS=/ read -r goos goarch goarm <<<"$t"
-		if ! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go vet ./... ||
-			! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go build -o /dev/null ./cmd/wgplex; then
+		# The same -trimpath/-buildvcs as scripts/dist.sh, so that the
+		# release build below reuses these compiled packages.
+		if ! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go vet -trimpath -buildvcs=false ./... ||
+			! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go build -trimpath -buildvcs=false -o /dev/null ./cmd/wgplex; then
 			bad+=("$t")
 		fi
 	done
