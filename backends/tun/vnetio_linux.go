@@ -44,7 +44,6 @@ type vnetReader struct {
 	pendGSO  gsoPacket
 	pendNext int
 	scratch  []byte
-	segSizes []int
 }
 
 func newReader() *vnetReader {

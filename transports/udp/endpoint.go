@@ -78,9 +78,6 @@ func (e *Endpoint) ClearSrc() { e.srcCleared.Store(true) }
 // String formats the remote address as wg(8) shows it.
 func (e *Endpoint) String() string { return e.dst.String() }
 
-// hasSrc reports whether sends should carry a source control message.
-func (e *Endpoint) hasSrc() bool { return e.SrcAddr().IsValid() }
-
 // epKey identifies a received datagram's endpoint in a receive cache.
 type epKey struct {
 	dst     netip.AddrPort
