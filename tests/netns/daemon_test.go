@@ -41,13 +41,23 @@ type Daemon struct {
 // its UAPI socket answers wg(8).
 func StartDaemon(t testing.TB, ns *Netns, impl Impl) *Daemon {
 	t.Helper()
+	return startDaemonArgs(t, ns, impl, nil)
+}
+
+// startDaemonArgs is StartDaemon with extra environment (SOFTHSM2_CONF, ...)
+// and daemon options (--keyvault, --discovery, ...) before the interface.
+func startDaemonArgs(t testing.TB, ns *Netns, impl Impl, env []string, args ...string) *Daemon {
+	t.Helper()
 	iface := "wgpx" + uniqueID()
 	for fileExists(SocketPath(iface)) {
 		iface = "wgpx" + uniqueID()
 	}
 	d := &Daemon{t: t, NS: ns, Impl: impl, Iface: iface, out: &syncBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command("ip", "netns", "exec", ns.Name,
-		"env", "LOG_LEVEL=verbose", impl.Bin, "-f", iface)
+	argv := []string{"netns", "exec", ns.Name, "env", "LOG_LEVEL=verbose"}
+	argv = append(argv, env...)
+	argv = append(argv, impl.Bin, "-f")
+	argv = append(argv, args...)
+	d.cmd = exec.Command("ip", append(argv, iface)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	// If the test binary dies (go test -timeout panics), take the daemon
 	// along instead of leaving it holding a TUN device and a socket.
@@ -61,9 +71,9 @@ func StartDaemon(t testing.TB, ns *Netns, impl Impl) *Daemon {
 	}()
 	t.Cleanup(d.stop)
 
-	Eventually(t, 10*time.Second, impl.Name+" UAPI socket "+SocketPath(iface), func() (bool, string) {
+	Eventually(t, 15*time.Second, impl.Name+" UAPI socket "+SocketPath(iface), func() (bool, string) {
 		if d.Exited() {
-			t.Fatalf("%s -f %s exited during start-up: %v\n%s", impl.Name, iface, d.cmd.ProcessState, d.out)
+			t.Fatalf("%s -f %v %s exited during start-up: %v\n%s", impl.Name, args, iface, d.cmd.ProcessState, d.out)
 		}
 		if !fileExists(SocketPath(iface)) {
 			return false, "no socket file"

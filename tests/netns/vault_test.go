@@ -354,43 +354,6 @@ func runWithEnv(env []string, argv ...string) (string, error) {
 	return string(out), err
 }
 
-// startDaemonArgs is StartDaemon with extra daemon options and
-// environment (the key vault flag, SOFTHSM2_CONF).
-func startDaemonArgs(t *testing.T, ns *Netns, impl Impl, env []string, args ...string) *Daemon {
-	t.Helper()
-	iface := "wgpx" + uniqueID()
-	for fileExists(SocketPath(iface)) {
-		iface = "wgpx" + uniqueID()
-	}
-	d := &Daemon{t: t, NS: ns, Impl: impl, Iface: iface, out: &syncBuffer{}, exited: make(chan struct{})}
-	argv := []string{"netns", "exec", ns.Name, "env", "LOG_LEVEL=verbose"}
-	argv = append(argv, env...)
-	argv = append(argv, impl.Bin, "-f")
-	argv = append(argv, args...)
-	d.cmd = exec.Command("ip", append(argv, iface)...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", impl.Name, err)
-	}
-	go func() {
-		d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(d.stop)
-	Eventually(t, 15*time.Second, impl.Name+" UAPI socket "+SocketPath(iface), func() (bool, string) {
-		if d.Exited() {
-			t.Fatalf("%s %v exited during start-up: %v\n%s", impl.Name, args, d.cmd.ProcessState, d.out)
-		}
-		if !fileExists(SocketPath(iface)) {
-			return false, "no socket file"
-		}
-		out, err := ns.Run("wg", "show", iface)
-		return err == nil, out
-	})
-	return d
-}
-
 // checkDaemonMemory searches every readable mapping of the daemon's
 // process for the private key in keyFile, raw and in base64. The same
 // search over the plugin must find it, or the search proves nothing.
