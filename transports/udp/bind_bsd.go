@@ -25,10 +25,6 @@ const openRetries = 4
 // ErrAlreadyOpen is returned by Open on a Bind that is open; Close it first.
 var ErrAlreadyOpen = errors.New("udp: bind already open")
 
-// ErrNoSocket is returned by Send when the Bind has no socket for the
-// endpoint's address family.
-var ErrNoSocket = errors.New("udp: no socket for address family")
-
 // ErrMarkUnsupported is returned by SetMark for a non-zero mark on systems
 // without a firewall-mark equivalent (NetBSD, macOS).
 var ErrMarkUnsupported = errors.New("udp: firewall mark not supported on this system")
@@ -210,21 +206,13 @@ func (b *Bind) SetMark(mark uint32) error {
 // (the address went away), it is cleared on ep and the rest is sent
 // without it.
 func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
-	dst := ep.DstAddrPort()
-	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	is6 := !dst.Addr().Is4()
 	b.mu.RLock()
-	c, open := b.v4, b.v4 != nil || b.v6 != nil
-	if is6 {
-		c = b.v6
-	}
+	c, dst, err := socketFor(b.v4, b.v6, ep.DstAddrPort())
 	b.mu.RUnlock()
-	if c == nil {
-		if !open {
-			return net.ErrClosed
-		}
-		return ErrNoSocket
+	if err != nil {
+		return err
 	}
+	is6 := !dst.Addr().Is4()
 	oob := sourceOOB(ep, is6)
 	for i, buf := range bufs {
 		_, _, err := c.WriteMsgUDPAddrPort(buf, oob, dst)

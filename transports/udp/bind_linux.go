@@ -31,10 +31,6 @@ const openRetries = 16
 // ErrAlreadyOpen is returned by Open on a Bind that is open; Close it first.
 var ErrAlreadyOpen = errors.New("udp: bind already open")
 
-// ErrNoSocket is returned by Send when the Bind has no socket for the
-// endpoint's address family (IPv6 disabled on the host, for instance).
-var ErrNoSocket = errors.New("udp: no socket for address family")
-
 // Bind is the Linux UDP transport: one IPv4 and one IPv6 socket on the same
 // port, batched with recvmmsg/sendmmsg, with UDP GSO and GRO where the
 // kernel has them, sticky source addresses and SO_MARK. The zero value is not usable; call NewBind.
@@ -248,19 +244,11 @@ func (b *Bind) SetMark(mark uint32) error {
 // kernel no longer accepts (the address went away, the route changed), the
 // source is cleared on ep and the batch is sent once more without it.
 func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
-	dst := ep.DstAddrPort()
-	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	b.mu.RLock()
-	s, open := b.v6, b.v4 != nil || b.v6 != nil
-	if dst.Addr().Is4() {
-		s = b.v4
-	}
+	s, dst, err := socketFor(b.v4, b.v6, ep.DstAddrPort())
 	b.mu.RUnlock()
-	if s == nil {
-		if !open {
-			return net.ErrClosed
-		}
-		return ErrNoSocket
+	if err != nil {
+		return err
 	}
 	src, ifindex := ep.SrcAddr(), int32(0)
 	if e, ok := ep.(*Endpoint); ok {

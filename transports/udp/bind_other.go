@@ -19,10 +19,6 @@ const openRetries = 4
 // ErrAlreadyOpen is returned by Open on a Bind that is open; Close it first.
 var ErrAlreadyOpen = errors.New("udp: bind already open")
 
-// ErrNoSocket is returned by Send when the Bind has no socket for the
-// endpoint's address family.
-var ErrNoSocket = errors.New("udp: no socket for address family")
-
 // ErrMarkUnsupported is returned by SetMark for a non-zero mark on systems
 // where this package does not implement firewall marks.
 var ErrMarkUnsupported = errors.New("udp: firewall mark not supported on this system")
@@ -110,19 +106,11 @@ func (b *Bind) SetMark(mark uint32) error {
 // Send sends each buffer as one datagram to ep, in order. The sticky source
 // of ep is ignored.
 func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
-	dst := ep.DstAddrPort()
-	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	b.mu.RLock()
-	c, open := b.v6, b.v4 != nil || b.v6 != nil
-	if dst.Addr().Is4() {
-		c = b.v4
-	}
+	c, dst, err := socketFor(b.v4, b.v6, ep.DstAddrPort())
 	b.mu.RUnlock()
-	if c == nil {
-		if !open {
-			return net.ErrClosed
-		}
-		return ErrNoSocket
+	if err != nil {
+		return err
 	}
 	for _, buf := range bufs {
 		if _, err := c.WriteToUDPAddrPort(buf, dst); err != nil {
