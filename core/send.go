@@ -313,6 +313,12 @@ func (p *Peer) flushOutbound(j *job) {
 	// a reply racing back cannot have its data-received hook undone.
 	p.timersAnyAuthenticatedPacketTraversal()
 	p.timersAnyAuthenticatedPacketSent()
+	// Data-sent arms the new-handshake timer; armed after the send, a reply
+	// that had already deleted it would be undone and a needless
+	// handshake would follow 15 s later.
+	if data {
+		p.timersDataSent()
+	}
 	err := t.sendTo(views, ep)
 	clear(views)
 	*bufs = views[:0]
@@ -320,9 +326,6 @@ func (p *Peer) flushOutbound(j *job) {
 	if err != nil {
 		t.rl.debug("Failed to send data packets", "peer", p.pub.Short(), "err", err)
 		return
-	}
-	if data {
-		p.timersDataSent()
 	}
 	p.countTx(bytes)
 	t.stats.txPackets.Add(uint64(len(j.pkts)))
