@@ -131,16 +131,22 @@ func (q *orderedQueue) flush() {
 func (t *Tunnel) cryptoWorker() {
 	defer t.workers.Done()
 	for j := range t.work {
-		p := j.peer
-		if j.outbound {
-			encryptJob(j)
-			j.done.Store(true)
-			p.txQ.flush()
-		} else {
-			decryptJob(j)
-			j.done.Store(true)
-			p.rxQ.flush()
-		}
+		runJob(j)
+	}
+}
+
+// runJob seals or opens a job, then passes on every finished job at the
+// head of its peer's queue.
+func runJob(j *job) {
+	p := j.peer
+	if j.outbound {
+		encryptJob(j)
+		j.done.Store(true)
+		p.txQ.flush()
+	} else {
+		decryptJob(j)
+		j.done.Store(true)
+		p.rxQ.flush()
 	}
 }
 
@@ -150,7 +156,14 @@ func (t *Tunnel) cryptoWorker() {
 // themselves included, must not, or all workers could wait on each other.
 // A job that cannot be queued is aborted: marked done so that the ordered
 // queue drops it in turn instead of stalling behind it.
+//
+// In inline mode the device reader and the socket receivers (the callers
+// that may block) run their own jobs to completion instead: see CryptoMode.
 func (t *Tunnel) enqueue(j *job, block bool) {
+	if block && t.inline {
+		runJob(j)
+		return
+	}
 	t.workMu.RLock()
 	if !t.workClosed {
 		if block {

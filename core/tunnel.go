@@ -26,6 +26,56 @@ type Options struct {
 	Logger *slog.Logger
 	// Workers is the number of crypto goroutines; 0 means GOMAXPROCS.
 	Workers int
+	// Crypto says which goroutines seal and open data packets; the zero
+	// value picks by the number of CPUs.
+	Crypto CryptoMode
+}
+
+// CryptoMode says where data packets are sealed and opened.
+type CryptoMode int
+
+const (
+	// CryptoAuto is CryptoInline when the process may use at most two
+	// CPUs (GOMAXPROCS) and CryptoParallel otherwise.
+	CryptoAuto CryptoMode = iota
+	// CryptoInline runs each batch to completion on the goroutine that read
+	// it: the device reader seals and sends what it read, a socket receiver
+	// opens and writes what it received. No hand-off, so no wake-up of
+	// another thread and no packet data moving between CPU caches. On a
+	// small machine, where the tunnel's threads share the cores with the
+	// kernel's network stack and the applications, that is the faster way
+	// (see README, Performance): a hand-off costs and buys no parallelism.
+	// Keepalives and packets released by a finished handshake still go
+	// through the workers.
+	CryptoInline
+	// CryptoParallel hands every batch to a pool of Workers goroutines,
+	// with per-peer order kept, so that one busy direction can use every
+	// CPU.
+	CryptoParallel
+)
+
+// String names the mode as WGPLEX_CRYPTO and the log spell it.
+func (m CryptoMode) String() string {
+	switch m {
+	case CryptoInline:
+		return "inline"
+	case CryptoParallel:
+		return "parallel"
+	}
+	return "auto"
+}
+
+// ParseCryptoMode reads "auto", "inline" or "parallel".
+func ParseCryptoMode(s string) (CryptoMode, error) {
+	switch s {
+	case "", "auto":
+		return CryptoAuto, nil
+	case "inline":
+		return CryptoInline, nil
+	case "parallel":
+		return CryptoParallel, nil
+	}
+	return CryptoAuto, fmt.Errorf("%w: crypto mode %q (want auto, inline or parallel)", ErrInvalidConfig, s)
 }
 
 // Tunnel is one WireGuard interface: a Device, a Bind, a static identity
@@ -67,6 +117,7 @@ type Tunnel struct {
 	work       chan *job
 	workMu     sync.RWMutex // senders hold it shared; Close exclusively
 	workClosed bool
+	inline     bool // CryptoInline: readers run their own jobs
 	hsQueue    chan hsJob
 	txPool     *bufferPool
 	rxPool     *bufferPool
@@ -94,6 +145,12 @@ func NewTunnel(o Options) (*Tunnel, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if o.Crypto == CryptoAuto {
+		o.Crypto = CryptoParallel
+		if runtime.GOMAXPROCS(0) <= 2 {
+			o.Crypto = CryptoInline
+		}
+	}
 	t := &Tunnel{
 		dev:     o.Device,
 		bind:    o.Bind,
@@ -108,6 +165,7 @@ func NewTunnel(o Options) (*Tunnel, error) {
 		txPool:  newBufferPool(MaxBuffers),
 		rxPool:  newBufferPool(MaxBuffers),
 		closed:  make(chan struct{}),
+		inline:  o.Crypto == CryptoInline,
 	}
 	t.rl = newRateLimitedLogger(o.Logger, o.Clock)
 	t.stats.handshakeDuration = newHistogram(handshakeBounds)
@@ -128,6 +186,15 @@ func NewTunnel(o Options) (*Tunnel, error) {
 	go t.readDevice()
 	go t.deviceEvents()
 	return t, nil
+}
+
+// CryptoMode returns the mode the tunnel runs in: CryptoInline or
+// CryptoParallel, never CryptoAuto.
+func (t *Tunnel) CryptoMode() CryptoMode {
+	if t.inline {
+		return CryptoInline
+	}
+	return CryptoParallel
 }
 
 func (t *Tunnel) isClosed() bool {

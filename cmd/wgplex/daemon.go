@@ -74,7 +74,15 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 	}
 	bind := newBind()
 	metricsOffloads = offloadReporter(dev, bind)
-	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log})
+	// WGPLEX_CRYPTO=inline|parallel overrides the choice by CPU count, for
+	// machines where the other one measures faster.
+	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex: WGPLEX_CRYPTO: %v\n", err)
+		return 1
+	}
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log, Crypto: mode})
 	if err != nil {
 		dev.Close()
 		fmt.Fprintf(stderr, "wgplex: %v\n", err)
@@ -111,7 +119,7 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 			log.Error("UAPI server stopped", "err", err)
 		}
 	}()
-	log.Info("Device started", "version", version)
+	log.Info("Device started", "version", version, "crypto", tun.CryptoMode().String())
 	signalReady()
 
 	sigs := make(chan os.Signal, 1)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -46,7 +47,14 @@ func NewNode(t testing.TB, nw *MemNetwork, clock core.Clock, outer, inner string
 		Inner: netip.MustParseAddr(inner),
 	}
 	n.Pub = n.Key.PublicKey()
-	tun, err := core.NewTunnel(core.Options{Device: n.Dev, Bind: n.Bind, Clock: clock, Logger: log})
+	// WGPLEX_CRYPTO picks the crypto mode as it does for the daemon, so
+	// that a whole suite can run again in the mode the CPU count does not
+	// choose.
+	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := core.NewTunnel(core.Options{Device: n.Dev, Bind: n.Bind, Clock: clock, Logger: log, Crypto: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
