@@ -103,6 +103,12 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 step "go vet ./..." go vet ./...
 step "cross vet + build (${#CROSS_TARGETS[@]} targets)" cross_vet_build
 step "go test -race ./..." go test -race -timeout 20m ./...
+# The default crypto mode depends on the CPU count (inline on <= 2 CPUs);
+# run the engine and the data-path scenarios again in the other one.
+other_crypto=parallel
+(($(nproc) > 2)) && other_crypto=inline
+step "WGPLEX_CRYPTO=$other_crypto: core and data-path scenarios" env WGPLEX_CRYPTO=$other_crypto \
+	go test -race -count=1 -timeout 10m ./core/ ./tests/netns/ -run 'Test(CryptoModes|Tunnel|Rekeys|Keepalive|Cookie|TunnelWgplexToWgplex|InteropWithWireguardGo|Roaming|PersistentKeepalive)'
 step "dist: reproducible archives and .deb (scripts/dist.sh --check)" scripts/dist.sh --check
 if [[ -f tests/interop/go.mod ]]; then
 	step "tests/interop: go test -race ./..." bash -c 'cd tests/interop && go test -race -timeout 20m ./...'
