@@ -35,3 +35,7 @@ func (t *Tunnel) IndexCountForTest() int {
 	defer t.index.mu.RUnlock()
 	return len(t.index.m)
 }
+
+// RxBufferCopiesForTest is how many received buffers were split between
+// jobs by copying.
+func (t *Tunnel) RxBufferCopiesForTest() uint64 { return t.rxBufferCopies.Load() }

@@ -64,10 +64,16 @@ type Endpoint interface {
 	String() string
 }
 
-// ReceiveFunc fills up to len(packets) datagrams: datagram i goes into
-// packets[i], its length into sizes[i] and its source into eps[i]. It blocks
-// until at least one arrives and returns net.ErrClosed once the Bind closes.
-type ReceiveFunc func(packets [][]byte, sizes []int, eps []Endpoint) (n int, err error)
+// ReceiveFunc fills up to len(packets) buffers with what arrived: buffer i
+// gets sizes[i] bytes from the source eps[i]. That is one datagram when
+// segs[i] is 0. A transport that receives datagrams coalesced (UDP GRO)
+// may instead put several datagrams of one source back to back in one
+// buffer and set segs[i] to their size; the last may be shorter. Handing
+// the coalesced buffer over as it is, rather than copying each datagram
+// into a buffer of its own, saves a copy of every byte received. It blocks
+// until at least one datagram arrives and returns net.ErrClosed once the
+// Bind closes.
+type ReceiveFunc func(packets [][]byte, sizes, segs []int, eps []Endpoint) (n int, err error)
 
 // Bind is the UDP transport.
 type Bind interface {
@@ -83,8 +89,8 @@ type Bind interface {
 	Send(bufs [][]byte, ep Endpoint) error
 	// ParseEndpoint turns "host:port" (an IP literal) into an Endpoint.
 	ParseEndpoint(s string) (Endpoint, error)
-	// BatchSize is the most datagrams a ReceiveFunc fills, or Send takes,
-	// per call.
+	// BatchSize is the most buffers a ReceiveFunc fills, or datagrams
+	// Send takes, per call.
 	BatchSize() int
 }
 

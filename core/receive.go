@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/wgplex/wgplex/core/noise"
 )
@@ -33,19 +34,22 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 	bufs := make([]*[]byte, batch)
 	views := make([][]byte, batch)
 	sizes := make([]int, batch)
+	segs := make([]int, batch)
 	eps := make([]Endpoint, batch)
+	var st rxState
 	defer func() {
 		for _, b := range bufs {
 			t.rxPool.put(b)
 		}
+		t.rxPool.put(st.spare)
 	}()
 	for i := range bufs {
 		bufs[i] = t.rxPool.get(true)
 		views[i] = *bufs[i]
 	}
-	var cur *job
 	for {
-		n, err := fn(views, sizes, eps)
+		clear(segs)
+		n, err := fn(views, sizes, segs, eps)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || t.isClosed() {
 				return
@@ -53,49 +57,118 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 			t.rl.debug("Failed to receive packets", "err", err)
 			continue
 		}
-		cur = nil
-		t.stats.socketReadBatch.observe(float64(n), uint64(n))
-		now := t.clock.Now() // one clock read per batch, not per packet
+		st.cur = nil
+		st.now = t.clock.Now() // one clock read per batch, not per packet
+		datagrams := 0
 		for i := 0; i < n; i++ {
-			msg := views[i][:sizes[i]]
-			typ, ok := noise.MessageType(msg)
-			if !ok {
-				t.stats.drop(DropMalformed)
-				t.rl.debug("Received message with unknown type or bad length", "from", endpointString(eps[i]), "len", sizes[i])
-				continue
+			if st.spare == nil {
+				st.spare = t.rxPool.get(false)
 			}
-			if typ != noise.MessageTypeData {
-				t.queueHandshake(typ, msg, eps[i])
-				continue
+			size := min(max(sizes[i], 0), len(views[i]))
+			seg := segs[i]
+			if seg <= 0 || seg > size {
+				seg = size
 			}
-			e, ok := t.index.lookup(noise.DataReceiverIndex(msg))
-			if !ok || e.keypair == nil {
-				t.stats.drop(DropNoKey)
-				continue
+			taken, k := t.sortDatagrams(bufs[i], size, seg, eps[i], &st)
+			datagrams += k
+			if taken {
+				// A job holds the buffer now; receive into the spare.
+				bufs[i], st.spare = st.spare, nil
+				views[i] = *bufs[i]
 			}
-			kp := e.keypair
-			if now.Sub(kp.created) >= RejectAfterTime {
-				t.stats.drop(DropNoKey)
-				continue
-			}
-			if cur == nil || cur.kp != kp || len(cur.pkts) == cap(cur.pkts) {
-				t.dispatchInbound(cur)
-				cur = getJob(e.peer, kp, false)
-			}
-			cur.pkts = append(cur.pkts, packet{buf: bufs[i], data: msg, ctr: noise.DataCounter(msg), ep: eps[i]})
-			nb := t.rxPool.get(false)
-			if nb == nil {
-				// Pool exhausted: give this packet's buffer back and drop it.
-				cur.pkts = cur.pkts[:len(cur.pkts)-1]
-				t.stats.drop(DropQueueFull)
-				continue
-			}
-			bufs[i] = nb
-			views[i] = *nb
 		}
-		t.dispatchInbound(cur)
+		t.stats.socketReadBatch.observe(float64(datagrams), uint64(datagrams))
+		t.dispatchInbound(st.cur)
+		st.cur = nil
 		clear(eps)
 	}
+}
+
+// rxState is what the receive loop carries from one buffer to the next.
+type rxState struct {
+	cur   *job    // the job data messages are added to
+	spare *[]byte // replaces a buffer a job takes; nil when the pool ran dry
+	now   time.Time
+}
+
+// sortDatagrams hands the datagrams in (*buf)[:size], seg bytes each, on:
+// handshake messages (copied) to the handshake queue and data messages to
+// jobs. All data messages of a buffer go to one job, and the last of them
+// owns the buffer, which returns to the pool when that job is done; a job
+// may not share a buffer with another, whose end it cannot see. So when
+// the keypair changes in the middle of a buffer, or the job is full, the
+// rest of the buffer is first copied to a buffer of its own (rare: a
+// rekey, or a flood of tiny datagrams). With no spare buffer for st the
+// data messages are dropped. It reports whether a job took buf and how
+// many datagrams the buffer held.
+func (t *Tunnel) sortDatagrams(buf *[]byte, size, seg int, ep Endpoint, st *rxState) (taken bool, count int) {
+	data := (*buf)[:size]
+	if size == 0 || seg == 0 {
+		t.stats.drop(DropMalformed)
+		t.rl.debug("Received message with unknown type or bad length", "from", endpointString(ep), "len", 0)
+		return false, 1
+	}
+	if st.cur != nil && len(st.cur.pkts)+(size+seg-1)/seg > cap(st.cur.pkts) {
+		// Start the buffer in a job with room for all of it.
+		t.dispatchInbound(st.cur)
+		st.cur = nil
+	}
+	var owner *packet // the last packet added from buf
+	copied := false   // the rest of the buffer moved to a buffer of its own
+	for off := 0; off < len(data); off += seg {
+		count++
+		msg := data[off:min(off+seg, len(data))]
+		typ, ok := noise.MessageType(msg)
+		if !ok {
+			t.stats.drop(DropMalformed)
+			t.rl.debug("Received message with unknown type or bad length", "from", endpointString(ep), "len", len(msg))
+			continue
+		}
+		if typ != noise.MessageTypeData {
+			t.queueHandshake(typ, msg, ep)
+			continue
+		}
+		e, ok := t.index.lookup(noise.DataReceiverIndex(msg))
+		if !ok || e.keypair == nil {
+			t.stats.drop(DropNoKey)
+			continue
+		}
+		kp := e.keypair
+		if st.now.Sub(kp.created) >= RejectAfterTime {
+			t.stats.drop(DropNoKey)
+			continue
+		}
+		if owner == nil && !copied && st.spare == nil {
+			t.stats.drop(DropQueueFull) // pool exhausted: keep the buffer
+			continue
+		}
+		if st.cur == nil || st.cur.kp != kp || len(st.cur.pkts) == cap(st.cur.pkts) {
+			if owner != nil {
+				nb := t.rxPool.get(false)
+				if nb == nil {
+					t.stats.drop(DropQueueFull)
+					continue
+				}
+				owner.buf = buf
+				t.rxBufferCopies.Add(1)
+				rest := copy(*nb, data[off:])
+				buf, data, off = nb, (*nb)[:rest], 0
+				msg = data[:min(seg, len(data))]
+				owner, copied = nil, true
+			}
+			t.dispatchInbound(st.cur)
+			st.cur = getJob(e.peer, kp, false)
+		}
+		st.cur.pkts = append(st.cur.pkts, packet{data: msg, ctr: noise.DataCounter(msg), ep: ep})
+		owner = &st.cur.pkts[len(st.cur.pkts)-1]
+	}
+	switch {
+	case owner != nil:
+		owner.buf = buf
+	case copied:
+		t.rxPool.put(buf) // every datagram of the copy was dropped
+	}
+	return owner != nil || copied, count
 }
 
 // dispatchInbound queues a receive job on its peer and the work queue.

@@ -124,10 +124,13 @@ type Tunnel struct {
 	sendBufs   sync.Pool
 	workers    sync.WaitGroup
 
-	stats     stats
-	busy      atomic.Int64 // jobs and handshake messages not yet finished
-	closed    chan struct{}
-	closeOnce sync.Once
+	stats stats
+	// rxBufferCopies counts received buffers whose datagrams had to be
+	// split between jobs by copying (see sortDatagrams); for tests.
+	rxBufferCopies atomic.Uint64
+	busy           atomic.Int64 // jobs and handshake messages not yet finished
+	closed         chan struct{}
+	closeOnce      sync.Once
 }
 
 // NewTunnel starts a Tunnel on the given ports. It starts down: it comes up

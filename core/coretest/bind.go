@@ -18,8 +18,14 @@ type MemNetwork struct {
 	mu       sync.Mutex
 	binds    map[netip.AddrPort]*MemBind
 	// Filter, when set, sees every datagram and returns false to drop it.
-	Filter func(from, to netip.AddrPort, pkt []byte) bool
+	Filter   func(from, to netip.AddrPort, pkt []byte) bool
+	coalesce atomic.Bool
 }
+
+// SetCoalesce makes every Send deliver its runs of equal-sized datagrams
+// (the last of a run may be shorter, at most 64 in all) as one buffer, as
+// UDP GSO and GRO do together; or stop doing so.
+func (n *MemNetwork) SetCoalesce(on bool) { n.coalesce.Store(on) }
 
 // NewMemNetwork returns an empty network.
 func NewMemNetwork() *MemNetwork {
@@ -46,9 +52,20 @@ func (e *MemEndpoint) ClearSrc() {}
 // String implements core.Endpoint.
 func (e *MemEndpoint) String() string { return e.Dst.String() }
 
+// datagram is one inbox entry: a datagram, or with coalescing a train of
+// them, seg bytes each but the last.
 type datagram struct {
 	from netip.AddrPort
 	data []byte
+	seg  int
+}
+
+// count is how many datagrams d holds.
+func (d datagram) count() int {
+	if d.seg <= 0 || d.seg >= len(d.data) {
+		return 1
+	}
+	return (len(d.data) + d.seg - 1) / d.seg
 }
 
 // MemBind is an in-memory core.Bind on a MemNetwork.
@@ -91,7 +108,7 @@ func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 	// A receiver calls again only after handing on the previous batch, so
 	// that batch stops counting as in flight at the next call.
 	var unacked int64
-	recv := func(pkts [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+	recv := func(pkts [][]byte, sizes, segs []int, eps []core.Endpoint) (int, error) {
 		b.net.inflight.Add(-unacked)
 		unacked = 0
 		var d datagram
@@ -101,10 +118,14 @@ func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 			return 0, net.ErrClosed
 		}
 		n := 0
-		defer func() { unacked = int64(n) }()
 		for {
 			sizes[n] = copy(pkts[n], d.data)
+			segs[n] = 0
+			if d.seg > 0 && d.seg < len(d.data) {
+				segs[n] = d.seg
+			}
 			eps[n] = &MemEndpoint{Dst: d.from}
+			unacked += int64(d.count())
 			n++
 			if n == len(pkts) {
 				return n, nil
@@ -174,25 +195,42 @@ func (b *MemBind) Send(bufs [][]byte, ep core.Endpoint) error {
 	if dst == nil {
 		return nil // like UDP: nobody listening, the datagram is lost
 	}
+	dst.mu.Lock()
+	inbox, done := dst.inbox, dst.done
+	dst.mu.Unlock()
+	if inbox == nil {
+		return nil
+	}
+	coalesce := b.net.coalesce.Load()
+	var train datagram
+	deliver := func() {
+		if train.data == nil {
+			return
+		}
+		k := int64(train.count())
+		b.net.inflight.Add(k)
+		select {
+		case inbox <- train:
+		case <-done:
+			b.net.inflight.Add(-k)
+		default: // queue full: lost, as on a real network
+			b.net.inflight.Add(-k)
+		}
+		train = datagram{}
+	}
 	for _, buf := range bufs {
 		if filter != nil && !filter(from, to, buf) {
 			continue
 		}
-		dst.mu.Lock()
-		inbox, done := dst.inbox, dst.done
-		dst.mu.Unlock()
-		if inbox == nil {
-			return nil
+		if coalesce && train.data != nil && len(buf) > 0 && len(buf) <= train.seg &&
+			len(train.data)%train.seg == 0 && train.count() < 64 {
+			train.data = append(train.data, buf...)
+			continue
 		}
-		b.net.inflight.Add(1)
-		select {
-		case inbox <- datagram{from: from, data: append([]byte(nil), buf...)}:
-		case <-done:
-			b.net.inflight.Add(-1)
-		default: // queue full: lost, as on a real network
-			b.net.inflight.Add(-1)
-		}
+		deliver()
+		train = datagram{from: from, data: append([]byte{}, buf...), seg: len(buf)}
 	}
+	deliver()
 	return nil
 }
 

@@ -287,10 +287,10 @@ func newReceiver(c *net.UDPConn, is6 bool) *receiver {
 
 // receive is the core.ReceiveFunc of one socket: one datagram per call,
 // with the local address it was sent to as the endpoint's sticky source.
-func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+func (r *receiver) receive(packets [][]byte, sizes, segs []int, eps []core.Endpoint) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(packets) == 0 || len(sizes) == 0 || len(eps) == 0 {
+	if len(packets) == 0 || len(sizes) == 0 || len(segs) == 0 || len(eps) == 0 {
 		return 0, nil
 	}
 	n, oobn, _, from, err := r.conn.ReadMsgUDPAddrPort(packets[0], r.oob)
@@ -302,7 +302,7 @@ func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (
 	}
 	k := epKey{dst: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
 	k.src, k.ifindex = r.localAddr(r.oob[:oobn])
-	sizes[0] = n
+	sizes[0], segs[0] = n, 0
 	eps[0] = r.cache.get(k)
 	return 1, nil
 }

@@ -196,13 +196,14 @@ func TestAllocs(t *testing.T) {
 		bufs[i] = make([]byte, 256)
 	}
 	sizes := make([]int, n)
+	segs := make([]int, n)
 	eps := make([]core.Endpoint, n)
 	roundTrip := func() {
 		if err := peer.Send(out, toA); err != nil {
 			t.Fatal(err)
 		}
 		for got := 0; got < n; {
-			k, err := fns[0](bufs, sizes, eps)
+			k, err := fns[0](bufs, sizes, segs, eps)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -130,10 +130,10 @@ type receiver struct {
 func newReceiver(c *net.UDPConn) *receiver { return &receiver{conn: c} }
 
 // receive is the core.ReceiveFunc of one socket: one datagram per call.
-func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+func (r *receiver) receive(packets [][]byte, sizes, segs []int, eps []core.Endpoint) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(packets) == 0 || len(sizes) == 0 || len(eps) == 0 {
+	if len(packets) == 0 || len(sizes) == 0 || len(segs) == 0 || len(eps) == 0 {
 		return 0, nil
 	}
 	n, from, err := r.conn.ReadFromUDPAddrPort(packets[0])
@@ -143,7 +143,7 @@ func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (
 		}
 		return 0, err
 	}
-	sizes[0] = n
+	sizes[0], segs[0] = n, 0
 	eps[0] = r.cache.get(epKey{dst: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())})
 	return 1, nil
 }

@@ -52,9 +52,10 @@ func receiveLoop(fn core.ReceiveFunc, batch int, out chan<- datagram, done chan<
 		bufs[i] = make([]byte, 2048)
 	}
 	sizes := make([]int, batch)
+	segs := make([]int, batch)
 	eps := make([]core.Endpoint, batch)
 	for {
-		n, err := fn(bufs, sizes, eps)
+		n, err := fn(bufs, sizes, segs, eps)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				out <- datagram{data: []byte("error: " + err.Error())}
@@ -62,6 +63,10 @@ func receiveLoop(fn core.ReceiveFunc, batch int, out chan<- datagram, done chan<
 			return
 		}
 		for i := range n {
+			if segs[i] != 0 {
+				// 2 KiB buffers never get a coalesced message.
+				out <- datagram{data: []byte("error: coalesced into a small buffer")}
+			}
 			out <- datagram{data: bytes.Clone(bufs[i][:sizes[i]]), ep: eps[i]}
 		}
 	}
@@ -156,7 +161,7 @@ func TestOpenCloseRebind(t *testing.T) {
 	// A receive function blocked at Close returns net.ErrClosed.
 	errc := make(chan error, 1)
 	go func() {
-		_, err := fns[0](make([][]byte, 1), make([]int, 1), make([]core.Endpoint, 1))
+		_, err := fns[0](make([][]byte, 1), make([]int, 1), make([]int, 1), make([]core.Endpoint, 1))
 		errc <- err
 	}()
 	time.Sleep(50 * time.Millisecond)

@@ -107,16 +107,18 @@ func (r *receiver) readFn(fd uintptr) bool {
 }
 
 // receive is the core.ReceiveFunc of one socket.
-func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+func (r *receiver) receive(packets [][]byte, sizes, segs []int, eps []core.Endpoint) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	count := min(len(packets), len(sizes), len(eps), batchSize)
+	count := min(len(packets), len(sizes), len(segs), len(eps), batchSize)
 	if count == 0 {
 		return 0, nil
 	}
-	if r.s.gro {
-		return r.receiveGRO(packets[:count], sizes, eps)
+	if r.s.gro && (r.gro.next < r.gro.n || !holdsCoalesced(packets[:count])) {
+		return r.receiveGRO(packets[:count], sizes, segs, eps)
 	}
+	// Straight into the caller's buffers; with GRO each holds a whole
+	// coalesced message, which the engine cuts at segs[i].
 	for i := range count {
 		setIov(&r.iovs[i], packets[i])
 		h := &r.msgs[i].Hdr
@@ -145,6 +147,12 @@ func (r *receiver) receive(packets [][]byte, sizes []int, eps []core.Endpoint) (
 			sizes[i] = 0
 		}
 		oob := r.oob[i*recvOOBSize:][:min(int(m.Hdr.Controllen), recvOOBSize)]
+		segs[i] = 0
+		if r.s.gro {
+			if seg := parseGROSize(oob); seg > 0 && seg < sizes[i] {
+				segs[i] = seg
+			}
+		}
 		src, ifindex := parsePktinfo(oob)
 		eps[i] = r.cache.get(epKey{dst: sockaddrToAddrPort(&r.names[i]), src: src, ifindex: ifindex})
 	}

@@ -141,10 +141,22 @@ type groState struct {
 	off   int // offset in it
 }
 
-// receiveGRO is receive with UDP_GRO on: messages land in the receiver's
-// buffers and are cut into datagrams copied into packets; those that do not
-// fit stay for the next call.
-func (r *receiver) receiveGRO(packets [][]byte, sizes []int, eps []core.Endpoint) (int, error) {
+// holdsCoalesced reports whether every buffer can take the largest
+// coalesced message, so that recvmmsg can fill the caller's buffers.
+func holdsCoalesced(packets [][]byte) bool {
+	for _, p := range packets {
+		if len(p) < groBufLen {
+			return false
+		}
+	}
+	return true
+}
+
+// receiveGRO is receive with UDP_GRO on for callers whose buffers are too
+// small for a coalesced message: messages land in the receiver's buffers
+// and are cut into datagrams copied into packets, one each; those that do
+// not fit stay for the next call.
+func (r *receiver) receiveGRO(packets [][]byte, sizes, segs []int, eps []core.Endpoint) (int, error) {
 	g := &r.gro
 	if g.next >= g.n {
 		if err := r.recvGRO(); err != nil {
@@ -164,6 +176,7 @@ func (r *receiver) receiveGRO(packets [][]byte, sizes []int, eps []core.Endpoint
 		} else {
 			sizes[out] = 0 // no WireGuard message is this large; the engine drops it
 		}
+		segs[out] = 0
 		eps[out] = g.eps[i]
 		out++
 		g.off += seg

@@ -39,29 +39,36 @@ func repeatLen(n, size int) []int {
 	return l
 }
 
-// receiveAll drives fn with batches of batch buffers until n datagrams
-// arrived.
-func receiveAll(t *testing.T, fn core.ReceiveFunc, batch, n int) [][]byte {
+// receiveAll drives fn with batches of batch buffers of bufLen bytes until
+// n datagrams arrived, cutting coalesced buffers at their segment size as
+// the engine does. It also reports how many buffers held more than one
+// datagram.
+func receiveAll(t *testing.T, fn core.ReceiveFunc, batch, bufLen, n int) (got [][]byte, coalesced int) {
 	t.Helper()
 	bufs := make([][]byte, batch)
 	for i := range bufs {
-		bufs[i] = make([]byte, 2048)
+		bufs[i] = make([]byte, bufLen)
 	}
 	sizes := make([]int, batch)
+	segs := make([]int, batch)
 	eps := make([]core.Endpoint, batch)
-	var got [][]byte
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for len(got) < n {
-			k, err := fn(bufs, sizes, eps)
+			k, err := fn(bufs, sizes, segs, eps)
 			if err != nil {
 				return
 			}
 			for i := range k {
-				got = append(got, bytes.Clone(bufs[i][:sizes[i]]))
-				if eps[i] == nil {
-					got[len(got)-1] = []byte("nil endpoint")
+				if segs[i] > 0 {
+					coalesced++
+				}
+				for _, d := range cutSegments(bufs[i][:sizes[i]], segs[i]) {
+					got = append(got, bytes.Clone(d))
+					if eps[i] == nil {
+						got[len(got)-1] = []byte("nil endpoint")
+					}
 				}
 			}
 		}
@@ -71,7 +78,20 @@ func receiveAll(t *testing.T, fn core.ReceiveFunc, batch, n int) [][]byte {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("received %d of %d datagrams", len(got), n)
 	}
-	return got
+	return got, coalesced
+}
+
+// cutSegments splits a received buffer into its datagrams.
+func cutSegments(b []byte, seg int) [][]byte {
+	if seg <= 0 || seg >= len(b) {
+		return [][]byte{b}
+	}
+	var out [][]byte
+	for len(b) > seg {
+		out = append(out, b[:seg])
+		b = b[seg:]
+	}
+	return append(out, b)
 }
 
 func openPair(t *testing.T) (a *Bind, bFns []core.ReceiveFunc, toB core.Endpoint) {
@@ -110,22 +130,35 @@ func TestGSOGRO(t *testing.T) {
 		{"one", []int{148}, 128},
 		{"longer than a segment limit", repeatLen(maxGSOSegments*2+5, 148), 128},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a, fns, toB := openPair(t)
-			off := a.Offloads()
-			t.Logf("offloads %v", off)
-			sent := sizedBatch(tc.lens...)
-			if err := a.Send(sent, toB); err != nil {
-				t.Fatal(err)
-			}
-			got := receiveAll(t, fns[0], tc.batch, len(sent))
-			for i := range sent {
-				if !bytes.Equal(got[i], sent[i]) {
-					t.Fatalf("datagram %d: got %d bytes %q..., want %d bytes %q...", i,
-						len(got[i]), got[i][:min(8, len(got[i]))], len(sent[i]), sent[i][:min(8, len(sent[i]))])
+		// 2 KiB buffers take one datagram each (copied out of the
+		// receiver's own); 64 KiB buffers get whole coalesced messages.
+		for _, bufLen := range []int{2048, 1<<16 + 64} {
+			t.Run(fmt.Sprintf("%s/buf%d", tc.name, bufLen), func(t *testing.T) {
+				a, fns, toB := openPair(t)
+				off := a.Offloads()
+				t.Logf("offloads %v", off)
+				sent := sizedBatch(tc.lens...)
+				if err := a.Send(sent, toB); err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				got, coalesced := receiveAll(t, fns[0], tc.batch, bufLen, len(sent))
+				if len(got) != len(sent) {
+					t.Fatalf("got %d datagrams, want %d", len(got), len(sent))
+				}
+				for i := range sent {
+					if !bytes.Equal(got[i], sent[i]) {
+						t.Fatalf("datagram %d: got %d bytes %q..., want %d bytes %q...", i,
+							len(got[i]), got[i][:min(8, len(got[i]))], len(sent[i]), sent[i][:min(8, len(sent[i]))])
+					}
+				}
+				switch {
+				case bufLen < groBufLen && coalesced > 0:
+					t.Fatalf("%d buffers too small for a coalesced message held several datagrams", coalesced)
+				case bufLen >= groBufLen && tc.name == "equal" && off[OffloadGSO] && off[OffloadGRO] && coalesced == 0:
+					t.Fatal("no buffer came coalesced although GSO and GRO are on")
+				}
+			})
+		}
 	}
 }
 
@@ -160,7 +193,7 @@ func TestOffloadsSwitches(t *testing.T) {
 	if err := b.Send(sent, toB); err != nil {
 		t.Fatal(err)
 	}
-	got := receiveAll(t, fns[0], 128, len(sent))
+	got, _ := receiveAll(t, fns[0], 128, 2048, len(sent))
 	for i := range sent {
 		if !bytes.Equal(got[i], sent[i]) {
 			t.Fatalf("datagram %d differs", i)
@@ -186,7 +219,7 @@ func TestGSOFallback(t *testing.T) {
 	if err := a.Send(sent, toB); err != nil {
 		t.Fatalf("Send with segmentation refused: %v", err)
 	}
-	got := receiveAll(t, fns[0], 128, len(sent))
+	got, _ := receiveAll(t, fns[0], 128, 2048, len(sent))
 	for i := range sent {
 		if !bytes.Equal(got[i], sent[i]) {
 			t.Fatalf("datagram %d differs", i)
