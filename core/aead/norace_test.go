@@ -1,6 +1,0 @@
-//go:build !race
-
-package aead
-
-// raceEnabled: the race detector's instrumentation can add allocations.
-const raceEnabled = false
