@@ -312,13 +312,16 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 	t.rl.debugf("%s - Sending handshake initiation", p.pub.Short())
 	p.timersAnyAuthenticatedPacketTraversal()
 	p.timersAnyAuthenticatedPacketSent()
+	// The retransmit timer is armed before the send: armed after it, a
+	// response (or cookie reply) racing back could be handled first, and
+	// the timer would then retransmit a finished handshake.
+	p.timersHandshakeInitiated()
 	if err := t.sendTo([][]byte{msg[:]}, ep); err != nil {
 		t.rl.debug("Failed to send handshake initiation", "peer", p.pub.Short(), "err", err)
 	} else {
 		p.countTx(uint64(len(msg)))
 		t.stats.initiationsSent.Add(1)
 	}
-	p.timersHandshakeInitiated()
 }
 
 // keyStoreIdentity adapts a KeyStore to noise.Identity and counts the
