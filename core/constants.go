@@ -72,8 +72,12 @@ const (
 	MessageHeadroom = 16
 	// MaxPacketSize is the largest inner packet the engine handles.
 	MaxPacketSize = 65535
-	// bufferSize holds headroom + the largest packet + padding + tag.
-	bufferSize = MessageHeadroom + MaxPacketSize + 16 + 16
+	// sealRoom is what sealing adds behind a packet: padding to a
+	// multiple of 16 (at most 15 bytes) and the 16-byte tag.
+	sealRoom = 32
+	// bufferSize holds headroom + the largest packet + sealRoom: receive
+	// buffers, which take whole coalesced (GRO) messages.
+	bufferSize = MessageHeadroom + MaxPacketSize + sealRoom
 	// MaxBuffers bounds the data-path buffers allocated at once (per
 	// direction): a flood drops packets instead of growing memory.
 	MaxBuffers = 4096

@@ -39,3 +39,6 @@ func (t *Tunnel) IndexCountForTest() int {
 // RxBufferCopiesForTest is how many received buffers were split between
 // jobs by copying.
 func (t *Tunnel) RxBufferCopiesForTest() uint64 { return t.rxBufferCopies.Load() }
+
+// SendBufferSizeForTest is the size of the send buffers handed out now.
+func (t *Tunnel) SendBufferSizeForTest() int { return t.txPool.currentSize() }

@@ -137,3 +137,39 @@ func TestCoalescedBufferAcrossRekey(t *testing.T) {
 		t.Fatalf("%d buffers split by copying, want 1", got)
 	}
 }
+
+// Send buffers follow the MTU: after it grows, packets of the new size
+// travel whole, and after it shrinks, small ones still do.
+func TestSendBuffersFollowMTU(t *testing.T) {
+	clock := coretest.NewFakeClock(epoch)
+	a, b, _ := pair(t, clock, false)
+	send(t, a, b, "warm up")
+	big := func(n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i * 13)
+		}
+		return ipPacket(a.Inner, b.Inner, p)
+	}
+	for _, mtu := range []int{9000, 1280, 16000} {
+		a.Dev.SetMTU(mtu)
+		b.Dev.SetMTU(mtu)
+		waitFor(t, "the new MTU applied", func() bool { return a.Tunnel.SendBufferSizeForTest() >= mtu+16+32 })
+		// Until the device reader wakes up, a packet may still meet a
+		// buffer of the old size; the first one after the change is
+		// small, so that the reader refreshes its buffers first. Then
+		// a batch of big packets fills several of the reader's buffers.
+		send(t, a, b, "after the change")
+		var ps [][]byte
+		for i := 0; i < 5; i++ {
+			p := big(mtu - 20 - i)
+			ps = append(ps, p)
+			if !a.Dev.Inject(p) {
+				t.Fatal("inject failed")
+			}
+		}
+		for _, p := range ps {
+			expectPacket(t, b.Dev, p)
+		}
+	}
+}

@@ -34,9 +34,12 @@ func (t *Tunnel) readDevice() {
 	views := make([][]byte, batch)
 	sizes := make([]int, batch)
 	peers := make([]*Peer, batch)
+	// The device sees each buffer without its last sealRoom bytes, so
+	// that whatever it reads can be padded and sealed in place.
+	bufSize := 0
 	for i := range bufs {
 		bufs[i] = t.txPool.get(true)
-		views[i] = *bufs[i]
+		views[i] = (*bufs[i])[:len(*bufs[i])-sealRoom]
 	}
 	type group struct {
 		peer *Peer
@@ -44,6 +47,18 @@ func (t *Tunnel) readDevice() {
 	}
 	var groups []group
 	for {
+		if s := t.txPool.currentSize(); s != bufSize {
+			// The MTU changed: buffers sized for a smaller one would
+			// make the device drop packets of the new size.
+			bufSize = s
+			for i := range bufs {
+				if len(*bufs[i]) < bufSize {
+					t.txPool.put(bufs[i])
+					bufs[i] = t.txPool.get(true)
+					views[i] = (*bufs[i])[:len(*bufs[i])-sealRoom]
+				}
+			}
+		}
 		n, err := t.dev.Read(views, sizes, MessageHeadroom)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || t.isClosed() {
@@ -76,7 +91,7 @@ func (t *Tunnel) readDevice() {
 				t.stats.drop(DropMalformed)
 				continue
 			}
-			if size > MaxPacketSize {
+			if size > MaxPacketSize || MessageHeadroom+size > len(views[i]) {
 				t.stats.drop(DropTooLarge)
 				continue
 			}
@@ -108,7 +123,7 @@ func (t *Tunnel) readDevice() {
 			groups[gi].pkts = append(groups[gi].pkts, stagedPacket{buf: bufs[i], n: size})
 			// The buffer now belongs to the peer's queue; take a fresh one.
 			bufs[i] = t.txPool.get(true)
-			views[i] = *bufs[i]
+			views[i] = (*bufs[i])[:len(*bufs[i])-sealRoom]
 		}
 		for k := range groups {
 			groups[k].peer.stage(groups[k].pkts)

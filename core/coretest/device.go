@@ -15,7 +15,7 @@ type MemDevice struct {
 	inflight atomic.Int64 // injected packets not yet handed on by the reader
 	unacked  int64
 	name     string
-	mtu      int
+	mtu      atomic.Int32
 	in       chan []byte
 	out      chan []byte
 	events   chan core.DeviceEvent
@@ -29,12 +29,12 @@ type MemDevice struct {
 func NewMemDevice(name string, mtu int) *MemDevice {
 	d := &MemDevice{
 		name:   name,
-		mtu:    mtu,
 		in:     make(chan []byte, 1024),
 		out:    make(chan []byte, 1024),
 		events: make(chan core.DeviceEvent, 16),
 		closed: make(chan struct{}),
 	}
+	d.mtu.Store(int32(mtu))
 	d.events <- core.EventUp
 	return d
 }
@@ -106,7 +106,14 @@ func (d *MemDevice) Write(bufs [][]byte, offset int) (int, error) {
 }
 
 // MTU implements core.Device.
-func (d *MemDevice) MTU() (int, error) { return d.mtu, nil }
+func (d *MemDevice) MTU() (int, error) { return int(d.mtu.Load()), nil }
+
+// SetMTU changes the MTU and reports EventMTUUpdate, as a TUN device does
+// when someone runs ip link set mtu.
+func (d *MemDevice) SetMTU(mtu int) {
+	d.mtu.Store(int32(mtu))
+	d.events <- core.EventMTUUpdate
+}
 
 // Name implements core.Device.
 func (d *MemDevice) Name() (string, error) { return d.name, nil }
