@@ -4,12 +4,22 @@
 # encrypts) and the receiving side (namespace B, which decrypts and writes
 # TUN), then the top of each report, flat and by caller.
 #
-#   sudo bench/profile.sh [SECONDS] [WGPLEX_BIN]
+#   sudo bench/profile.sh [-a] [SECONDS] [WGPLEX_BIN]
+#
+# -a records the whole machine instead (both daemons, both iperf3 ends, the
+# kernel's work in any context, idle time) and prints the share of each
+# process and the top symbols: on a small machine where everything shares
+# the cores, that is the budget a faster tunnel must come out of.
 #
 # Needs perf (linux-perf / linux-tools). Environment variables such as
 # WGPLEX_TUN_OFFLOAD=off reach the daemons, to profile with an offload off.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ALL=0
+if [[ ${1:-} == -a ]]; then
+	ALL=1
+	shift
+fi
 SECS=${1:-8}
 BIN=${2:-}
 umask 077
@@ -32,6 +42,17 @@ sleep 0.5
 ip netns exec "$NS_A" iperf3 -c 10.232.0.2 -t $((SECS + 2)) -f g | tail -4 &
 CLIENT=$!
 sleep 1
+if ((ALL)); then
+	perf record -a -F 499 -g -o "$WORK/all.data" -- sleep "$SECS" 2>/dev/null
+	wait "$CLIENT"
+	echo "=== whole machine: share of samples per process (daemon A = $PA sends, daemon B = $PB receives; swapper = idle)"
+	perf script -i "$WORK/all.data" -F pid,comm 2>/dev/null |
+		awk '{c[$0]++; t++} END {for (k in c) printf "%6.1f%%  %s\n", 100 * c[k] / t, k}' | sort -rn | head -8
+	echo "--- top symbols (self), [k] = kernel"
+	perf report -i "$WORK/all.data" --no-children --sort symbol -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30 || true
+	echo "perf data kept in $WORK"
+	exit 0
+fi
 perf record -F 999 -g -o "$WORK/a.data" -p "$PA" -- sleep "$SECS" 2>/dev/null &
 PERF_A=$!
 perf record -F 999 -g -o "$WORK/b.data" -p "$PB" -- sleep "$SECS" 2>/dev/null

@@ -251,6 +251,9 @@ report() {
 		"wireguard-go $WIREGUARD_GO_VERSION."
 	echo "$ROUNDS round(s) A B alternating, ${SECS} s per iperf3 test, $PINGS pings 10 ms apart," \
 		"UDP offered at $UDP_RATE (1392-byte datagrams); tunnel MTU ${MTU}."
+	local auto=parallel
+	(($(nproc) <= 2)) && auto=inline
+	echo "wgplex crypto mode: ${WGPLEX_CRYPTO:-auto, i.e. $auto} (see WGPLEX_CRYPTO in the README)."
 	local envs
 	envs=$(env | grep '^WGPLEX_' | sort | tr '\n' ' ' || true)
 	[[ -n $envs ]] && echo "Environment: $envs"
