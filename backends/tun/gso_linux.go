@@ -99,6 +99,7 @@ type gsoPacket struct {
 	gsoSize int
 	segs    int
 	ipID    uint16
+	ipSum   uint16 // IPv4: sum of the header but its length, ID and checksum
 	tcpSeq  uint32
 	tcpFlag uint8
 }
@@ -124,6 +125,9 @@ func parseGSO(pkt []byte, h *vnetHdr) (gsoPacket, error) {
 		}
 		proto, g.l4Off = pkt[9], ihl
 		g.ipID = binary.BigEndian.Uint16(pkt[4:])
+		// Segments differ from this header only in length and ID, so
+		// their checksums start from one sum of the rest (RFC 1624).
+		g.ipSum = sum16(pkt[12:ihl], sum16(pkt[6:10], sum16(pkt[0:2], 0)))
 		if typ == gsoTCPv6 {
 			return g, errBadGSO
 		}
@@ -216,10 +220,11 @@ func fixSegment(seg []byte, g *gsoPacket, i int) {
 		binary.BigEndian.PutUint16(seg[4:], uint16(len(seg)-40))
 		src, dst = seg[8:24], seg[24:40]
 	} else {
-		binary.BigEndian.PutUint16(seg[2:], uint16(len(seg)))
 		// The kernel's GSO numbers the segments' IDs consecutively.
-		binary.BigEndian.PutUint16(seg[4:], g.ipID+uint16(i))
-		binary.BigEndian.PutUint16(seg[10:], ipv4HeaderChecksum(seg[:g.l4Off]))
+		id := g.ipID + uint16(i)
+		binary.BigEndian.PutUint16(seg[2:], uint16(len(seg)))
+		binary.BigEndian.PutUint16(seg[4:], id)
+		binary.BigEndian.PutUint16(seg[10:], ^add16(add16(g.ipSum, uint16(len(seg))), id))
 		src, dst = seg[12:16], seg[16:20]
 	}
 	l4 := seg[g.l4Off:]
