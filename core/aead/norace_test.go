@@ -1,0 +1,6 @@
+//go:build !race
+
+package aead
+
+// raceEnabled: the race detector's instrumentation can add allocations.
+const raceEnabled = false
