@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wgplex/wgplex/core/aead"
 	"github.com/wgplex/wgplex/core/noise"
 	"github.com/wgplex/wgplex/core/replay"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // keypair is one session's transport keys (§5.4.5), with its own send
@@ -26,12 +26,15 @@ type keypair struct {
 	peer        *Peer
 }
 
+// The transport keys use core/aead: on CPUs with AVX-512 IFMA it seals and
+// opens a full-size packet in about half the time of x/crypto, which it
+// falls back to elsewhere (and with WGPLEX_AEAD=generic).
 func newKeypair(keys noise.SessionKeys, initiator bool, local, remote uint32, now time.Time, p *Peer) (*keypair, error) {
-	s, err := chacha20poly1305.New(keys.Send[:])
+	s, err := aead.New(keys.Send[:])
 	if err != nil {
 		return nil, err
 	}
-	r, err := chacha20poly1305.New(keys.Receive[:])
+	r, err := aead.New(keys.Receive[:])
 	if err != nil {
 		return nil, err
 	}
