@@ -246,7 +246,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	t.rl.debugf("%s - Received handshake response", p.pub.Short())
 	t.stats.handshakesAsInitiator.Add(1)
 	p.timersSessionDerived()
-	p.timersHandshakeComplete()
+	p.timersHandshakeComplete(now)
 	p.timersAnyAuthenticatedPacketTraversal()
 	p.timersAnyAuthenticatedPacketReceived()
 	// Send what waited for this handshake; with nothing waiting, a

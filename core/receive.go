@@ -210,6 +210,7 @@ func (p *Peer) flushInbound(j *job) {
 	bufs := t.sendBufs.Get().(*[][]byte)
 	views := (*bufs)[:0]
 	var authenticated, data, confirmed bool
+	var confirmedAt time.Time
 	var lastEp Endpoint
 	var rx uint64
 	var unallowed netip.Addr // logged after the lock is released
@@ -235,6 +236,9 @@ func (p *Peer) flushInbound(j *job) {
 			// the handshake we answered; do it before anything is
 			// delivered, so that a reply already finds the keypair current.
 			confirmed = p.confirmKeypair(j.kp)
+			if confirmed {
+				confirmedAt = t.clock.Now()
+			}
 		}
 		authenticated = true
 		lastEp = pk.ep
@@ -283,7 +287,7 @@ func (p *Peer) flushInbound(j *job) {
 	}
 	p.setEndpoint(lastEp)
 	if confirmed {
-		p.timersHandshakeComplete()
+		p.timersHandshakeComplete(confirmedAt)
 		p.sendStaged()
 	}
 	p.timersAnyAuthenticatedPacketReceived()

@@ -217,7 +217,11 @@ func (p *Peer) timersHandshakeInitiated() {
 	p.timers.mu.Unlock()
 }
 
-func (p *Peer) timersHandshakeComplete() {
+// timersHandshakeComplete records a finished handshake. at is when it
+// finished (the response consumed, or the first data on a keypair we
+// answered for), taken by the caller before it delivered anything, so that
+// the time does not depend on how long the delivery took.
+func (p *Peer) timersHandshakeComplete(at time.Time) {
 	p.timers.mu.Lock()
 	p.del(&p.timers.retransmitHandshake)
 	p.timers.mu.Unlock()
@@ -225,7 +229,7 @@ func (p *Peer) timersHandshakeComplete() {
 	p.attempts = 0
 	p.handshakeStarted = time.Time{}
 	p.hsMu.Unlock()
-	p.lastHandshake.Store(p.t.clock.Now().UnixNano())
+	p.lastHandshake.Store(at.UnixNano())
 	p.t.stats.handshakesCompleted.Add(1)
 }
 
