@@ -85,7 +85,7 @@ func Accelerated() bool {
 // The key is copied; the caller may reuse its slice.
 func New(key []byte) (cipher.AEAD, error) {
 	if !Accelerated() {
-		return chacha20poly1305.New(key)
+		return newGeneric(key)
 	}
 	return newAVX512(key)
 }
@@ -251,7 +251,7 @@ func openWith(ks, out, ciphertext, ad []byte, st *[16]uint32) bool {
 		return false
 	}
 
-	xorBytes(out, ct[:m], ks[:m])
+	subtle.XORBytes(out[:m], ct[:m], ks[:m])
 	clear(ks[:m])
 	if n > m {
 		st[12] = uint32(1 + m/64)

@@ -20,21 +20,6 @@ var haveAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512B
 //go:noescape
 func xorKeyStreamAVX512(dst, src []byte, state *[16]uint32, first *[64]byte)
 
-// xorBytesAVX512 sets dst[i] = a[i] ^ b[i] for i < n; dst may alias a or b
-// exactly.
-//
-//go:noescape
-func xorBytesAVX512(dst, a, b *byte, n int)
-
-// xorBytes is dst = a ^ b over len(a) bytes (len(dst), len(b) >= len(a)).
-func xorBytes(dst, a, b []byte) {
-	if len(a) == 0 {
-		return
-	}
-	_, _ = dst[len(a)-1], b[len(a)-1]
-	xorBytesAVX512(&dst[0], &a[0], &b[0], len(a))
-}
-
 // xorKeyStream is the portable name the AEAD code calls.
 func xorKeyStream(dst, src []byte, state *[16]uint32, first *[64]byte) {
 	xorKeyStreamAVX512(dst, src, state, first)
