@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Two network namespaces joined by a veth pair, a userspace WireGuard daemon
 # in each, and a tunnel between them. Sourced by the bench scripts; usable
 # alone to poke at a tunnel by hand:

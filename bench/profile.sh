@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CPU profile of both wgplex daemons while one TCP stream runs through the
 # tunnel: perf record on the sending side (namespace A, which reads TUN and
 # encrypts) and the receiving side (namespace B, which decrypts and writes

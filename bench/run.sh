@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Side-by-side benchmark of wgplex and wireguard-go in two network namespaces
 # (bench/netns-pair.sh): the same tunnel, the same tools, one run, the two
 # implementations measured alternately (A B A B ...) so that a noisy shared

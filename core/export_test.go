@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package core
 
 // Test-only views of engine internals, for the external tests in package

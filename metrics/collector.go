@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package metrics exports a tunnel's statistics to Prometheus.
 //
 // The core keeps plain atomic counters and knows nothing of Prometheus; a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package plugins is the daemon's side of wgplex plugins: it launches plugin
 // binaries through github.com/hashicorp/go-plugin over gRPC (with automatic
 // mutual TLS), supervises them (start timeout, periodic health checks,

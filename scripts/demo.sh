@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds wgplex and runs `wgplex demo`: two network namespaces on this
 # machine, a wgplex interface in each brought up with `wgplex up` from a
 # config file with fresh keys, a ping and a TCP transfer through the tunnel,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the release archives, the Debian package and their SHA-256 sums
 # into dist/, reproducibly: the same commit gives byte-identical files
 # whoever builds it, wherever the tree is checked out.

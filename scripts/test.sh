@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what the test suites need and runs every test of the repository:
 # go vet, the unit tests and the end-to-end tests in network namespaces
 # (tests/netns, which need root), all with the race detector.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package bsd is wgplex's packet device for FreeBSD, NetBSD and OpenBSD
 // tun(4) and for the macOS utun interface.
 //

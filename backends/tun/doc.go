@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package tun is wgplex's Linux TUN backend: a core.Device on a
 // /dev/net/tun interface (IFF_TUN, no packet information header), with MTU
 // control and link events read from rtnetlink.

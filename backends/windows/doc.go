@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package windows is wgplex's packet device on Windows: a core.Device on a
 // Wintun adapter (golang.zx2c4.com/wintun), which needs wintun.dll next to
 // the executable or on the DLL search path.

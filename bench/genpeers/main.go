@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command genpeers writes a wg(8) configuration file with one interface key
 // and N peers, each with a fresh X25519 public key and one /32 allowed IP,
 // for the many-peer sections of bench/run.sh. Keys are generated on every

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command wgplex is the wgplex daemon and command line.
 //
 //	wgplex [-f|--foreground] [daemon flags] IFNAME   run interface IFNAME, like wireguard-go

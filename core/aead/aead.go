@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package aead provides the ChaCha20-Poly1305 AEAD (RFC 8439) used for
 // WireGuard transport data.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package allowedips is WireGuard's cryptokey routing table: a map from IP
 // prefixes to values with longest-prefix-match lookup, used on the send path
 // to pick the peer for a packet's destination and on the receive path to

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package config reads and writes WireGuard configuration files: the
 // format wg(8) takes with setconf, addconf and syncconf, and its superset
 // that wg-quick(8) reads (Address, DNS, MTU, Table, the Pre/Post Up/Down

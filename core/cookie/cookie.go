@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package cookie implements WireGuard's handshake message authentication
 // codes and cookie replies (whitepaper §5.4.4 and §5.4.7).
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package coretest holds test doubles for the core's ports: a controllable
 // clock, a connected pair of in-memory Devices and an in-memory network of
 // Binds. Any package's tests can use them to run core.Tunnels without root,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package noise
 
 // Protocol constants. Section numbers refer to the WireGuard whitepaper

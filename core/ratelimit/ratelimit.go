@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package ratelimit limits how many handshake messages each source address
 // may make the device process (whitepaper §5.3: handshakes cost a
 // Diffie-Hellman each, so one busy source must not starve the others).

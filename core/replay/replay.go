@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package replay implements the sliding-window filter that rejects replayed
 // or too-old transport data counters (whitepaper §5.4.6), in the style of
 // RFC 6479: a ring of 64-bit blocks where advancing the window only clears

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package uapi implements the cross-platform userspace configuration
 // protocol that wg(8) speaks to userspace WireGuard implementations over
 // /var/run/wireguard/IFNAME.sock: "get=1" and "set=1" requests made of

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package hostnet changes the host's network configuration for "wgplex up"
 // and takes it back for "wgplex down": interface addresses, MTU, routes,
 // policy rules, a sysctl, DNS, and the network namespaces "wgplex up

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command discovery-dir is the wgplex directory discovery plugin: every
 // file NAME.conf in the directory holds one [Peer] section and becomes a
 // peer; the node's own record is written there too, so that nodes sharing

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command discovery-etcd is the wgplex etcd discovery plugin. It registers
 // this node under a key prefix with a lease that it keeps alive, watches
 // the prefix, and reports every other node's record to the daemon. A node

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command keyvault-file is a wgplex key vault plugin that keeps the static
 // private key in a file only the plugin reads. The daemon learns the public
 // key and asks for X25519 results; the private key never crosses the

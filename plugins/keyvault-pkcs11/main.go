@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build cgo
 
 // Command keyvault-pkcs11 is a wgplex key vault plugin that keeps the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build !cgo
 
 // Command keyvault-pkcs11 needs cgo to load a PKCS#11 module; a build

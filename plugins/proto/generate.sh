@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates the Go code of every plugin service from its .proto file.
 # The generated files are committed, so building wgplex never needs protoc;
 # run this only after changing a .proto file.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package sdk is what a wgplex plugin author imports: the Go interface of
 // each plugin kind, the go-plugin handshake both sides must agree on, the
 // gRPC wrappers that carry the interface across the process boundary, and a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package interop checks wgplex against the reference userspace
 // implementation, wireguard-go, over real UDP sockets on the loopback
 // interface. Both sides run in the test process: wgplex on an in-memory

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package netns holds wgplex's end-to-end tests. Each test builds a private
 // network out of Linux network namespaces and veth pairs, starts real daemon
 // processes in it (wgplex and the reference implementation, wireguard-go),

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package udp is wgplex's UDP transport: a core.Bind that listens on one port
 // for both IPv4 and IPv6.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package dirdisc is the directory discovery plugin: a directory of small
 // peer files, one [Peer] section each, is the registry. Dropping a file in
 // adds the peer, deleting it removes the peer, editing it updates the

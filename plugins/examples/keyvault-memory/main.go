@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command keyvault-memory is the smallest complete wgplex key vault: it
 // makes a random key when it starts and keeps it in its own memory. It is
 // the example of plugins/README.md, not something to deploy: the key is

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command badvault is a key vault that misbehaves on request, for the
 // host's tests: it hangs, answers garbage, speaks another protocol
 // version or presents the wrong magic cookie.

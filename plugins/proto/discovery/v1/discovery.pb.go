@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Peer discovery plugins, version 1.
 //
 // A discovery plugin connects a wgplex interface to a registry of nodes (a

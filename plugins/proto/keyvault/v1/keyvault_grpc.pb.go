@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Key vault plugins, version 1.
 //
 // A key vault holds the static Curve25519 private key of a wgplex interface
