@@ -50,6 +50,11 @@ NFPM_CONFIG=packaging/nfpm.yaml
 work=$(mktemp -d "${TMPDIR:-/tmp}/wgplex-dist.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+# The release tools (nfpm, ...) are pinned in their own module, tools/,
+# so that they stay out of the module graph of wgplex itself.
+TOOLS=$work/tools
+(cd tools && GOFLAGS=-mod=readonly go build -trimpath -o "$TOOLS/" github.com/goreleaser/nfpm/v2/cmd/nfpm)
+
 # export SRC: the committed tree, without the .git directory, so that
 # neither uncommitted files nor VCS state reach the build.
 export_tree() {
@@ -107,7 +112,7 @@ build() {
 		if [[ $t == "$DEB_TARGET" ]]; then
 			(cd "$src" && WGPLEX_VERSION=$VERSION WGPLEX_ARCH=$goarch \
 				WGPLEX_BIN="$dir/$exe" WGPLEX_MAN="$stage/wgplex.8.gz" \
-				go tool nfpm package --config "$NFPM_CONFIG" --packager deb --target "$out/" >/dev/null)
+				"$TOOLS/nfpm" package --config "$NFPM_CONFIG" --packager deb --target "$out/" >/dev/null)
 		fi
 	done
 	(cd "$out" && LC_ALL=C sha256sum -- *.tar.gz *.zip *.deb >SHA256SUMS)
