@@ -142,9 +142,10 @@ func (t *groTable) classify(pkt []byte) pktInfo {
 		if !t.udp || pi.payload == 0 || int(binary.BigEndian.Uint16(l4[4:])) != len(l4) {
 			return pi
 		}
-		if binary.BigEndian.Uint16(l4[udpCsumOff:]) == 0 && !pi.key.v6 {
-			// No checksum (allowed in IPv4): nothing to verify.
-			pi.candidate = true
+		if binary.BigEndian.Uint16(l4[udpCsumOff:]) == 0 {
+			// No checksum (allowed in IPv4). The kernel does not merge
+			// such datagrams either: segmenting the merged packet would
+			// give every datagram a checksum it was sent without.
 			return pi
 		}
 	default:

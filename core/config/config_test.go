@@ -299,8 +299,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// stripLines clears what records where things were in the source text: line
+// numbers and which wg-quick key came first. A key that sets nothing (an
+// empty Address, SaveConfig = false) is not written back, so the formatted
+// file may name a different first wg-quick key, or none.
 func stripLines(f *File) {
-	f.quickLine = 0
+	f.quickLine, f.quickKey = 0, ""
 	for i := range f.Peers {
 		f.Peers[i].Line, f.Peers[i].endpointLine = 0, 0
 	}

@@ -10,8 +10,9 @@ import (
 )
 
 // FuzzParse feeds arbitrary files to the parser. Whatever parses must
-// format to text that parses to the same File and formats identically,
-// and must convert to a change set without panicking.
+// format to text that parses to the same File (but for source positions)
+// and formats identically, and must convert to a change set without
+// panicking.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("[Interface]\nPrivateKey = " + privB64 + "\nListenPort = 51820\n\n[Peer]\nPublicKey = " + pub1B64 + "\nAllowedIPs = 10.0.0.0/8\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -29,6 +30,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if out2 := again.String(); out2 != out {
 			t.Fatalf("format not stable:\n%s\n---\n%s", out, out2)
+		}
+		// Formatting writes a wg-quick key exactly when one has an effect,
+		// so the formatted file is wg(8)-only when the original's
+		// wg-quick keys (if any) set nothing.
+		if quick := again.WGOnly() != nil; quick != cfg.Interface.HasQuickKeys() || quick && cfg.WGOnly() == nil {
+			t.Fatalf("formatted file is wg-quick-only: %v, original has wg-quick settings: %v\n%s", quick, cfg.Interface.HasQuickKeys(), out)
 		}
 		stripLines(cfg)
 		stripLines(again)
