@@ -43,12 +43,12 @@ const (
 // Limits. They bound what a hostile registry can make a node allocate and
 // verify; real objects are far below them.
 const (
-	MaxName          = 64   // bytes of a name
-	MaxCertPrefixes  = 255  // prefixes a certificate allows
-	MaxCertEndpoints = 255  // endpoint networks a certificate allows
-	MaxRecordPrefix  = 255  // prefixes a record announces
-	MaxEndpoints     = 16   // endpoints a record announces
-	MaxPSKRef        = 255  // bytes of a record's pre-shared key reference
+	MaxName          = 64  // bytes of a name
+	MaxCertPrefixes  = 255 // prefixes a certificate allows
+	MaxCertEndpoints = 255 // endpoint networks a certificate allows
+	MaxRecordPrefix  = 255 // prefixes a record announces
+	MaxEndpoints     = 16  // endpoints a record announces
+	MaxPSKRef        = 255 // bytes of a record's pre-shared key reference
 	MaxRevoked       = 1 << 16
 	MaxCertSize      = 5 + 8 + 8 + 8 + 8 + 32 + 32 + 1 + MaxName + 1 + MaxCertPrefixes*18 + 1 + MaxCertEndpoints*18 + ed25519.SignatureSize
 )

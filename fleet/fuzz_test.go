@@ -4,8 +4,8 @@ package fleet
 
 import (
 	"bytes"
-	"time"
 	"testing"
+	"time"
 )
 
 // The fuzz targets check that no input makes a decoder or the verifier
