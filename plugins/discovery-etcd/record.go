@@ -25,6 +25,8 @@ type value struct {
 	AllowedIPs          []string `json:"allowed_ips,omitempty"`
 	PersistentKeepalive uint16   `json:"persistent_keepalive,omitempty"`
 	PSKRef              string   `json:"psk_ref,omitempty"`
+	// Signed is the node's signed fleet record (base64 in JSON).
+	Signed []byte `json:"signed,omitempty"`
 }
 
 // keyName is the etcd key of the node with public key k.
@@ -58,6 +60,7 @@ func encodeRecord(r *sdk.Record) ([]byte, error) {
 		Endpoints:           r.Endpoints,
 		PersistentKeepalive: r.PersistentKeepalive,
 		PSKRef:              r.PSKRef,
+		Signed:              r.Signed,
 	}
 	for _, p := range r.AllowedIPs {
 		v.AllowedIPs = append(v.AllowedIPs, p.String())
@@ -97,6 +100,7 @@ func parseRecord(prefix, name string, data []byte) (sdk.Record, error) {
 		Endpoints:           v.Endpoints,
 		PersistentKeepalive: v.PersistentKeepalive,
 		PSKRef:              v.PSKRef,
+		Signed:              v.Signed,
 	}
 	for _, s := range v.AllowedIPs {
 		p, err := netip.ParsePrefix(s)

@@ -21,6 +21,7 @@ func testRecord() sdk.Record {
 		AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("10.0.0.7/32")},
 		PersistentKeepalive: 25,
 		PSKRef:              "fleet",
+		Signed:              []byte("WGFR\x01opaque"),
 	}
 }
 

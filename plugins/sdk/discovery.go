@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ const (
 	MaxRecordAllowedIPs = 1024
 	// MaxRecordName bounds Record.Name and Record.PSKRef, in bytes.
 	MaxRecordName = 255
+	// MaxRecordSigned bounds Record.Signed, in bytes.
+	MaxRecordSigned = 16 << 10
 )
 
 // ErrBadRecord is wrapped by every error about a malformed discovery
@@ -49,6 +52,10 @@ type Record struct {
 	// PSKRef names a pre-shared key that each daemon reads from its own
 	// PSK directory (a plain file name); empty for none.
 	PSKRef string
+	// Signed is the node's signed fleet record (package fleet), carried
+	// unchanged by plugins; empty for none. A daemon that trusts a fleet
+	// CA believes only what it proves and ignores the fields above.
+	Signed []byte
 }
 
 // Check reports whether r is a record the daemon can use: a non-zero key,
@@ -84,6 +91,9 @@ func (r *Record) Check() error {
 	if r.PSKRef != "" && !ValidPSKRef(r.PSKRef) {
 		return bad("PSK reference %q is not a plain file name", r.PSKRef)
 	}
+	if len(r.Signed) > MaxRecordSigned {
+		return bad("signed part of %d bytes, at most %d", len(r.Signed), MaxRecordSigned)
+	}
 	return nil
 }
 
@@ -91,13 +101,15 @@ func (r *Record) Check() error {
 func (r *Record) Equal(o *Record) bool {
 	return r.PublicKey == o.PublicKey && r.Name == o.Name &&
 		slices.Equal(r.Endpoints, o.Endpoints) && slices.Equal(r.AllowedIPs, o.AllowedIPs) &&
-		r.PersistentKeepalive == o.PersistentKeepalive && r.PSKRef == o.PSKRef
+		r.PersistentKeepalive == o.PersistentKeepalive && r.PSKRef == o.PSKRef &&
+		bytes.Equal(r.Signed, o.Signed)
 }
 
 // Clone returns a deep copy of r.
 func (r Record) Clone() Record {
 	r.Endpoints = slices.Clone(r.Endpoints)
 	r.AllowedIPs = slices.Clone(r.AllowedIPs)
+	r.Signed = bytes.Clone(r.Signed)
 	return r
 }
 

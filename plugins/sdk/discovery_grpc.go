@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -206,6 +207,7 @@ func RecordToProto(r *Record) *discoveryv1.Record {
 		Endpoints:           r.Endpoints,
 		PersistentKeepalive: uint32(r.PersistentKeepalive),
 		PskRef:              r.PSKRef,
+		Signed:              r.Signed,
 	}
 	for _, p := range r.AllowedIPs {
 		pr.AllowedIps = append(pr.AllowedIps, p.String())
@@ -235,6 +237,9 @@ func RecordFromProto(pr *discoveryv1.Record) (Record, error) {
 		Endpoints:           append([]string(nil), pr.GetEndpoints()...),
 		PersistentKeepalive: uint16(pr.GetPersistentKeepalive()),
 		PSKRef:              pr.GetPskRef(),
+	}
+	if len(pr.GetSigned()) > 0 {
+		r.Signed = bytes.Clone(pr.GetSigned())
 	}
 	for _, s := range pr.GetAllowedIps() {
 		p, err := netip.ParsePrefix(s)

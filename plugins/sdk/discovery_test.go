@@ -24,6 +24,7 @@ func testRecord(first byte) Record {
 		AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("fd00::1/128")},
 		PersistentKeepalive: 25,
 		PSKRef:              "fleet-a",
+		Signed:              []byte("WGFR\x01opaque to the SDK"),
 	}
 }
 
@@ -42,6 +43,7 @@ func TestRecordCheck(t *testing.T) {
 		"invalid pfx":   func(r *Record) { r.AllowedIPs = []netip.Prefix{{}} },
 		"many eps":      func(r *Record) { r.Endpoints = make([]string, MaxRecordEndpoints+1) },
 		"bad utf8 name": func(r *Record) { r.Name = "\xff" },
+		"huge signed":   func(r *Record) { r.Signed = make([]byte, MaxRecordSigned+1) },
 	} {
 		r := good.Clone()
 		mutate(&r)

@@ -25,7 +25,8 @@ func TestParseRecordFile(t *testing.T) {
 	k := testKey(1)
 	text := "# a peer\n[Peer]\n#wgplex: Name = host-1\nPublicKey = " + config.FormatKey(k) +
 		"\nAllowedIPs = 10.0.0.1/32, fd00::1/128\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n" +
-		"#wgplex: Endpoints = [2001:db8::1]:51820, 192.0.2.1:51820\n# wgplex: PresharedKeyRef = fleet\n"
+		"#wgplex: Endpoints = [2001:db8::1]:51820, 192.0.2.1:51820\n# wgplex: PresharedKeyRef = fleet\n" +
+		"#wgplex: Signed = V0dGUgFhYmM=\n"
 	r, err := ParseRecordFile("x.conf", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +36,7 @@ func TestParseRecordFile(t *testing.T) {
 		Endpoints:           []string{"192.0.2.1:51820", "[2001:db8::1]:51820"},
 		AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("fd00::1/128")},
 		PersistentKeepalive: 25,
+		Signed:              []byte("WGFR\x01abc"),
 	}
 	// "# wgplex:" (with a blank) is an ordinary comment, not a directive.
 	if !r.Equal(&want) {
@@ -55,6 +57,7 @@ func TestParseRecordFile(t *testing.T) {
 		"no peer":     "# nothing\n",
 		"psk":         "[Peer]\nPublicKey = " + config.FormatKey(k) + "\nPresharedKey = " + config.FormatKey(testKey(3)) + "\n",
 		"directive":   "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n#wgplex: Color = red\n",
+		"bad signed":  "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n#wgplex: Signed = !!\n",
 		"bad psk ref": "[Peer]\nPublicKey = " + config.FormatKey(k) + "\n#wgplex: PresharedKeyRef = ../x\n",
 	} {
 		if _, err := ParseRecordFile(name+".conf", []byte(text)); err == nil {

@@ -5,6 +5,7 @@ package dirdisc
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,11 +35,13 @@ const directive = "#wgplex:"
 //	#wgplex: Name = host-3
 //	#wgplex: Endpoints = 192.0.2.3:51820, [2001:db8::3]:51820
 //	#wgplex: PresharedKeyRef = fleet-a
+//	#wgplex: Signed = V0dGUgE...
 //
 // Endpoints adds endpoints after the section's Endpoint. A PresharedKey
 // line is refused: the directory is shared by every node, so the key
 // would be too; name it with PresharedKeyRef and put it in each daemon's
-// PSK directory. name is the file's name, used for errors and as the
+// PSK directory. Signed carries the node's signed fleet record in
+// base64, unchanged. name is the file's name, used for errors and as the
 // record's name unless a Name directive gives one.
 func ParseRecordFile(name string, data []byte) (sdk.Record, error) {
 	var r sdk.Record
@@ -94,6 +97,12 @@ func ParseRecordFile(name string, data []byte) (sdk.Record, error) {
 			}
 		case "presharedkeyref":
 			r.PSKRef = value
+		case "signed":
+			b, err := base64.StdEncoding.DecodeString(value)
+			if err != nil {
+				return sdk.Record{}, fmt.Errorf("%s:%d: Signed is not base64", name, line)
+			}
+			r.Signed = b
 		default:
 			return sdk.Record{}, fmt.Errorf("%s:%d: unknown directive %q", name, line, key)
 		}
@@ -142,6 +151,9 @@ func FormatRecordFile(r *sdk.Record) ([]byte, error) {
 	}
 	if r.PSKRef != "" {
 		fmt.Fprintf(&b, "%s PresharedKeyRef = %s\n", directive, r.PSKRef)
+	}
+	if len(r.Signed) > 0 {
+		fmt.Fprintf(&b, "%s Signed = %s\n", directive, base64.StdEncoding.EncodeToString(r.Signed))
 	}
 	return b.Bytes(), nil
 }

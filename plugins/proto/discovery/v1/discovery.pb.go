@@ -56,7 +56,13 @@ type Record struct {
 	PersistentKeepalive uint32 `protobuf:"varint,5,opt,name=persistent_keepalive,json=persistentKeepalive,proto3" json:"persistent_keepalive,omitempty"`
 	// psk_ref names a pre-shared key that the daemon reads from its own
 	// PSK directory; empty for none. Never the key itself.
-	PskRef        string `protobuf:"bytes,6,opt,name=psk_ref,json=pskRef,proto3" json:"psk_ref,omitempty"`
+	PskRef string `protobuf:"bytes,6,opt,name=psk_ref,json=pskRef,proto3" json:"psk_ref,omitempty"`
+	// signed is the node's signed fleet record (docs/fleet.md): its
+	// certificate and the signed dynamic part. When the daemon trusts a
+	// fleet CA, only what this field proves is used and the fields above
+	// are ignored; plugins carry it unchanged. Empty for none; at most
+	// 16 KiB.
+	Signed        []byte `protobuf:"bytes,7,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +137,13 @@ func (x *Record) GetPskRef() string {
 		return x.PskRef
 	}
 	return ""
+}
+
+func (x *Record) GetSigned() []byte {
+	if x != nil {
+		return x.Signed
+	}
+	return nil
 }
 
 // PublishRequest carries this node's record.
@@ -449,7 +462,7 @@ var File_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_discovery_v1_discovery_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdiscovery/v1/discovery.proto\x12\x13wgplex.discovery.v1\"\xc6\x01\n" +
+	"\x1cdiscovery/v1/discovery.proto\x12\x13wgplex.discovery.v1\"\xde\x01\n" +
 	"\x06Record\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x12\n" +
@@ -458,7 +471,8 @@ const file_discovery_v1_discovery_proto_rawDesc = "" +
 	"\vallowed_ips\x18\x04 \x03(\tR\n" +
 	"allowedIps\x121\n" +
 	"\x14persistent_keepalive\x18\x05 \x01(\rR\x13persistentKeepalive\x12\x17\n" +
-	"\apsk_ref\x18\x06 \x01(\tR\x06pskRef\"A\n" +
+	"\apsk_ref\x18\x06 \x01(\tR\x06pskRef\x12\x16\n" +
+	"\x06signed\x18\a \x01(\fR\x06signed\"A\n" +
 	"\x0ePublishRequest\x12/\n" +
 	"\x04self\x18\x01 \x01(\v2\x1b.wgplex.discovery.v1.RecordR\x04self\"\x11\n" +
 	"\x0fPublishResponse\"\x0e\n" +
