@@ -107,9 +107,10 @@ func (t *Tunnel) validate(c *Config) ([]Endpoint, error) {
 	added := make(map[PublicKey]bool)
 	for i := range c.Peers {
 		pc := &c.Peers[i]
-		if pc.PublicKey.IsZero() {
-			return nil, bad("peer %d: missing public key", i+1)
-		}
+		// The all-zero public key is a valid peer key, as in the kernel
+		// and wg(8): it is a low-order point, so every handshake with it
+		// stops at the all-zero Diffie-Hellman result (noise refuses it),
+		// but the peer itself may be configured, listed and removed.
 		if pc.ProtocolVersion != 0 && pc.ProtocolVersion != 1 {
 			return nil, bad("peer %s: unsupported protocol version %d", pc.PublicKey.Short(), pc.ProtocolVersion)
 		}

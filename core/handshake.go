@@ -256,22 +256,60 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	p.sendKeepalive()
 }
 
+// hsTrigger says why an initiation is wanted; it decides whether the
+// attempt count starts again.
+type hsTrigger uint8
+
+const (
+	// hsDemand: data waits for a session. New demand starts a new round
+	// of attempts, as in the kernel.
+	hsDemand hsTrigger = iota
+	// hsRetry: the retransmit timer; the round goes on.
+	hsRetry
+	// hsKeepalive: only a keepalive waits. It joins the round under way
+	// instead of restarting it, so that a persistent keepalive shorter
+	// than Rekey-Attempt-Time cannot keep an unreachable peer retrying
+	// forever without ever counting a failure; it starts a new round only
+	// when none is under way (the last one completed or gave up).
+	hsKeepalive
+)
+
 // initiateHandshake sends a handshake initiation (§5.4.2) unless one went
 // out less than Rekey-Timeout ago. isRetry distinguishes the retransmit
 // timer from new demand, which resets the attempt count.
 func (p *Peer) initiateHandshake(isRetry bool) {
+	if isRetry {
+		p.initiate(hsRetry)
+	} else {
+		p.initiate(hsDemand)
+	}
+}
+
+// initiate is initiateHandshake with the reason spelled out.
+func (p *Peer) initiate(why hsTrigger) {
 	t := p.t
 	if !t.isUp.Load() || p.removed.Load() {
 		return
 	}
 	now := t.clock.Now()
 	p.hsMu.Lock()
-	if !isRetry {
+	newRound := why == hsDemand || (why == hsKeepalive && p.initiation == nil)
+	if newRound {
 		p.attempts = 0
 	}
 	if !p.lastInitiationSent.IsZero() && now.Sub(p.lastInitiationSent) < RekeyTimeout {
 		p.hsMu.Unlock()
 		return
+	}
+	if why == hsKeepalive && !newRound {
+		// A keepalive-driven initiation is one more attempt of the round,
+		// bounded like the retransmits; at the bound the retransmit timer
+		// (no longer pushed back by these) gives the round up.
+		if p.attempts >= MaxTimerHandshakes {
+			p.hsMu.Unlock()
+			return
+		}
+		p.attempts++
 	}
 	ep := p.getEndpoint()
 	ks := t.currentKeyStore()
@@ -306,7 +344,7 @@ func (p *Peer) initiateHandshake(isRetry bool) {
 	p.cookies.AddMACs(msg[:], now)
 	p.initiation = st
 	p.lastInitiationSent = now
-	if !isRetry || p.handshakeStarted.IsZero() {
+	if newRound || p.handshakeStarted.IsZero() {
 		p.handshakeStarted = now
 	}
 	p.hsMu.Unlock()

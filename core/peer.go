@@ -220,6 +220,20 @@ func (p *Peer) zeroKeys() {
 	p.hsMu.Unlock()
 }
 
+// abandonInitiation forgets the initiation of a handshake that gave up, so
+// that the peer reads as idle (not handshaking) and a late response to it
+// is refused like any unknown index; the next demand starts a new round.
+func (p *Peer) abandonInitiation() {
+	p.hsMu.Lock()
+	if p.initiation != nil {
+		p.t.index.delete(p.initiation.LocalIndex())
+		p.initiation.Zero()
+		p.initiation = nil
+	}
+	p.handshakeStarted = time.Time{}
+	p.hsMu.Unlock()
+}
+
 // dropStaged releases every staged packet (a handshake that gave up, or the
 // peer going away).
 func (p *Peer) dropStaged() {

@@ -192,7 +192,11 @@ func (p *Peer) sendStagedBlocking(block bool) {
 	now := t.clock.Now()
 	kp := p.sendKeypair(now)
 	if kp == nil {
-		p.initiateHandshake(false)
+		if p.onlyKeepalivesStaged() {
+			p.initiate(hsKeepalive)
+		} else {
+			p.initiate(hsDemand)
+		}
 		return
 	}
 	if block {
@@ -258,6 +262,19 @@ func (p *Peer) sendStagedBlocking(block bool) {
 	if last >= RekeyAfterMessages || (kp.initiator && now.Sub(kp.created) >= RekeyAfterTime) {
 		p.initiateHandshake(false)
 	}
+}
+
+// onlyKeepalivesStaged reports whether everything waiting is a keepalive
+// (or nothing is), i.e. whether no data asks for a session.
+func (p *Peer) onlyKeepalivesStaged() bool {
+	p.stageMu.Lock()
+	defer p.stageMu.Unlock()
+	for _, s := range p.staged {
+		if s.n > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sendKeepalive sends an empty data message (§6.5). If nothing is staged an

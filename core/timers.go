@@ -14,7 +14,13 @@ import (
 //	retransmitHandshake  RekeyTimeout (5 s) + jitter ≤ RekeyTimeoutJitterMax (333 ms)
 //	                     after an initiation; re-sends it, and after
 //	                     MaxTimerHandshakes tries (RekeyAttemptTime, 90 s) gives
-//	                     up and drops the staged packets (§6.4).
+//	                     up: drops the staged packets (§6.4) and forgets the
+//	                     initiation, so the peer reads as idle. A persistent
+//	                     keepalive that finds a round under way adds an
+//	                     attempt to it rather than restarting it, so an
+//	                     unreachable peer with keepalives still gives up;
+//	                     after giving up it starts a new round one interval
+//	                     later.
 //	sendKeepalive        KeepaliveTimeout (10 s) after data was received with
 //	                     nothing sent back: send an empty packet (§6.5).
 //	newHandshake         NewHandshakeTimeout (15 s) + jitter after data was
@@ -140,10 +146,20 @@ func (p *Peer) expiredRetransmitHandshake() {
 	if attempts >= MaxTimerHandshakes {
 		p.t.rl.debugf("Handshake for peer %s did not complete after %d attempts, giving up", p.pub.Short(), attempts+1)
 		p.t.stats.handshakesFailed.Add(1)
+		p.abandonInitiation()
+		iv := p.keepaliveInterval()
 		p.timers.mu.Lock()
 		p.del(&p.timers.sendKeepalive)
 		if !p.timers.zeroKeyMaterial.pending {
 			p.mod(&p.timers.zeroKeyMaterial, ZeroKeyMaterialTimeout)
+		}
+		if iv > 0 {
+			// A persistent keepalive asks for the tunnel to stay up: try
+			// again one interval from now, a new round that can fail (and
+			// be counted) in turn. A short interval's timer fired during
+			// the round and found the initiation rate-limited, so nothing
+			// else would re-arm it.
+			p.mod(&p.timers.persistentKeepalive, iv)
 		}
 		p.timers.mu.Unlock()
 		p.dropStaged()

@@ -281,7 +281,7 @@ func TestApplyIsAtomic(t *testing.T) {
 	before := a.Tunnel.Snapshot()
 	newPeer := mustKey(t).PublicKey()
 	bad := []core.Config{
-		{Peers: []core.PeerConfig{{PublicKey: newPeer, AllowedIPs: []core.AllowedIPChange{{Prefix: netip.MustParsePrefix("10.5.0.0/16")}}}, {}}},
+		{Peers: []core.PeerConfig{{PublicKey: newPeer, AllowedIPs: []core.AllowedIPChange{{Prefix: netip.MustParsePrefix("10.5.0.0/16")}}}, {PublicKey: mustKey(t).PublicKey(), AllowedIPs: []core.AllowedIPChange{{}}}}},
 		{ListenPort: u16(51999), Peers: []core.PeerConfig{{PublicKey: newPeer}}}, // taken below
 		{Peers: []core.PeerConfig{{PublicKey: newPeer, ProtocolVersion: 2}}},
 		{Peers: []core.PeerConfig{{PublicKey: b.Pub, AllowedIPs: []core.AllowedIPChange{{}}}}},
