@@ -59,28 +59,28 @@ func DropReasons() []DropReason {
 // the data path pays one atomic add and the metrics exporter reads them
 // without locks.
 type stats struct {
-	drops                 [numDropReasons]atomic.Uint64
-	rxPackets, txPackets  atomic.Uint64
-	rxBytes, txBytes      atomic.Uint64
-	initiationsSent       atomic.Uint64
-	responsesSent         atomic.Uint64
+	drops                [numDropReasons]atomic.Uint64
+	rxPackets, txPackets atomic.Uint64
+	rxBytes, txBytes     atomic.Uint64
+	initiationsSent      atomic.Uint64
+	responsesSent        atomic.Uint64
 	// Received handshake messages and cookie replies, by outcome (see
 	// Stats). Valid and invalid are counted apart rather than as a total
 	// and a part so that each read-out is monotonic on its own.
 	initiationsValid, initiationsInvalid     atomic.Uint64
 	responsesValid, responsesInvalid         atomic.Uint64
 	cookieRepliesValid, cookieRepliesInvalid atomic.Uint64
-	handshakesCompleted   atomic.Uint64
-	handshakesAsInitiator atomic.Uint64
-	handshakesFailed      atomic.Uint64 // gave up after RekeyAttemptTime
-	cookieRepliesSent     atomic.Uint64
-	keypairRotations      atomic.Uint64
-	endpointChanges       atomic.Uint64
-	keepalivesSent        atomic.Uint64
-	keyStoreCalls         atomic.Uint64
-	handshakeDuration     histogram
-	deviceReadBatch       histogram // packets per Device.Read
-	socketReadBatch       histogram // datagrams per ReceiveFunc call
+	handshakesCompleted                      atomic.Uint64
+	handshakesAsInitiator                    atomic.Uint64
+	handshakesFailed                         atomic.Uint64 // gave up after RekeyAttemptTime
+	cookieRepliesSent                        atomic.Uint64
+	keypairRotations                         atomic.Uint64
+	endpointChanges                          atomic.Uint64
+	keepalivesSent                           atomic.Uint64
+	keyStoreCalls                            atomic.Uint64
+	handshakeDuration                        histogram
+	deviceReadBatch                          histogram // packets per Device.Read
+	socketReadBatch                          histogram // datagrams per ReceiveFunc call
 }
 
 // histogram is a fixed-bucket histogram with atomic counters, cheap enough
