@@ -61,8 +61,13 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 	var sb [18]byte
 	src := cookie.AppendSource(sb[:0], j.ep.DstAddrPort())
 
+	// Counted once the outcome is known: valid only if the message
+	// authenticated and was acted on, so that random bytes of the right
+	// size and type cannot pass for handshake traffic in the counters.
+	valid := false
+	defer func() { t.stats.received(j.typ, valid) }()
+
 	if j.typ == noise.MessageTypeCookieReply {
-		t.stats.cookieRepliesReceived.Add(1)
 		e, ok := t.index.lookup(noise.CookieReplyReceiverIndex(j.msg))
 		if !ok {
 			t.stats.drop(DropHandshake)
@@ -73,15 +78,10 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 			t.rl.debugf("Could not decrypt invalid cookie response from %s", j.ep)
 			return
 		}
+		valid = true
 		return
 	}
 
-	// Counted on arrival, whatever happens next (bad MAC, cookie, accept).
-	if j.typ == noise.MessageTypeInitiation {
-		t.stats.initiationsReceived.Add(1)
-	} else {
-		t.stats.responsesReceived.Add(1)
-	}
 	// MAC1 always, MAC2 under load (§5.4.4, §5.3).
 	load := t.underLoad()
 	verdict := t.checker.Check(j.msg, src, load, now)
@@ -107,9 +107,9 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 
 	switch j.typ {
 	case noise.MessageTypeInitiation:
-		t.consumeInitiation(j, now)
+		valid = t.consumeInitiation(j, now)
 	case noise.MessageTypeResponse:
-		t.consumeResponse(j, now)
+		valid = t.consumeResponse(j, now)
 	}
 }
 
@@ -128,11 +128,13 @@ func (t *Tunnel) sendCookieReply(j hsJob, src []byte, now time.Time) {
 	}
 }
 
-func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
+// consumeInitiation answers a valid initiation; it reports whether the
+// message authenticated and installed a session.
+func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) bool {
 	ks := t.currentKeyStore()
 	if ks == nil {
 		t.stats.drop(DropHandshake)
-		return
+		return false
 	}
 	var peer *Peer
 	lookup := func(remote PublicKey) ([32]byte, error) {
@@ -148,11 +150,11 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	if err != nil {
 		t.stats.drop(DropHandshake)
 		t.rl.debugf("Invalid handshake initiation from %s: %v", j.ep, err)
-		return
+		return false
 	}
 	p := peer
 	if p == nil || p.removed.Load() {
-		return
+		return false
 	}
 	p.hsMu.Lock()
 	// TAI64N replay protection and per-peer flood limit (§5.1).
@@ -160,12 +162,12 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
 		t.rl.debugf("%s - Handshake initiation replayed or stale", p.pub.Short())
-		return
+		return false
 	}
 	if !p.lastInitConsumed.IsZero() && now.Sub(p.lastInitConsumed) < HandshakeInitiationRate {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
-		return
+		return false
 	}
 	p.lastTimestamp = st.Timestamp
 	p.lastInitConsumed = now
@@ -176,14 +178,14 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 		p.hsMu.Unlock()
 		t.index.delete(idx)
 		t.rl.debug("Failed to create handshake response", "peer", p.pub.Short(), "err", err)
-		return
+		return false
 	}
 	p.cookies.AddMACs(resp[:], now)
 	kp, err := newKeypair(keys, false, idx, st.SenderIndex, now, p)
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(idx)
-		return
+		return false
 	}
 	t.index.swap(idx, indexEntry{peer: p, keypair: kp})
 	p.installKeypair(kp)
@@ -198,36 +200,39 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) {
 	p.timersAnyAuthenticatedPacketSent()
 	if err := t.sendTo([][]byte{resp[:]}, j.ep); err != nil {
 		t.rl.debug("Failed to send handshake response", "peer", p.pub.Short(), "err", err)
-		return
+		return true
 	}
 	p.countTx(uint64(len(resp)))
 	t.stats.responsesSent.Add(1)
+	return true
 }
 
-func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
+// consumeResponse completes a handshake this side initiated; it reports
+// whether the message authenticated and installed a session.
+func (t *Tunnel) consumeResponse(j hsJob, now time.Time) bool {
 	e, ok := t.index.lookup(noise.ResponseReceiverIndex(j.msg))
 	if !ok || e.keypair != nil {
 		t.stats.drop(DropHandshake)
-		return
+		return false
 	}
 	p := e.peer
 	ks := t.currentKeyStore()
 	if ks == nil {
-		return
+		return false
 	}
 	p.hsMu.Lock()
 	st := p.initiation
 	if st == nil || st.LocalIndex() != noise.ResponseReceiverIndex(j.msg) {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
-		return
+		return false
 	}
 	keys, remote, err := noise.ConsumeResponse(j.msg, st, keyStoreIdentity{t, ks}, p.presharedKey())
 	if err != nil {
 		p.hsMu.Unlock()
 		t.stats.drop(DropHandshake)
 		t.rl.debugf("%s - Invalid handshake response: %v", p.pub.Short(), err)
-		return
+		return false
 	}
 	p.initiation = nil
 	started := p.handshakeStarted
@@ -235,7 +240,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(st.LocalIndex())
-		return
+		return false
 	}
 	t.index.swap(kp.localIndex, indexEntry{peer: p, keypair: kp})
 	p.installKeypair(kp)
@@ -254,6 +259,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) {
 	// Send what waited for this handshake; with nothing waiting, a
 	// keepalive confirms the session to the responder at once.
 	p.sendKeepalive()
+	return true
 }
 
 // hsTrigger says why an initiation is wanted; it decides whether the

@@ -2,7 +2,11 @@
 
 package core
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/wgplex/wgplex/core/noise"
+)
 
 // DropReason says why the engine discarded a packet. The reasons are a
 // fixed, small set so that they can label a metric.
@@ -57,25 +61,28 @@ func DropReasons() []DropReason {
 // the data path pays one atomic add and the metrics exporter reads them
 // without locks.
 type stats struct {
-	drops                 [numDropReasons]atomic.Uint64
-	rxPackets, txPackets  atomic.Uint64
-	rxBytes, txBytes      atomic.Uint64
-	initiationsSent       atomic.Uint64
-	initiationsReceived   atomic.Uint64
-	responsesSent         atomic.Uint64
-	responsesReceived     atomic.Uint64
-	handshakesCompleted   atomic.Uint64
-	handshakesAsInitiator atomic.Uint64
-	handshakesFailed      atomic.Uint64 // gave up after RekeyAttemptTime
-	cookieRepliesSent     atomic.Uint64
-	cookieRepliesReceived atomic.Uint64
-	keypairRotations      atomic.Uint64
-	endpointChanges       atomic.Uint64
-	keepalivesSent        atomic.Uint64
-	keyStoreCalls         atomic.Uint64
-	handshakeDuration     histogram
-	deviceReadBatch       histogram // packets per Device.Read
-	socketReadBatch       histogram // datagrams per ReceiveFunc call
+	drops                [numDropReasons]atomic.Uint64
+	rxPackets, txPackets atomic.Uint64
+	rxBytes, txBytes     atomic.Uint64
+	initiationsSent      atomic.Uint64
+	responsesSent        atomic.Uint64
+	// Received handshake messages and cookie replies, by outcome (see
+	// Stats). Valid and invalid are counted apart rather than as a total
+	// and a part so that each read-out is monotonic on its own.
+	initiationsValid, initiationsInvalid     atomic.Uint64
+	responsesValid, responsesInvalid         atomic.Uint64
+	cookieRepliesValid, cookieRepliesInvalid atomic.Uint64
+	handshakesCompleted                      atomic.Uint64
+	handshakesAsInitiator                    atomic.Uint64
+	handshakesFailed                         atomic.Uint64 // gave up after RekeyAttemptTime
+	cookieRepliesSent                        atomic.Uint64
+	keypairRotations                         atomic.Uint64
+	endpointChanges                          atomic.Uint64
+	keepalivesSent                           atomic.Uint64
+	keyStoreCalls                            atomic.Uint64
+	handshakeDuration                        histogram
+	deviceReadBatch                          histogram // packets per Device.Read
+	socketReadBatch                          histogram // datagrams per ReceiveFunc call
 }
 
 // histogram is a fixed-bucket histogram with atomic counters, cheap enough
@@ -138,16 +145,27 @@ type Stats struct {
 	// InitiationsReceived and ResponsesReceived count every such message
 	// that reached the handshake worker, valid or not, answered with a
 	// cookie or not; DropHandshake counts the rejected ones.
+	// InitiationsInvalid and ResponsesInvalid are the part of them that
+	// was not acted on: a bad MAC, a failed decryption, an unknown index, a
+	// replayed or too frequent initiation, a refusal by the rate limiter,
+	// or a cookie reply sent instead under load. Anyone can send those, so
+	// only the rest (received minus invalid) shows real handshake traffic.
 	InitiationsReceived uint64
+	InitiationsInvalid  uint64
 	ResponsesSent       uint64
 	ResponsesReceived   uint64
+	ResponsesInvalid    uint64
 	// HandshakesCompleted counts sessions established in either role;
 	// HandshakesAsInitiator those this side initiated (the rest it answered).
 	HandshakesCompleted   uint64
 	HandshakesAsInitiator uint64
 	HandshakesFailed      uint64
 	CookieRepliesSent     uint64
+	// CookieRepliesReceived counts every cookie reply received;
+	// CookieRepliesInvalid those that matched no handshake of ours or did
+	// not decrypt.
 	CookieRepliesReceived uint64
+	CookieRepliesInvalid  uint64
 	KeypairRotations      uint64
 	EndpointChanges       uint64
 	KeepalivesSent        uint64
@@ -167,3 +185,24 @@ type Stats struct {
 }
 
 func (s *stats) drop(r DropReason) { s.drops[r].Add(1) }
+
+// received counts one received handshake message or cookie reply of type
+// typ by whether it was acted on.
+func (s *stats) received(typ uint32, valid bool) {
+	var v, inv *atomic.Uint64
+	switch typ {
+	case noise.MessageTypeInitiation:
+		v, inv = &s.initiationsValid, &s.initiationsInvalid
+	case noise.MessageTypeResponse:
+		v, inv = &s.responsesValid, &s.responsesInvalid
+	case noise.MessageTypeCookieReply:
+		v, inv = &s.cookieRepliesValid, &s.cookieRepliesInvalid
+	default:
+		return
+	}
+	if valid {
+		v.Add(1)
+	} else {
+		inv.Add(1)
+	}
+}

@@ -394,14 +394,11 @@ func (t *Tunnel) Stats() Stats {
 		RxBytes:               t.stats.rxBytes.Load(),
 		TxBytes:               t.stats.txBytes.Load(),
 		InitiationsSent:       t.stats.initiationsSent.Load(),
-		InitiationsReceived:   t.stats.initiationsReceived.Load(),
 		ResponsesSent:         t.stats.responsesSent.Load(),
-		ResponsesReceived:     t.stats.responsesReceived.Load(),
 		HandshakesCompleted:   t.stats.handshakesCompleted.Load(),
 		HandshakesAsInitiator: t.stats.handshakesAsInitiator.Load(),
 		HandshakesFailed:      t.stats.handshakesFailed.Load(),
 		CookieRepliesSent:     t.stats.cookieRepliesSent.Load(),
-		CookieRepliesReceived: t.stats.cookieRepliesReceived.Load(),
 		KeypairRotations:      t.stats.keypairRotations.Load(),
 		EndpointChanges:       t.stats.endpointChanges.Load(),
 		KeepalivesSent:        t.stats.keepalivesSent.Load(),
@@ -411,6 +408,15 @@ func (t *Tunnel) Stats() Stats {
 		DeviceReadBatch:       t.stats.deviceReadBatch.read(1),
 		SocketReadBatch:       t.stats.socketReadBatch.read(1),
 	}
+	// Each total from the same two loads as its invalid part, so that
+	// total minus invalid is the valid count exactly.
+	iv, ii := t.stats.initiationsValid.Load(), t.stats.initiationsInvalid.Load()
+	rv, ri := t.stats.responsesValid.Load(), t.stats.responsesInvalid.Load()
+	cv, ci := t.stats.cookieRepliesValid.Load(), t.stats.cookieRepliesInvalid.Load()
+	s.InitiationsReceived, s.InitiationsInvalid = iv+ii, ii
+	s.ResponsesReceived, s.ResponsesInvalid = rv+ri, ri
+	s.CookieRepliesReceived, s.CookieRepliesInvalid = cv+ci, ci
+
 	for i := range t.stats.drops {
 		s.Drops[DropReason(i)] = t.stats.drops[i].Load()
 	}

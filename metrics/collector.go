@@ -170,13 +170,13 @@ func newDescs(ifname string) descs {
 		peers:        n("peers", "Configured peers by session state: idle (no usable session, no handshake under way), handshaking (an initiation is unanswered), established (a usable keypair).", "state"),
 		peersCapped:  n("peers_series_capped", "1 when some peers have no per-peer series because the per-peer cap was reached, else 0. Aggregate series still count every peer."),
 		peersOmitted: n("peers_series_omitted", "Peers left out of the per-peer series by the per-peer cap."),
-		hsMessages:   n("handshake_messages_total", "Handshake messages by type (initiation, response) and direction (sent, received). Retransmissions count.", "message", "direction"),
+		hsMessages:   n("handshake_messages_total", "Handshake messages by type (initiation, response), direction (sent, received) and result: valid (sent, or received, authenticated and acted on) or invalid (received and not acted on: bad MAC, failed decryption, unknown index, replay, rate limit, answered with a cookie). Retransmissions count.", "message", "direction", "result"),
 		handshakes:   n("handshakes_total", "Handshakes by role (initiator, responder) and result: completed (a session was derived), failed (as initiator, this side gave up after Rekey-Attempt-Time).", "role", "result"),
 		hsDuration:   n("handshake_duration_seconds", "Time from the first initiation to the consumed response, for handshakes this side initiated, retries included."),
 		packets:      n("packets_total", "Packets through the tunnel by direction: receive (decrypted IP packets delivered to the device), transmit (data messages encrypted and sent, keepalives included).", "direction"),
 		bytes:        n("bytes_total", "Outer bytes of every message to and from peers (data, keepalives and handshake messages) by direction: the sum of the per-peer byte counters.", "direction"),
 		drops:        n("dropped_packets_total", "Packets the tunnel discarded, by reason.", "reason"),
-		cookies:      n("cookie_replies_total", "Cookie reply messages by direction: sent (this side is under load), received (a peer is).", "direction"),
+		cookies:      n("cookie_replies_total", "Cookie reply messages by direction: sent (this side is under load), received (a peer is); and result: valid (sent, or received and decrypted for a handshake of ours) or invalid.", "direction", "result"),
 		underLoad:    n("under_load", "1 while the tunnel demands cookies for handshakes (whitepaper section 5.3), else 0."),
 		rotations:    n("keypair_rotations_total", "Session keypairs installed: one per completed handshake, either role."),
 		endpointChanges: n("endpoint_changes_total",
@@ -233,10 +233,14 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st *core.Stats) {
 	if u, ok := c.src.(upper); ok {
 		gauge(d.up, b2f(u.IsUp()))
 	}
-	counter(d.hsMessages, st.InitiationsSent, "initiation", "sent")
-	counter(d.hsMessages, st.InitiationsReceived, "initiation", "received")
-	counter(d.hsMessages, st.ResponsesSent, "response", "sent")
-	counter(d.hsMessages, st.ResponsesReceived, "response", "received")
+	// Received messages by validity: anyone can send bytes of the right
+	// size and type, so only the valid ones show real handshake traffic.
+	counter(d.hsMessages, st.InitiationsSent, "initiation", "sent", "valid")
+	counter(d.hsMessages, st.InitiationsReceived-st.InitiationsInvalid, "initiation", "received", "valid")
+	counter(d.hsMessages, st.InitiationsInvalid, "initiation", "received", "invalid")
+	counter(d.hsMessages, st.ResponsesSent, "response", "sent", "valid")
+	counter(d.hsMessages, st.ResponsesReceived-st.ResponsesInvalid, "response", "received", "valid")
+	counter(d.hsMessages, st.ResponsesInvalid, "response", "received", "invalid")
 	counter(d.handshakes, st.HandshakesAsInitiator, "initiator", "completed")
 	counter(d.handshakes, st.HandshakesCompleted-min(st.HandshakesAsInitiator, st.HandshakesCompleted), "responder", "completed")
 	counter(d.handshakes, st.HandshakesFailed, "initiator", "failed")
@@ -250,8 +254,9 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st *core.Stats) {
 	for _, r := range core.DropReasons() {
 		counter(d.drops, st.Drops[r], r.String())
 	}
-	counter(d.cookies, st.CookieRepliesSent, "sent")
-	counter(d.cookies, st.CookieRepliesReceived, "received")
+	counter(d.cookies, st.CookieRepliesSent, "sent", "valid")
+	counter(d.cookies, st.CookieRepliesReceived-st.CookieRepliesInvalid, "received", "valid")
+	counter(d.cookies, st.CookieRepliesInvalid, "received", "invalid")
 	gauge(d.underLoad, b2f(st.UnderLoad))
 	counter(d.rotations, st.KeypairRotations)
 	counter(d.endpointChanges, st.EndpointChanges)

@@ -201,6 +201,16 @@ func TestScrapeMatchesUAPI(t *testing.T) {
 	if got := value(t, samples, "wgplex_handshake_messages_total", map[string]string{"message": "initiation", "direction": "sent"}); got < 1 {
 		t.Errorf("initiations sent = %v", got)
 	}
+	// Received messages split by validity, the parts adding up to Stats.
+	st := a.Tunnel.Stats()
+	valid := value(t, samples, "wgplex_handshake_messages_total", map[string]string{"message": "response", "direction": "received", "result": "valid"})
+	invalid := value(t, samples, "wgplex_handshake_messages_total", map[string]string{"message": "response", "direction": "received", "result": "invalid"})
+	if valid < 1 || valid+invalid != float64(st.ResponsesReceived) || invalid != float64(st.ResponsesInvalid) {
+		t.Errorf("responses received: %v valid + %v invalid, Stats = %d (%d invalid)", valid, invalid, st.ResponsesReceived, st.ResponsesInvalid)
+	}
+	if got := len(find(samples, "wgplex_cookie_replies_total", map[string]string{"direction": "received"})); got != 2 {
+		t.Errorf("%d received cookie reply series, want valid and invalid", got)
+	}
 }
 
 func TestReplayedPacketsCountedExactly(t *testing.T) {
