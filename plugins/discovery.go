@@ -79,6 +79,12 @@ type DiscoveryOptions struct {
 	// WatchRetry is the wait before watching again after a stream broke
 	// while the plugin kept running.
 	WatchRetry time.Duration
+	// Trust is what records must satisfy before they become peers.
+	Trust TrustPolicy
+	// Identity, when set, signs this node's record.
+	Identity *FleetIdentity
+	// Metrics counts refusals and restorations; nil for none.
+	Metrics *DiscoveryMetrics
 }
 
 // CheckAnnouncement reports whether a's endpoints and PSK reference are
@@ -123,9 +129,15 @@ type Discovery struct {
 	cancelStream context.CancelFunc
 	published    *sdk.Record // last record the plugin accepted
 	publishedGen uint64
-	lastKey      core.PublicKey
-	lastAnnErr   string
-	started      chan struct{} // signalled at each (re)start
+	// prevPublished is the record before published: the registry may
+	// still report it for a moment after a change.
+	prevPublished *sdk.Record
+	lastKey       core.PublicKey
+	lastAnnErr    string
+	started       chan struct{} // signalled at each (re)start
+	wake          chan struct{} // publish again now (own record altered)
+	signer        *selfSigner   // nil without a fleet identity
+	metrics       *DiscoveryMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -179,6 +191,16 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 		opts:    opts,
 		book:    newPeerBook(log, opts.Tunnel, nil, opts.PSKDir, opts.Resolve),
 		started: make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
+		metrics: opts.Metrics,
+	}
+	d.book.gate = newTrustGate(opts.Trust)
+	d.book.metrics = opts.Metrics
+	if opts.Identity != nil {
+		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 {
+			return nil, errors.New("discovery: fleet identity without certificate or key")
+		}
+		d.signer = &selfSigner{id: opts.Identity}
 	}
 	d.book.setSelf(d.announcement().AllowedIPs)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -226,7 +248,7 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	d.impl = v
 	d.gen++
 	if ok {
-		d.published, d.publishedGen = &self, d.gen
+		d.setPublished(&self, d.gen)
 	}
 	if d.cancelStream != nil {
 		d.cancelStream() // a stream to the previous instance is dead anyway
@@ -302,6 +324,9 @@ func (s *bookSink) Snapshot(recs []sdk.Record) error {
 		s.d.log.Info("Discovery resynchronised", "records", len(recs))
 	}
 	s.synced = true
+	for i := range recs {
+		s.d.selfEvent(recs[i].PublicKey, &recs[i])
+	}
 	s.d.book.snapshot(recs)
 	return nil
 }
@@ -312,6 +337,7 @@ func (s *bookSink) Upsert(r sdk.Record) error {
 		s.d.log.Warn("Discovery update before the first snapshot ignored", "peer", core.PublicKey(r.PublicKey).String())
 		return nil
 	}
+	s.d.selfEvent(r.PublicKey, &r)
 	s.d.book.upsert(r)
 	return nil
 }
@@ -322,6 +348,7 @@ func (s *bookSink) Remove(k sdk.Key) error {
 		s.d.log.Warn("Discovery removal before the first snapshot ignored", "peer", core.PublicKey(k).String())
 		return nil
 	}
+	s.d.selfEvent(k, nil)
 	s.d.book.remove(k)
 	return nil
 }
@@ -344,6 +371,7 @@ func (d *Discovery) selfLoop() {
 		case <-d.ctx.Done():
 			return
 		case <-t.C:
+		case <-d.wake:
 		}
 		snap := d.opts.Tunnel.Snapshot()
 		self, ok := d.selfRecord(snap)
@@ -358,7 +386,7 @@ func (d *Discovery) selfLoop() {
 		d.mu.Unlock()
 		// A wg setconf, say, may have removed discovered peers; they
 		// come back while the registry has them.
-		if keyChanged || selfChanged || d.book.lost(snap) {
+		if keyChanged || selfChanged || d.book.lost(snap) || d.book.expiryDue(time.Now()) {
 			d.book.refresh()
 		}
 		if !need {
@@ -376,7 +404,7 @@ func (d *Discovery) selfLoop() {
 		}
 		d.mu.Lock()
 		if d.gen == gen {
-			d.published, d.publishedGen = &self, gen
+			d.setPublished(&self, gen)
 		}
 		d.mu.Unlock()
 		d.log.Info("Published this node's record", "public_key", core.PublicKey(self.PublicKey).String(),
@@ -408,7 +436,20 @@ func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	if len(r.Endpoints) > sdk.MaxRecordEndpoints {
 		r.Endpoints = r.Endpoints[:sdk.MaxRecordEndpoints]
 	}
+	if d.signer != nil {
+		if msg := d.signer.sign(&r); d.signer.problem(msg) {
+			d.log.Error("This node's fleet record: "+msg, "public_key", snap.PublicKey.String())
+		}
+	}
 	return r, true
+}
+
+// setPublished notes the record the plugin accepted. d.mu is held.
+func (d *Discovery) setPublished(r *sdk.Record, gen uint64) {
+	if d.published != nil && !d.published.Equal(r) {
+		d.prevPublished = d.published
+	}
+	d.published, d.publishedGen = r, gen
 }
 
 // announcement is what this node announces now; an announcement that

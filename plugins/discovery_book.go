@@ -43,11 +43,16 @@ type peerBook struct {
 	pskDir  string
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
-	mu      sync.Mutex
-	records map[core.PublicKey]sdk.Record // the registry as last reported
-	owned   map[core.PublicKey]*ownedPeer // peers discovery put in the tunnel
-	refused map[core.PublicKey]string     // why a record is not applied
-	seq     uint64
+	gate    *trustGate        // nil: no trust policy (tests of the book alone)
+	metrics *DiscoveryMetrics // nil: not counted
+	logs    logLimiter
+
+	mu         sync.Mutex
+	records    map[core.PublicKey]sdk.Record // the registry as last reported
+	owned      map[core.PublicKey]*ownedPeer // peers discovery put in the tunnel
+	refused    map[core.PublicKey]string     // why a record is not applied
+	gateRefuse map[core.PublicKey]string     // last trust refusal per key: reason and record fingerprint
+	seq        uint64
 }
 
 // ownedPeer is what discovery applied to one peer.
@@ -73,6 +78,8 @@ func newPeerBook(log *slog.Logger, tun DiscoveryTunnel, self []netip.Prefix, psk
 		records: make(map[core.PublicKey]sdk.Record),
 		owned:   make(map[core.PublicKey]*ownedPeer),
 		refused: make(map[core.PublicKey]string),
+
+		gateRefuse: make(map[core.PublicKey]string),
 	}
 }
 
@@ -222,7 +229,15 @@ func (b *peerBook) reconcile() {
 			delete(b.refused, k)
 			continue // our own record, reflected back by the registry
 		}
-		w, reason := b.accept(k, &r, manual[k], claims)
+		if b.gate != nil && !manual[k] {
+			res := b.gate.check(k, &r)
+			b.noteGate(k, &r, res)
+			if res.use == nil {
+				continue
+			}
+			r = *res.use
+		}
+		w, label, reason := b.accept(k, &r, manual[k], claims)
 		if reason != "" {
 			if b.refused[k] != reason {
 				b.refused[k] = reason
@@ -230,7 +245,8 @@ func (b *peerBook) reconcile() {
 				if manual[k] {
 					lvl = slog.LevelInfo
 				}
-				b.log.Log(context.Background(), lvl, "Discovery record refused", "peer", k.String(), "name", r.Name, "reason", reason)
+				b.metrics.reject(label)
+				b.logs.log(b.log, lvl, "Discovery record refused", "peer", k.String(), "name", r.Name, "reason", label, "detail", reason)
 			}
 			continue
 		}
@@ -248,30 +264,38 @@ func (b *peerBook) reconcile() {
 			delete(b.refused, k)
 		}
 	}
+	for k := range b.gateRefuse {
+		if _, ok := b.records[k]; !ok {
+			delete(b.gateRefuse, k)
+		}
+	}
+	if b.gate != nil {
+		b.gate.forget(b.records)
+	}
 	b.apply(accepted)
 }
 
 // accept checks one record against what is already claimed and resolves
 // its endpoint and PSK; it returns why not if the record cannot be used.
-func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims []claim) (*wanted, string) {
+func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims []claim) (*wanted, string, string) {
 	if manual {
-		return nil, "a peer with this key is configured by hand; discovery leaves it alone"
+		return nil, reasonHandConfigured, "a peer with this key is configured by hand; discovery leaves it alone"
 	}
 	w := &wanted{rec: *r, allowed: normalize(r.AllowedIPs)}
 	for _, p := range w.allowed {
 		for _, c := range claims {
 			if c.prefix.Overlaps(p) {
-				return nil, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner)
+				return nil, reasonOverlap, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner)
 			}
 		}
 	}
 	if r.PSKRef != "" {
 		if b.pskDir == "" {
-			return nil, fmt.Sprintf("names pre-shared key %q but the daemon has no PSK directory", r.PSKRef)
+			return nil, reasonPSK, fmt.Sprintf("names pre-shared key %q but the daemon has no PSK directory", r.PSKRef)
 		}
 		key, err := config.ReadKeyFile(filepath.Join(b.pskDir, r.PSKRef))
 		if err != nil {
-			return nil, fmt.Sprintf("pre-shared key %q: %v", r.PSKRef, err)
+			return nil, reasonPSK, fmt.Sprintf("pre-shared key %q: %v", r.PSKRef, err)
 		}
 		w.psk = core.PresharedKey(key)
 	}
@@ -280,7 +304,7 @@ func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims [
 		// Unchanged announcement: keep what was resolved, and do not undo
 		// roaming by setting it again.
 		w.endpoint = old.endpoint
-		return w, ""
+		return w, "", ""
 	}
 	var errs []string
 	for _, e := range r.Endpoints {
@@ -298,7 +322,7 @@ func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims [
 		// endpoint in.
 		b.log.Warn("Discovered peer has no usable endpoint", "peer", k.String(), "errors", strings.Join(errs, "; "))
 	}
-	return w, ""
+	return w, "", ""
 }
 
 // apply turns the difference between the accepted records and the owned

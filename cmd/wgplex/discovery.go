@@ -39,6 +39,18 @@ var (
 		"directory of pre-shared key files that records name (PresharedKeyRef); records naming one are refused without it")
 	discoveryPSKRefFlag = registerDaemonFlag("discovery-psk-ref", "WGPLEX_DISCOVERY_PSK_REF",
 		"the pre-shared key name this node announces")
+	discoveryCAFlag = registerDaemonFlag("discovery-ca", "WGPLEX_DISCOVERY_CA",
+		"trusted fleet CA public files, comma-separated (wgplex fleet init-ca): only records signed under them become peers")
+	discoveryCertFlag = registerDaemonFlag("discovery-cert", "WGPLEX_DISCOVERY_CERT",
+		"this node's fleet certificate (wgplex fleet sign), to sign its own record")
+	discoverySigningKeyFlag = registerDaemonFlag("discovery-signing-key", "WGPLEX_DISCOVERY_SIGNING_KEY",
+		"this node's record signing key, a mode 0600 file (wgplex fleet genkey)")
+	discoveryRevocationsFlag = registerDaemonFlag("discovery-revocations", "WGPLEX_DISCOVERY_REVOCATIONS",
+		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
+	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
+		"without a CA: prefixes records may claim, comma-separated (default: anything but default routes)")
+	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
+		"\"true\" lets --discovery-dir use a directory or files that others may write")
 )
 
 // discoveryDirCommand is the subcommand under which wgplex runs its
@@ -70,6 +82,16 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 			return nil, fmt.Errorf("--discovery-dir: %w", err)
 		}
 		argv = []string{self, discoveryDirCommand, "-dir", *discoveryDirFlag}
+		switch *discoveryDirInsecureFlag {
+		case "", "false", "0", "no":
+			if err := dirdisc.CheckDir(*discoveryDirFlag); err != nil {
+				return nil, fmt.Errorf("--discovery-dir: %v", err)
+			}
+		case "true", "1", "yes":
+			argv = append(argv, "-insecure")
+		default:
+			return nil, fmt.Errorf("--discovery-dir-insecure: %q is not true or false", *discoveryDirInsecureFlag)
+		}
 	default:
 		var err error
 		if argv, err = plugins.SplitCommandLine(*discoveryFlag); err != nil {
@@ -80,8 +102,15 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	trust, id, err := discoveryTrust(env.Log)
+	if err != nil {
+		return nil, err
+	}
 	ifname := env.Ifname
 	if err := addMetricsCollector(pluginMetrics); err != nil {
+		return nil, err
+	}
+	if err := addMetricsCollector(discoveryMetrics); err != nil {
 		return nil, err
 	}
 	name := ""
@@ -105,7 +134,10 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 			}
 			return a
 		},
-		PSKDir: *discoveryPSKDirFlag,
+		PSKDir:   *discoveryPSKDirFlag,
+		Trust:    trust,
+		Identity: id,
+		Metrics:  discoveryMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)

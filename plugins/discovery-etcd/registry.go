@@ -72,6 +72,10 @@ func (r *registry) Publish(_ context.Context, self sdk.Record) error {
 	r.mu.Unlock()
 	if !same {
 		signal(r.selfChanged)
+	} else {
+		// The daemon publishes an unchanged record when the registry
+		// shows it something else under this node's key: put it again.
+		signal(r.reregister)
 	}
 	return nil
 }
@@ -326,14 +330,22 @@ func (r *registry) apply(ev *clientv3.Event) {
 		return
 	}
 	self := r.current()
+	own := self != nil && self.PublicKey == k
 	if ev.Type == clientv3.EventTypeDelete {
-		if self != nil && self.PublicKey == k {
+		if own {
 			r.log.Warn("This node's record was deleted from etcd; registering it again")
 			signal(r.reregister)
-			return
 		}
 		r.set.Delete(k)
 		return
+	}
+	if own {
+		// Without a lease of ours or with other content, someone else
+		// wrote it: put ours back at once rather than at the next change.
+		if want, err := encodeRecord(self); err == nil && string(want) != string(ev.Kv.Value) {
+			r.log.Warn("This node's record was overwritten in etcd; registering it again")
+			signal(r.reregister)
+		}
 	}
 	if rec, ok := r.parse(ev.Kv.Key, ev.Kv.Value); ok {
 		r.set.Put(rec)
@@ -342,15 +354,13 @@ func (r *registry) apply(ev *clientv3.Event) {
 	}
 }
 
-// parse reads one registry entry; malformed ones are logged and skipped,
-// as is this node's own.
+// parse reads one registry entry; malformed ones are logged and skipped.
+// This node's own record is passed on like the others: the daemon checks
+// that it is still the one it published.
 func (r *registry) parse(key, val []byte) (sdk.Record, bool) {
 	rec, err := parseRecord(r.prefix, string(key), val)
 	if err != nil {
 		r.log.Warn("Ignoring a malformed record in the registry", "err", err)
-		return sdk.Record{}, false
-	}
-	if self := r.current(); self != nil && self.PublicKey == rec.PublicKey {
 		return sdk.Record{}, false
 	}
 	return rec, true

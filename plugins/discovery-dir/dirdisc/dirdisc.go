@@ -48,12 +48,18 @@ const recheckWindow = 2 * time.Second
 
 // Watcher is the directory discovery. It implements sdk.Discovery.
 type Watcher struct {
+	// Insecure, set before Run, lets the directory and files be writable
+	// by others or owned by another user; by default such a directory is
+	// not read and such files are ignored.
+	Insecure bool
+
 	dir      string
 	interval time.Duration
 	log      hclog.Logger
 	set      sdk.RecordSet
 
 	mu       sync.Mutex
+	dirErr   string // why the directory is not read, "" if it is
 	self     *sdk.Record
 	selfFile string // base name of the file written for self
 	files    map[string]*fileState
@@ -175,6 +181,9 @@ func (w *Watcher) Close() {
 
 // Scan reads the directory once and brings the record set up to date.
 func (w *Watcher) Scan() {
+	if err := w.checkDir(); err != nil {
+		return
+	}
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
 		w.log.Error("Cannot read the directory; keeping the last view", "dir", w.dir, "err", err)
@@ -192,7 +201,6 @@ func (w *Watcher) Scan() {
 		}
 		if name == w.selfFile {
 			selfSeen = true
-			continue
 		}
 		seen[name] = true
 		w.stat(name, now)
@@ -210,19 +218,25 @@ func (w *Watcher) Scan() {
 		}
 	}
 
-	// One record per key: if two files claim a key, the first name wins.
+	// One record per key: if two files claim a key, the file named after
+	// the key (the one its node writes) wins, then the first name. This
+	// node's own record is reported too, so that the daemon sees when
+	// someone else changed it.
 	names := make([]string, 0, len(w.files))
 	for name := range w.files {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool {
+		ci, cj := w.canonical(names[i]), w.canonical(names[j])
+		if ci != cj {
+			return ci
+		}
+		return names[i] < names[j]
+	})
 	byKey := make(map[sdk.Key]sdk.Record, len(names))
 	for _, name := range names {
 		fs := w.files[name]
 		if fs.err != "" {
-			continue
-		}
-		if w.self != nil && fs.rec.PublicKey == w.self.PublicKey {
 			continue
 		}
 		if _, dup := byKey[fs.rec.PublicKey]; dup {
@@ -261,6 +275,16 @@ func (w *Watcher) stat(name string, now time.Time) {
 		delete(w.files, name)
 		return
 	}
+	if !w.Insecure {
+		if err := checkOwner(info); err != nil {
+			msg := err.Error()
+			if old := w.files[name]; old == nil || old.err != msg {
+				w.log.Warn("Peer file ignored", "file", name, "err", msg)
+			}
+			w.files[name] = &fileState{err: msg}
+			return
+		}
+	}
 	ino := inode(info)
 	old := w.files[name]
 	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino &&
@@ -281,6 +305,50 @@ func (w *Watcher) stat(name string, now time.Time) {
 	if old != nil && old.err != "" {
 		w.log.Info("Peer file usable again", "file", name)
 	}
+}
+
+// canonical reports whether a file's name is the one SelfFileName gives
+// for the key it holds. w.mu is held.
+func (w *Watcher) canonical(name string) bool {
+	fs := w.files[name]
+	return fs != nil && fs.err == "" && name == SelfFileName(fs.rec.PublicKey)
+}
+
+// checkDir refuses a directory others may write to (unless Insecure),
+// logging each new reason once. w.mu is not held.
+func (w *Watcher) checkDir() error {
+	err := CheckDir(w.dir)
+	if w.Insecure {
+		err = nil
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	w.mu.Lock()
+	changed := msg != w.dirErr
+	w.dirErr = msg
+	w.mu.Unlock()
+	if changed && err != nil {
+		w.log.Error("Not reading the directory; keeping the last view", "err", err)
+	}
+	return err
+}
+
+// CheckDir reports whether dir is a directory that only root or this
+// process's user can write to.
+func CheckDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := checkOwner(st); err != nil {
+		return fmt.Errorf("directory %s: %v", dir, err)
+	}
+	return nil
 }
 
 func readRecordFile(path, name string) (sdk.Record, error) {
@@ -304,6 +372,7 @@ func Main(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "the shared directory of peer files (required)")
 	interval := fs.Duration("interval", DefaultInterval, "time between two scans of the directory")
+	insecure := fs.Bool("insecure", false, "use the directory and files even if others may write them")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -315,8 +384,13 @@ func Main(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "discovery-dir: %s is not a directory\n", *dir)
 		return 1
 	}
+	if err := CheckDir(*dir); err != nil && !*insecure {
+		fmt.Fprintf(stderr, "discovery-dir: %v\n", err)
+		return 1
+	}
 	log := sdk.Logger("discovery-dir")
 	w := New(*dir, *interval, log)
+	w.Insecure = *insecure
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -120,7 +120,8 @@ func TestWatcherScan(t *testing.T) {
 	if n := w.set.Len(); n != 2 {
 		t.Fatalf("first scan: %d records", n)
 	}
-	// Publishing writes the own file; the next scan does not report it.
+	// Publishing writes the own file; the next scan reports it too, so
+	// that the daemon sees if someone else changes it.
 	self := sdk.Record{PublicKey: testKey(9), Endpoints: []string{"192.0.2.9:51820"}, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/32")}}
 	if err := w.Publish(context.Background(), self); err != nil {
 		t.Fatal(err)
@@ -133,8 +134,8 @@ func TestWatcherScan(t *testing.T) {
 	os.Remove(filepath.Join(dir, "b.conf"))                 // deleted
 	write("dup.conf", testKey(5), "")                       // same key as c.conf: ignored
 	w.Scan()
-	if n := w.set.Len(); n != 2 {
-		t.Fatalf("second scan: %d records, want a and c", n)
+	if n := w.set.Len(); n != 3 {
+		t.Fatalf("second scan: %d records, want a, c and the own", n)
 	}
 	if r, _ := w.set.Get(testKey(1)); len(r.Endpoints) != 1 || r.Endpoints[0] != "192.0.2.1:1" {
 		t.Fatalf("edit not seen: %+v", r)
@@ -145,9 +146,16 @@ func TestWatcherScan(t *testing.T) {
 	if r, _ := w.set.Get(testKey(5)); r.Name != "c" {
 		t.Fatalf("duplicate key: the record came from %q, want c", r.Name)
 	}
-	if _, ok := w.set.Get(testKey(9)); ok {
-		t.Fatal("own record reported")
+	if r, ok := w.set.Get(testKey(9)); !ok || len(r.Endpoints) != 1 || r.Endpoints[0] != self.Endpoints[0] {
+		t.Fatalf("own record not reported: %+v", r)
 	}
+	// A file of another name claiming the own key does not replace it.
+	write("0-first.conf", testKey(9), "Endpoint = 203.0.113.1:1\n")
+	w.Scan()
+	if r, _ := w.set.Get(testKey(9)); len(r.Endpoints) != 1 || r.Endpoints[0] != "192.0.2.9:51820" {
+		t.Fatalf("own key taken by another file: %+v", r)
+	}
+	os.Remove(filepath.Join(dir, "0-first.conf"))
 	// The own file comes back if someone deletes it, and goes on Close.
 	own := filepath.Join(dir, SelfFileName(self.PublicKey))
 	os.Remove(own)
@@ -158,5 +166,54 @@ func TestWatcherScan(t *testing.T) {
 	w.Close()
 	if _, err := os.Stat(own); !os.IsNotExist(err) {
 		t.Fatalf("own file left after Close: %v", err)
+	}
+}
+
+// TestWatcherRefusesLooseFiles: a directory or file that others may write
+// is not used unless Insecure says so.
+func TestWatcherRefusesLooseFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	w := New(dir, time.Hour, nil)
+	good := "[Peer]\nPublicKey = " + config.FormatKey(testKey(1)) + "\nAllowedIPs = 10.0.0.1/32\n"
+	loose := "[Peer]\nPublicKey = " + config.FormatKey(testKey(2)) + "\nAllowedIPs = 10.0.0.2/32\n"
+	if err := os.WriteFile(filepath.Join(dir, "good.conf"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "loose.conf"), []byte(loose), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "loose.conf"), 0o666) // past the umask
+	w.Scan()
+	if _, ok := w.set.Get(testKey(2)); ok || w.set.Len() != 1 {
+		t.Fatalf("world-writable file used (%d records)", w.set.Len())
+	}
+	if os.Getuid() == 0 {
+		// A file of another user, in a directory it could not write.
+		os.Chmod(filepath.Join(dir, "loose.conf"), 0o644)
+		if err := os.Chown(filepath.Join(dir, "loose.conf"), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(filepath.Join(dir, "loose.conf"), time.Now(), time.Now().Add(time.Second))
+		w.Scan()
+		if _, ok := w.set.Get(testKey(2)); ok {
+			t.Fatal("file of another user used")
+		}
+	}
+	os.Chmod(dir, os.ModeSticky|0o777) // a shared /tmp-like directory
+	if err := CheckDir(dir); err == nil || !strings.Contains(err.Error(), "0777") {
+		t.Fatalf("CheckDir on a 1777 directory: %v", err)
+	}
+	// The directory's view is kept, not read, while it is loose.
+	os.Remove(filepath.Join(dir, "good.conf"))
+	w.Scan()
+	if _, ok := w.set.Get(testKey(1)); !ok {
+		t.Fatal("a loose directory was read")
+	}
+	w2 := New(dir, time.Hour, nil)
+	w2.Insecure = true
+	w2.Scan()
+	if _, ok := w2.set.Get(testKey(2)); !ok {
+		t.Fatal("Insecure did not allow the file")
 	}
 }
