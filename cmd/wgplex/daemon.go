@@ -68,6 +68,9 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wgplex: failed to create TUN device %s: %v\n", ifname, err)
 		return 1
 	}
+	if l, ok := dev.(interface{ SetLogger(*slog.Logger) }); ok {
+		l.SetLogger(log)
+	}
 	name, err := dev.Name()
 	if err != nil {
 		name = ifname
