@@ -14,6 +14,7 @@ import (
 //
 //	Device.Read (batch, headroom left for the header)
 //	  │ routine readDevice: parse destination, allowed-IPs lookup → peer
+//	  │   (no peer: ICMP unreachable back into the Device, icmp.go)
 //	  ▼
 //	peer.staged (bounded)   ── no usable keypair? ──▶ handshake initiation
 //	  │ sendStaged: assign counters, pad, one job per peer batch
@@ -48,6 +49,10 @@ func (t *Tunnel) readDevice() {
 		pkts []stagedPacket
 	}
 	var groups []group
+	var unreach *unreachResponder
+	if !t.noICMP {
+		unreach = newUnreachResponder(t.clock)
+	}
 	for {
 		if s := t.txPool.currentSize(); s != bufSize {
 			// The MTU changed: buffers sized for a smaller one would
@@ -100,11 +105,19 @@ func (t *Tunnel) readDevice() {
 			peer, found := t.routes.LookupBytes(dst)
 			if !found {
 				t.stats.drop(DropNoPeer)
+				if unreach != nil {
+					unreach.queue(pkt)
+				}
 				continue
 			}
 			peers[i] = peer
 		}
 		t.routeMu.RUnlock()
+		if unreach != nil {
+			if _, err := unreach.flush(t.dev); err != nil && !t.isClosed() {
+				t.rl.debug("Failed to write ICMP unreachable to TUN device", "err", err)
+			}
+		}
 		for i := 0; i < n; i++ {
 			peer := peers[i]
 			if peer == nil {

@@ -31,6 +31,10 @@ type Options struct {
 	// Crypto says which goroutines seal and open data packets; the zero
 	// value picks by the number of CPUs.
 	Crypto CryptoMode
+	// NoICMPUnreachable turns off the ICMP / ICMPv6 destination
+	// unreachable that is otherwise written back into the Device for a
+	// packet no peer accepts (icmp.go).
+	NoICMPUnreachable bool
 }
 
 // CryptoMode says where data packets are sealed and opened.
@@ -120,6 +124,7 @@ type Tunnel struct {
 	workMu     sync.RWMutex // senders hold it shared; Close exclusively
 	workClosed bool
 	inline     bool // CryptoInline: readers run their own jobs
+	noICMP     bool // Options.NoICMPUnreachable
 	hsQueue    chan hsJob
 	txPool     *bufferPool
 	rxPool     *bufferPool
@@ -171,6 +176,7 @@ func NewTunnel(o Options) (*Tunnel, error) {
 		rxPool:  newBufferPool(MaxBuffers, bufferSize),
 		closed:  make(chan struct{}),
 		inline:  o.Crypto == CryptoInline,
+		noICMP:  o.NoICMPUnreachable,
 	}
 	t.rl = newRateLimitedLogger(o.Logger, o.Clock)
 	t.stats.handshakeDuration = newHistogram(handshakeBounds)

@@ -7,6 +7,7 @@ package tun
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -32,9 +33,15 @@ const eventBuffer = 16
 // Device is a Linux TUN interface. It implements core.Device and adds
 // SetMTU. Create one with Create; methods are safe for concurrent use.
 type Device struct {
-	file    *os.File // the /dev/net/tun queue, non-blocking and pollable
-	rc      syscall.RawConn
+	file *os.File // the /dev/net/tun queue, non-blocking and pollable
+	rc   syscall.RawConn
+	// ifindex and nsfd (the interface's namespace, -1 if the kernel cannot
+	// tell) are the watcher's; they change when the interface moves to
+	// another namespace (follow_linux.go).
 	ifindex int32
+	nsfd    int
+	moves   atomic.Uint32
+	log     atomic.Pointer[slog.Logger]
 
 	// off is fixed at Create. With off.vnet every packet carries a virtio
 	// header; see offload_linux.go.
@@ -51,7 +58,9 @@ type Device struct {
 	ctl       int
 	ctlClosed bool
 
+	nlMu        sync.Mutex // guards nl and closed against Close
 	nl          *netlinkConn
+	closed      bool
 	events      chan core.DeviceEvent
 	done        chan struct{} // closed by Close to stop the watcher
 	watcherDone chan struct{} // closed when the watcher has returned
@@ -132,6 +141,14 @@ func Create(name string, mtu int) (d *Device, err error) {
 		return nil, err
 	}
 
+	// The namespace the interface is in, to tell a move from a notice
+	// about some other namespace; a kernel without TUNGETDEVNETNS (before
+	// 5.2) gives -1, and a move is then survived but not followed.
+	nsfd, nserr := unix.IoctlRetInt(fd, unix.TUNGETDEVNETNS)
+	if nserr != nil {
+		nsfd = -1
+	}
+
 	file := os.NewFile(uintptr(fd), "/dev/net/tun")
 	rc, err := file.SyscallConn()
 	if err != nil {
@@ -144,6 +161,7 @@ func Create(name string, mtu int) (d *Device, err error) {
 		off:         off,
 		rd:          newReader(),
 		ifindex:     ifindex,
+		nsfd:        nsfd,
 		ctl:         ctl,
 		nl:          nl,
 		events:      make(chan core.DeviceEvent, eventBuffer),
@@ -403,7 +421,10 @@ func (d *Device) SetMTU(mtu int) error {
 
 // Events delivers EventUp, EventDown and EventMTUUpdate as the interface
 // changes, starting with EventUp if it was up when created. The channel is
-// closed when the interface is deleted or the device closed.
+// closed when the interface is deleted or the device closed; moving the
+// interface to another network namespace is neither (the move shows as
+// EventDown, as the kernel takes a moved interface down, and events from
+// the new namespace follow).
 func (d *Device) Events() <-chan core.DeviceEvent { return d.events }
 
 // Close stops the event watcher, closes the Events channel and releases the
@@ -414,8 +435,14 @@ func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		first = true
 		close(d.done)
+		d.nlMu.Lock()
+		d.closed = true
 		errNL := d.nl.Close()
+		d.nlMu.Unlock()
 		<-d.watcherDone
+		if d.nsfd >= 0 {
+			unix.Close(d.nsfd)
+		}
 		d.ctlMu.Lock()
 		errCtl := unix.Close(d.ctl)
 		d.ctlClosed = true
@@ -426,6 +453,17 @@ func (d *Device) Close() error {
 		return nil
 	}
 	return d.closeErr
+}
+
+// SetLogger sets where the device reports what it cannot handle quietly
+// (an interface moved to a namespace it cannot follow). Nil, the default,
+// discards.
+func (d *Device) SetLogger(l *slog.Logger) { d.log.Store(l) }
+
+func (d *Device) logf(format string, args ...any) {
+	if l := d.log.Load(); l != nil {
+		l.Warn(fmt.Sprintf(format, args...))
+	}
 }
 
 // markGone records that the interface was deleted and wakes a blocked Read:

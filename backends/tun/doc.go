@@ -14,6 +14,13 @@
 // WGPLEX_TUN_GRO; see offload_linux.go) and Device.Offloads reports what is
 // on.
 //
+// Moving the interface to another network namespace (ip link set wg0 netns
+// B) is told from a deletion through the queue's file descriptor, and the
+// link watcher re-opens its sockets in the new namespace, so that up/down
+// and MTU changes made there keep arriving; see follow_linux.go. On kernels
+// before 5.2 (no TUNGETDEVNETNS) a moved interface keeps carrying packets
+// but its link changes are no longer seen.
+//
 // The implementation is Linux only; on other systems the package is empty
 // and the BSD, macOS and Windows backends take its place.
 package tun

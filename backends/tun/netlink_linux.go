@@ -112,8 +112,17 @@ func (d *Device) watch(st linkState) {
 				continue
 			}
 			if u.deleted {
-				d.markGone()
-				return
+				cur, gone := d.follow(st)
+				if gone {
+					d.markGone()
+					return
+				}
+				if st, err = d.transition(st, cur); err != nil {
+					return
+				}
+				// The rest of this datagram speaks of the old namespace,
+				// where our index may now be another interface's.
+				break
 			}
 			cur := linkState{up: u.flags&unix.IFF_UP != 0, mtu: st.mtu}
 			if u.hasMTU {

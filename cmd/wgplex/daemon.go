@@ -70,6 +70,9 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wgplex: failed to create TUN device %s: %v\n", ifname, err)
 		return 1
 	}
+	if l, ok := dev.(interface{ SetLogger(*slog.Logger) }); ok {
+		l.SetLogger(log)
+	}
 	name, err := dev.Name()
 	if err != nil {
 		name = ifname
@@ -84,7 +87,15 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wgplex: WGPLEX_CRYPTO: %v\n", err)
 		return 1
 	}
-	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log, Crypto: mode})
+	// WGPLEX_ICMP_UNREACHABLE=off stops the ICMP errors answering packets
+	// that no peer accepts (on by default, as in the kernel).
+	noICMP, err := offSwitch("WGPLEX_ICMP_UNREACHABLE")
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex: %v\n", err)
+		return 1
+	}
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log, Crypto: mode, NoICMPUnreachable: noICMP})
 	if err != nil {
 		dev.Close()
 		fmt.Fprintf(stderr, "wgplex: %v\n", err)
@@ -140,6 +151,19 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 	logFinalStats(log, tun.Stats())
 	log.Info("Shutdown complete")
 	return 0
+}
+
+// offSwitch reads an on/off environment setting that defaults to on: it
+// reports whether the variable turns the feature off.
+func offSwitch(name string) (bool, error) {
+	switch v := strings.ToLower(os.Getenv(name)); v {
+	case "", "on", "1", "true", "yes":
+		return false, nil
+	case "off", "0", "false", "no":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: want on or off", name, v)
+	}
 }
 
 // logFinalStats records the interface counters at shutdown, so that a run

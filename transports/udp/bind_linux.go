@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +45,12 @@ type Bind struct {
 	v4   *sock
 	v6   *sock
 	mark uint32
+	// routes re-evaluates sticky sources when routing changes (nil if
+	// rtnetlink is unavailable: sources are then only dropped when a send
+	// fails). curMark mirrors mark for its goroutines, which must not take
+	// mu (Close holds it while they stop).
+	routes  *routeWatch
+	curMark atomic.Uint32
 }
 
 var _ core.Bind = (*Bind)(nil)
@@ -92,6 +99,11 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 		return nil, 0, err
 	}
 	b.v4, b.v6 = v4, v6
+	// Opened here, on the caller's thread, so that it watches the network
+	// namespace the sockets are in. Without it the Bind still works.
+	if w, err := newRouteWatch(func() uint32 { return b.curMark.Load() }); err == nil {
+		b.routes = w
+	}
 	var fns []core.ReceiveFunc
 	for _, s := range []*sock{v4, v6} {
 		if s != nil {
@@ -206,7 +218,14 @@ func setSockopts(fd int, is6 bool, mark uint32) error {
 // Closing a closed Bind does nothing.
 func (b *Bind) Close() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	w := b.routes
+	b.routes = nil
+	defer func() {
+		b.mu.Unlock()
+		if w != nil {
+			w.close()
+		}
+	}()
 	var errs []error
 	for _, s := range []*sock{b.v4, b.v6} {
 		if s != nil {
@@ -238,16 +257,24 @@ func (b *Bind) SetMark(mark uint32) error {
 		}
 	}
 	b.mark = mark
+	b.curMark.Store(mark)
+	if b.routes != nil {
+		// The mark decides policy routing: look the routes up again.
+		b.routes.poke()
+	}
 	return nil
 }
 
 // Send sends each buffer as one datagram to ep, in order, with as few
-// sendmmsg calls as the batch size allows. If ep has a sticky source the
-// kernel no longer accepts (the address went away, the route changed), the
-// source is cleared on ep and the batch is sent once more without it.
+// sendmmsg calls as the batch size allows. A sticky source is left out
+// while the route to ep leaves through another interface than the one the
+// source was learnt on (route_linux.go), as the kernel does. If the kernel
+// refuses the source (the address went away), the source is cleared on ep
+// and the batch is sent once more without it.
 func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
 	b.mu.RLock()
 	s, dst, err := socketFor(b.v4, b.v6, ep.DstAddrPort())
+	routes := b.routes
 	b.mu.RUnlock()
 	if err != nil {
 		return err
@@ -258,6 +285,9 @@ func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
 	}
 	if src.Is4() == s.is6 {
 		// A source of the other family cannot be used on this socket.
+		src, ifindex = netip.Addr{}, 0
+	}
+	if src.IsValid() && routes != nil && !routes.keepSource(ep.DstAddrPort().Addr().Unmap(), ifindex) {
 		src, ifindex = netip.Addr{}, 0
 	}
 	sent, err := s.send(bufs, dst, src, ifindex)

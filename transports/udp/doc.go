@@ -10,6 +10,12 @@
 // "sticky" source address per endpoint (the local address a peer wrote to,
 // learnt from IP_PKTINFO / IPV6_PKTINFO) so that replies leave from that
 // address on multi-homed hosts, and supports the firewall mark (SO_MARK).
+// Sticky sources follow routing changes as the kernel's do: a route,
+// address, link or rule change (rtnetlink) makes the Bind look up the route
+// to each peer again, and a source learnt on another interface than the
+// route now leaves through is left out so that the route's own source is
+// used (route_linux.go); lookups are coalesced, so a flood of changes never
+// stalls sends.
 // Elsewhere it falls back to one datagram per call on a plain net.UDPConn,
 // without sticky sources or marks.
 //
