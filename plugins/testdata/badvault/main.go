@@ -10,6 +10,7 @@ import (
 	"crypto/ecdh"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -44,7 +45,7 @@ func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
 }
 
 func main() {
-	mode := flag.String("mode", "ok", "ok|hang|slow|zero|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit")
+	mode := flag.String("mode", "ok", "ok|hang|slow|zero|wrong-dh|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit|stdout|stdout-long")
 	seed := flag.String("key", "", "file with the 32 raw bytes of the private key; random if empty")
 	flag.Parse()
 	var key *ecdh.PrivateKey
@@ -70,6 +71,11 @@ func main() {
 	case "exit":
 		os.Stderr.WriteString("badvault: giving up before the handshake\n")
 		os.Exit(3)
+	case "stdout":
+		// A debug print before Serve takes the handshake's place.
+		os.Stdout.WriteString("hello from main\x1b[31m\n")
+	case "stdout-long":
+		os.Stdout.WriteString(strings.Repeat("A", 500) + "\n")
 	}
 	var impl plugin.Plugin = &sdk.KeyVaultPlugin{Impl: &vault{key: key, mode: *mode}}
 	switch *mode {
