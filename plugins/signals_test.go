@@ -5,6 +5,7 @@
 package plugins_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -168,4 +169,24 @@ func callCount(t *testing.T, m *plugins.Metrics, plugin, method, code string) fl
 		}
 	}
 	return 0
+}
+
+// TestVaultSelfCheckRefusesWrongKey: a vault that computes DH with another
+// key than the one it reports is refused at start, by name.
+func TestVaultSelfCheckRefusesWrongKey(t *testing.T) {
+	cfg := fastConfig(t, pluginBin(t, "badvault"), "-mode", "wrong-dh")
+	cfg.Name = "hsm-left"
+	_, err := plugins.StartKeyVault(cfg)
+	if !errors.Is(err, plugins.ErrVaultInconsistent) {
+		t.Fatalf("start: %v, want ErrVaultInconsistent", err)
+	}
+	if !strings.Contains(err.Error(), "key vault hsm-left") {
+		t.Fatalf("the error does not name the vault: %v", err)
+	}
+	t.Log(err)
+	// The consistent vaults pass it (every other test starts one); this one
+	// also passes on restart.
+	kv := startFileVault(t, fastConfig(t, pluginBin(t, "keyvault-file"), "-key", writeKeyFile(t, newTestKey(t), 0o600)))
+	syscall.Kill(kv.Plugin().Pid(), syscall.SIGKILL)
+	eventually(t, 10*time.Second, "restart", func() bool { return kv.Plugin().Restarts() > 0 && kv.Plugin().Up() })
 }
