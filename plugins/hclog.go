@@ -61,12 +61,26 @@ func fixArgs(args []any) []any {
 	if len(args)%2 == 1 {
 		args = append(args[:len(args):len(args)], "<missing>")
 	}
+	out := args[:0:0]
 	for i := 0; i < len(args); i += 2 {
-		if _, ok := args[i].(string); !ok {
-			args[i] = fmt.Sprint(args[i])
+		k, ok := args[i].(string)
+		if !ok {
+			k = fmt.Sprint(args[i])
 		}
+		switch k {
+		case "timestamp":
+			// A relayed plugin line carries its own time; the daemon's
+			// record has one already.
+			continue
+		case "plugin":
+			// go-plugin tags its lines with plugin=<path>; the daemon's
+			// logger has plugin=<name> already, and two keys of one name
+			// are ambiguous in every log format.
+			k = "path"
+		}
+		out = append(out, k, args[i+1])
 	}
-	return args
+	return out
 }
 
 func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }

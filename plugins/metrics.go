@@ -15,6 +15,7 @@ type Metrics struct {
 	up           *prometheus.GaugeVec
 	restarts     *prometheus.CounterVec
 	callDuration *prometheus.HistogramVec
+	calls        *prometheus.CounterVec
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -38,6 +39,10 @@ func NewMetrics() *Metrics {
 			// token and the default call timeout.
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"plugin", "method"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wgplex_plugin_calls_total",
+			Help: "Calls from the daemon to a plugin by the gRPC status code they ended with (OK, DeadlineExceeded, Unavailable while the plugin is down, ...).",
+		}, []string{"plugin", "method", "code"}),
 	}
 }
 
@@ -46,6 +51,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.up.Describe(ch)
 	m.restarts.Describe(ch)
 	m.callDuration.Describe(ch)
+	m.calls.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -53,6 +59,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.up.Collect(ch)
 	m.restarts.Collect(ch)
 	m.callDuration.Collect(ch)
+	m.calls.Collect(ch)
 }
 
 // The methods below accept a nil receiver, so that a host without metrics
@@ -86,9 +93,20 @@ func (m *Metrics) register(plugin, kind string) {
 	m.up.WithLabelValues(plugin, kind)
 }
 
-func (m *Metrics) observe(plugin, method string, d time.Duration) {
+// observe records a call that reached the plugin: its duration and its
+// outcome.
+func (m *Metrics) observe(plugin, method string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
 	m.callDuration.WithLabelValues(plugin, method).Observe(d.Seconds())
+	m.calls.WithLabelValues(plugin, method, callCode(err)).Inc()
+}
+
+// count records the outcome of a call that never reached the plugin.
+func (m *Metrics) count(plugin, method string, err error) {
+	if m == nil {
+		return
+	}
+	m.calls.WithLabelValues(plugin, method, callCode(err)).Inc()
 }

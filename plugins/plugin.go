@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,7 @@ type Plugin struct {
 	rpc      plugin.ClientProtocol
 	impl     any
 	pid      int
+	sockDir  string // the running plugin's socket directory
 	started  time.Time
 	stopping bool
 
@@ -190,13 +192,15 @@ func (p *Plugin) call(method string, fn func(ctx context.Context, impl any) erro
 	impl := p.impl
 	p.mu.Unlock()
 	if impl == nil {
-		return fmt.Errorf("plugin %s: %w", p.cfg.Name, ErrPluginDown)
+		err := fmt.Errorf("plugin %s: %w", p.cfg.Name, ErrPluginDown)
+		p.cfg.Metrics.count(p.cfg.Name, method, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CallTimeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(ctx, impl)
-	p.cfg.Metrics.observe(p.cfg.Name, method, time.Since(start))
+	p.cfg.Metrics.observe(p.cfg.Name, method, time.Since(start), err)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (no answer within %v)", err, p.cfg.CallTimeout)
@@ -252,8 +256,12 @@ func (p *Plugin) Close() error {
 // launch starts a plugin process and, if everything checks out, makes it
 // the current one.
 func (p *Plugin) launch() error {
+	sockDir, err := newSocketDir(p.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
+	}
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
-	cmd.Env = p.cfg.Env
+	cmd.Env = append(p.cfg.Env[:len(p.cfg.Env):len(p.cfg.Env)], plugin.EnvUnixSocketDir+"="+sockDir)
 	isolate(cmd)
 	tail := &tailWriter{max: 2048}
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -275,6 +283,7 @@ func (p *Plugin) launch() error {
 		}
 		client.Kill()
 		killGroup(pid)
+		os.RemoveAll(sockDir)
 		return fmt.Errorf("plugin %s (%s): %w", p.cfg.Name, strings.Join(p.cfg.Command, " "), tail.explain(err))
 	}
 	rpc, err := client.Client()
@@ -302,9 +311,11 @@ func (p *Plugin) launch() error {
 		p.mu.Unlock()
 		client.Kill()
 		killGroup(pid)
+		os.RemoveAll(sockDir)
 		return fmt.Errorf("plugin %s: %w", p.cfg.Name, ErrPluginDown)
 	}
 	p.client, p.rpc, p.impl, p.pid, p.started = client, rpc, raw, pid, time.Now()
+	p.sockDir = sockDir
 	p.mu.Unlock()
 	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, true)
 	p.log.Info("Plugin started", "pid", pid, "protocol", client.NegotiatedVersion())
@@ -314,14 +325,17 @@ func (p *Plugin) launch() error {
 // takeDown makes the plugin unavailable to callers and ends its process.
 func (p *Plugin) takeDown() {
 	p.mu.Lock()
-	client, pid := p.client, p.pid
-	p.client, p.rpc, p.impl, p.pid = nil, nil, nil, 0
+	client, pid, sockDir := p.client, p.pid, p.sockDir
+	p.client, p.rpc, p.impl, p.pid, p.sockDir = nil, nil, nil, 0, ""
 	p.mu.Unlock()
 	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, false)
 	if client != nil {
 		client.Kill()
 	}
 	killGroup(pid)
+	if sockDir != "" {
+		os.RemoveAll(sockDir)
+	}
 }
 
 // supervise watches the running plugin and restarts it when it dies or
@@ -397,7 +411,7 @@ func (p *Plugin) restart(backoff *time.Duration) bool {
 		p.cfg.Metrics.restarted(p.cfg.Name, p.cfg.Kind)
 		err := p.launch()
 		if err == nil {
-			p.log.Info("Plugin restarted", "restarts", p.restarts.Load())
+			p.log.Warn("Plugin restarted", "restarts", p.restarts.Load())
 			// Drop a kick left by calls that failed while it was down.
 			select {
 			case <-p.kick:
@@ -428,7 +442,7 @@ func (p *Plugin) healthCheck() error {
 	}
 	start := time.Now()
 	err := rpc.Ping()
-	p.cfg.Metrics.observe(p.cfg.Name, "Ping", time.Since(start))
+	p.cfg.Metrics.observe(p.cfg.Name, "Ping", time.Since(start), err)
 	return err
 }
 
@@ -460,8 +474,10 @@ func (w *tailWriter) explain(err error) error {
 	w.mu.Unlock()
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	msg = strings.TrimSpace(msg)
-	if strings.HasPrefix(msg, "Unrecognized remote plugin message") {
-		msg = "plugin exited or wrote no handshake line"
+	if line, ok := strings.CutPrefix(msg, "Unrecognized remote plugin message:"); ok {
+		msg = badHandshakeLine(line)
+	} else if strings.HasPrefix(msg, "incompatible API version") {
+		msg = incompatibleVersion(msg)
 	}
 	if strings.Contains(s, "This binary is a plugin") {
 		msg = "magic cookie mismatch: not a wgplex plugin, or built for another plugin host"
@@ -469,7 +485,7 @@ func (w *tailWriter) explain(err error) error {
 	var lines []string
 	for _, l := range strings.Split(s, "\n") {
 		// go-plugin's own debug chatter says nothing about the failure.
-		if strings.HasPrefix(l, `{"@level":"debug"`) || strings.HasPrefix(l, `{"@level":"trace"`) {
+		if l == "" || strings.HasPrefix(l, `{"@level":"debug"`) || strings.HasPrefix(l, `{"@level":"trace"`) {
 			continue
 		}
 		lines = append(lines, l)

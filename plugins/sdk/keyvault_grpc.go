@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -177,5 +178,8 @@ func fromStatus(err error) error {
 	default:
 		return fmt.Errorf("key vault: %s: %s", st.Code(), st.Message())
 	}
-	return fmt.Errorf("key vault: %w: %s", kind, st.Message())
+	// The plugin's message usually starts with the same sentinel text
+	// (the SDK's server side wraps it); say it once.
+	msg := strings.TrimPrefix(st.Message(), kind.Error()+": ")
+	return fmt.Errorf("key vault: %w: %s", kind, msg)
 }

@@ -8,8 +8,11 @@ package main
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/rand"
 	"flag"
 	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -26,14 +29,38 @@ func (v *vault) PublicKey(context.Context) (sdk.Key, error) {
 	return sdk.Key(v.key.PublicKey().Bytes()), nil
 }
 
+// honest is set once the first DH call, the daemon's start-up self-check,
+// has been answered correctly: the misbehaviour under test comes after
+// the vault was let in.
+var honest atomic.Bool
+
+func honestOnce() bool { return !honest.Swap(true) }
+
 func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
-	switch v.mode {
+	mode := v.mode
+	if mode != "wrong-dh" && honestOnce() {
+		mode = "ok"
+	}
+	switch mode {
 	case "hang":
 		select {} // never answers, whatever the deadline says
 	case "slow":
 		time.Sleep(50 * time.Millisecond)
 	case "zero":
 		return sdk.Key{}, nil
+	case "wrong-dh":
+		// Reports one key, computes with another: a vault whose key file
+		// and public key went out of step.
+		other, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return sdk.Key{}, err
+		}
+		pub, err := ecdh.X25519().NewPublicKey(peer[:])
+		if err != nil {
+			return sdk.Key{}, err
+		}
+		s, err := other.ECDH(pub)
+		return sdk.Key(s), err
 	}
 	pub, err := ecdh.X25519().NewPublicKey(peer[:])
 	if err != nil {
@@ -44,7 +71,7 @@ func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
 }
 
 func main() {
-	mode := flag.String("mode", "ok", "ok|hang|slow|zero|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit")
+	mode := flag.String("mode", "ok", "ok|hang|slow|zero|wrong-dh|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit|stdout|stdout-long")
 	seed := flag.String("key", "", "file with the 32 raw bytes of the private key; random if empty")
 	flag.Parse()
 	var key *ecdh.PrivateKey
@@ -70,11 +97,16 @@ func main() {
 	case "exit":
 		os.Stderr.WriteString("badvault: giving up before the handshake\n")
 		os.Exit(3)
+	case "stdout":
+		// A debug print before Serve takes the handshake's place.
+		os.Stdout.WriteString("hello from main\x1b[31m\n")
+	case "stdout-long":
+		os.Stdout.WriteString(strings.Repeat("A", 500) + "\n")
 	}
 	var impl plugin.Plugin = &sdk.KeyVaultPlugin{Impl: &vault{key: key, mode: *mode}}
 	switch *mode {
 	case "short-dh", "zero-dh", "short-pub":
-		impl = &rawPlugin{mode: *mode, pub: key.PublicKey().Bytes()}
+		impl = &rawPlugin{mode: *mode, pub: key.PublicKey().Bytes(), key: key}
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: hs,

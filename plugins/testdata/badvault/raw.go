@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
 	"errors"
 
 	"github.com/hashicorp/go-plugin"
@@ -18,6 +19,7 @@ type rawPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	mode string
 	pub  []byte
+	key  *ecdh.PrivateKey
 }
 
 func (p *rawPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
@@ -41,7 +43,15 @@ func (s rawServer) PublicKey(context.Context, *keyvaultv1.PublicKeyRequest) (*ke
 	return &keyvaultv1.PublicKeyResponse{PublicKey: s.p.pub}, nil
 }
 
-func (s rawServer) DH(context.Context, *keyvaultv1.DHRequest) (*keyvaultv1.DHResponse, error) {
+func (s rawServer) DH(_ context.Context, req *keyvaultv1.DHRequest) (*keyvaultv1.DHResponse, error) {
+	if honestOnce() {
+		pub, err := ecdh.X25519().NewPublicKey(req.GetPeerPublicKey())
+		if err != nil {
+			return nil, err
+		}
+		shared, err := s.p.key.ECDH(pub)
+		return &keyvaultv1.DHResponse{SharedSecret: shared}, err
+	}
 	if s.p.mode == "zero-dh" {
 		return &keyvaultv1.DHResponse{SharedSecret: make([]byte, 32)}, nil
 	}
