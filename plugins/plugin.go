@@ -52,8 +52,15 @@ type Config struct {
 	Name string
 	// Kind is the plugin kind to dispense (sdk.KindKeyVault, ...).
 	Kind string
-	// Command is the plugin's argv; Command[0] is looked up in PATH.
+	// Command is the plugin's argv. A Command[0] without a path separator
+	// is looked up in SearchDirs, then in PATH; the absolute path found is
+	// logged and used for every launch.
 	Command []string
+	// SearchDirs are the directories searched for Command[0] before PATH
+	// (the daemon passes /usr/lib/wgplex/plugins and its own directory).
+	SearchDirs []string
+	// resolved is set once Command[0] is the absolute path to run.
+	resolved bool
 	// Env is added to the daemon's environment for the plugin.
 	Env []string
 	// Logger receives the host's messages about the plugin and everything
@@ -97,6 +104,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.resolveCommand(); err != nil {
+		return err
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -121,7 +121,7 @@ func (d *demo) run() error {
 		return err
 	}
 	d.dir = dir
-	fmt.Fprintf(d.out, "wgplex v%s\n", version)
+	fmt.Fprintf(d.out, "wgplex v%s\n", versionString())
 
 	d.step("two network namespaces, %s and %s, joined by a veth pair (underlay %s <-> %s)",
 		d.ns[0], d.ns[1], demoUnderlay[0], demoUnderlay[1])

@@ -132,7 +132,7 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 			log.Error("UAPI server stopped", "err", err)
 		}
 	}()
-	log.Info("Device started", "version", version, "crypto", tun.CryptoMode().String())
+	log.Info("Device started", "version", versionString(), "crypto", tun.CryptoMode().String())
 	signalReady()
 
 	sigs := make(chan os.Signal, 1)

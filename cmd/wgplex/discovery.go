@@ -118,10 +118,11 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		name = discoveryDirCommand
 	}
 	d, err := plugins.StartDiscovery(plugins.Config{
-		Name:    name,
-		Command: argv,
-		Logger:  env.Log,
-		Metrics: pluginMetrics,
+		Name:       name,
+		Command:    argv,
+		SearchDirs: pluginSearchDirs(),
+		Logger:     env.Log,
+		Metrics:    pluginMetrics,
 	}, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {

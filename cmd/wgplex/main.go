@@ -15,12 +15,28 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is what --version prints. scripts/dist.sh derives the release
+// version from the value here (X.Y.Z-dev: snapshots X.Y.Z~git.DATE.SHA;
+// X.Y.Z: the release) and sets it with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// versionString is the version to report. A binary built without the
+// -X flag but with `go install github.com/wgplex/wgplex/cmd/wgplex@VERSION`
+// knows its module version from its build information; that beats the
+// development default.
+func versionString() string {
+	if strings.HasSuffix(version, "-dev") {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return strings.TrimPrefix(bi.Main.Version, "v")
+		}
+	}
+	return version
+}
 
 // command is a subcommand of the wgplex binary. Subcommands register
 // themselves from their own files (init functions), so that adding one does
@@ -99,7 +115,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			foreground = true
 			continue
 		case "--version", "-v", "version":
-			fmt.Fprintf(stdout, "wgplex v%s\n\nUserspace WireGuard daemon.\n", version)
+			fmt.Fprintf(stdout, "wgplex v%s\n\nUserspace WireGuard daemon.\n", versionString())
 			return 0
 		case "-h", "--help", "help":
 			usage(stdout)

@@ -40,9 +40,10 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	kv, err := plugins.StartKeyVault(plugins.Config{
-		Command: argv,
-		Logger:  env.Log,
-		Metrics: pluginMetrics,
+		Command:    argv,
+		SearchDirs: pluginSearchDirs(),
+		Logger:     env.Log,
+		Metrics:    pluginMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key vault: %w", err)

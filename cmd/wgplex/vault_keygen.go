@@ -48,7 +48,7 @@ func runVaultGenkey(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	argv = append(argv, fs.Args()...)
-	pub, err := plugins.GenerateKey(plugins.Config{Command: argv, CallTimeout: *timeout}, *force)
+	pub, err := plugins.GenerateKey(plugins.Config{Command: argv, SearchDirs: pluginSearchDirs(), CallTimeout: *timeout}, *force)
 	if err != nil {
 		fmt.Fprintf(stderr, "wgplex vault-genkey: %v\n", err)
 		if errors.Is(err, sdk.ErrKeyExists) {
