@@ -28,7 +28,7 @@ type keypair struct {
 	send        cipher.AEAD
 	recv        cipher.AEAD
 	refs        atomic.Int32
-	wiped       atomic.Bool // set once release has wiped the keys
+	wiped       atomic.Bool   // set once release has wiped the keys
 	sendCounter atomic.Uint64 // next counter to use
 	replay      replay.Filter // guarded by the owning peer's rxMu
 	created     time.Time

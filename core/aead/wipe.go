@@ -74,4 +74,3 @@ func IsWiped(a cipher.AEAD) bool {
 	}
 	return false
 }
-
