@@ -30,7 +30,9 @@ import (
 // ServeConn calls it from one goroutine per connection, so implementations
 // must be safe for concurrent use.
 type Handler interface {
-	// Apply applies a whole change set or nothing of it.
+	// Apply applies a whole change set or nothing of it. It must copy
+	// the keys it keeps: ServeConn wipes the change set's private and
+	// preshared keys when Apply returns.
 	Apply(core.Config) error
 	// Snapshot returns a consistent read-out of the interface and its peers.
 	Snapshot() core.Snapshot
@@ -137,7 +139,8 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				return err
 			}
 		case "set=1":
-			cfg, err := ParseSet(r)
+			counter, _ := h.(PeerCounter)
+			cfg, err := ParseSetFor(r, counter)
 			if err != nil {
 				var ue *Error
 				if !errors.As(err, &ue) {
@@ -157,6 +160,9 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				ue = applyError(err)
 				log.Warn("uapi: set request failed", "err", ue)
 			}
+			// The tunnel has copied what it keeps; the request's copies of
+			// the private and preshared keys go now.
+			WipeConfig(&cfg)
 			if err := reply(w, ue); err != nil {
 				return err
 			}
