@@ -22,7 +22,7 @@ type fakeCounter struct {
 	known core.PublicKey
 }
 
-func (c fakeCounter) PeerCount() int                { return c.n }
+func (c fakeCounter) PeerCount() int                 { return c.n }
 func (c fakeCounter) HasPeer(pk core.PublicKey) bool { return pk == c.known }
 
 // peerKey is a distinct public key for every i.
