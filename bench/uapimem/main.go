@@ -29,8 +29,9 @@ func main() {
 	pid := flag.Int("pid", 0, "daemon process id")
 	mb := flag.Int("mb", 100, "request size in MB (10^6 bytes)")
 	after := flag.Duration("after", 30*time.Second, "when to take the 'after' reading")
+	ips := flag.Bool("allowed-ip", true, "give every peer an allowed IP (else a bare public_key line, 76 bytes, so that 100 MB passes the 2^20-peer limit)")
 	flag.Parse()
-	if err := run(*sock, *pid, *mb, *after); err != nil {
+	if err := run(*sock, *pid, *mb, *after, *ips); err != nil {
 		fmt.Fprintln(os.Stderr, "uapimem:", err)
 		os.Exit(1)
 	}
@@ -58,7 +59,7 @@ func status(pid int) (rss, hwm int64) {
 	return rss, hwm
 }
 
-func run(sock string, pid, mb int, after time.Duration) error {
+func run(sock string, pid, mb int, after time.Duration, ips bool) error {
 	before, _ := status(pid)
 	if before < 0 {
 		return fmt.Errorf("no process %d", pid)
@@ -96,7 +97,10 @@ func run(sock string, pid, mb int, after time.Duration) error {
 		k := sha256.Sum256(strconv.AppendInt(nil, int64(peers), 10))
 		line = append(line[:0], "public_key="...)
 		line = hex.AppendEncode(line, k[:])
-		line = fmt.Appendf(line, "\nallowed_ip=10.%d.%d.%d/32\n", peers>>16&255, peers>>8&255, peers&255)
+		line = append(line, '\n')
+		if ips {
+			line = fmt.Appendf(line, "allowed_ip=10.%d.%d.%d/32\n", peers>>16&255, peers>>8&255, peers&255)
+		}
 		if _, err := w.Write(line); err != nil {
 			writeErr = err
 			break
