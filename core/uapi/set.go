@@ -98,6 +98,12 @@ func ParseSet(r *bufio.Reader) (core.Config, error) { return ParseSetFor(r, nil)
 // 145 bytes per peer; the final step that lays the peers out as one slice
 // briefly holds them twice.
 func ParseSetFor(r *bufio.Reader, pc PeerCounter) (core.Config, error) {
+	cfg, _, err := parseSet(r, pc)
+	return cfg, err
+}
+
+// parseSet is ParseSetFor that also returns how many bytes it read.
+func parseSet(r *bufio.Reader, pc PeerCounter) (core.Config, int, error) {
 	var (
 		p        = setParser{counter: pc}
 		scratch  []byte
@@ -111,11 +117,11 @@ func ParseSetFor(r *bufio.Reader, pc PeerCounter) (core.Config, error) {
 		total += n
 		if err != nil {
 			p.drop()
-			return core.Config{}, lineError(err)
+			return core.Config{}, total, lineError(err)
 		}
 		if total > MaxSetLen {
 			p.drop()
-			return core.Config{}, fatalError(errnoMsgSize, "set request larger than %d bytes (the limit for %d peers)", MaxSetLen, core.MaxPeers)
+			return core.Config{}, total, fatalError(errnoMsgSize, "set request larger than %d bytes (the limit for %d peers)", MaxSetLen, core.MaxPeers)
 		}
 		if len(line) == 0 {
 			break
@@ -133,10 +139,10 @@ func ParseSetFor(r *bufio.Reader, pc PeerCounter) (core.Config, error) {
 	}
 	if firstErr != nil {
 		p.drop()
-		return core.Config{}, firstErr
+		return core.Config{}, total, firstErr
 	}
 	p.cfg.Peers = p.arena.take()
-	return p.cfg, nil
+	return p.cfg, total, nil
 }
 
 // setParser accumulates a change set line by line. Device keys are accepted

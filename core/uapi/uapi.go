@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/wgplex/wgplex/core"
@@ -140,19 +141,22 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 			}
 		case "set=1":
 			counter, _ := h.(PeerCounter)
-			cfg, err := ParseSetFor(r, counter)
+			cfg, size, err := parseSet(r, counter)
 			if err != nil {
 				var ue *Error
 				if !errors.As(err, &ue) {
 					ue = &Error{Errno: errnoIO, Err: err, fatal: true}
 				}
 				if ue.fatal {
-					return replyFatal(w, log, ue)
+					e := replyFatal(w, log, ue)
+					returnMemory(size)
+					return e
 				}
 				log.Warn("uapi: set request rejected", "err", ue)
 				if err := reply(w, ue); err != nil {
 					return err
 				}
+				returnMemory(size)
 				continue
 			}
 			var ue *Error
@@ -163,14 +167,31 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 			// The tunnel has copied what it keeps; the request's copies of
 			// the private and preshared keys go now.
 			WipeConfig(&cfg)
+			cfg = core.Config{}
 			if err := reply(w, ue); err != nil {
 				return err
 			}
+			returnMemory(size)
 		default:
 			// The line is not echoed: a client that lost track of the
 			// framing may be sending key material.
 			return replyFatal(w, log, newError(errnoProto, "unknown request line of %d bytes", len(op)))
 		}
+	}
+}
+
+// returnMemoryAfter is the request size from which the memory its parsing
+// took is handed back to the operating system once the request is done.
+const returnMemoryAfter = 16 << 20
+
+// returnMemory gives the memory a large request needed back to the system
+// at once: the Go runtime would keep it for minutes, and a daemon that read
+// one big request (or was sent one to be refused) should not look that
+// size from then on. One collection per such request is cheap next to
+// reading it.
+func returnMemory(requestSize int) {
+	if requestSize >= returnMemoryAfter {
+		debug.FreeOSMemory()
 	}
 }
 
