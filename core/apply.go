@@ -143,6 +143,13 @@ func (t *Tunnel) validate(c *Config) ([]Endpoint, error) {
 	return eps, nil
 }
 
+// wipeKeyStore clears the private key of an in-memory key store.
+func wipeKeyStore(ks KeyStore) {
+	if m, ok := ks.(*MemoryKeyStore); ok {
+		m.Wipe()
+	}
+}
+
 // setKeyStore installs a new static identity. Every peer's cached
 // static-static DH becomes stale and its sessions are dropped, as they
 // were made with the old identity. A peer whose public key equals the new
@@ -161,10 +168,16 @@ func (t *Tunnel) setKeyStore(c Config) {
 	if old != nil && ks != nil && old.PublicKey() == ks.PublicKey() && !managed && !t.keyManaged {
 		// Same key again (wg syncconf does this): keep sessions.
 		t.mu.Unlock()
+		wipeKeyStore(ks)
 		return
 	}
+	oldManaged := t.keyManaged
 	t.keyStore, t.keyManaged = ks, managed
 	t.mu.Unlock()
+	if !oldManaged {
+		// The old in-memory key is ours to clear; a vault's is not.
+		wipeKeyStore(old)
+	}
 	var pub PublicKey
 	if ks != nil {
 		pub = ks.PublicKey()
@@ -265,6 +278,15 @@ func (t *Tunnel) removePeer(p *Peer) {
 	p.stopTimers()
 	p.zeroKeys()
 	p.dropStaged()
+	// Secrets that outlive nothing once the peer is gone: the cached
+	// static-static DH and the preshared key.
+	p.hsMu.Lock()
+	p.ssValid = false
+	clear(p.ss[:])
+	p.hsMu.Unlock()
+	p.mu.Lock()
+	clear(p.psk[:])
+	p.mu.Unlock()
 }
 
 // Snapshot returns the configuration and counters of the interface and

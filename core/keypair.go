@@ -16,9 +16,21 @@ import (
 
 // keypair is one session's transport keys (§5.4.5), with its own send
 // counter and replay filter.
+//
+// A keypair is reference counted so that its keys can be wiped the moment
+// nothing can use them any more, as the kernel frees its keypairs with
+// their memory cleared: the peer's slot and the index table together hold
+// one reference, dropped when the keypair is retired (replaced, expired
+// with the rest at Reject-After-Time x 3, or the peer removed); every
+// crypto job holds one while its packets are sealed or opened. The last
+// release wipes the AEAD key state, so a memory disclosure later finds no
+// session key of a past session, and no in-flight packet is ever sealed
+// with a wiped key.
 type keypair struct {
 	send        cipher.AEAD
 	recv        cipher.AEAD
+	refs        atomic.Int32
+	wiped       atomic.Bool   // set once release has wiped the keys
 	sendCounter atomic.Uint64 // next counter to use
 	replay      replay.Filter // guarded by the owning peer's rxMu
 	created     time.Time
@@ -41,7 +53,32 @@ func newKeypair(keys noise.SessionKeys, initiator bool, local, remote uint32, no
 		return nil, err
 	}
 	keys.Zero()
-	return &keypair{send: s, recv: r, created: now, initiator: initiator, localIndex: local, remoteIndex: remote, peer: p}, nil
+	kp := &keypair{send: s, recv: r, created: now, initiator: initiator, localIndex: local, remoteIndex: remote, peer: p}
+	kp.refs.Store(1)
+	return kp, nil
+}
+
+// acquire takes a reference for a user of the keys; it fails once the last
+// reference is gone (the keys are wiped or about to be).
+func (kp *keypair) acquire() bool {
+	for {
+		n := kp.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if kp.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one wipes the keys.
+func (kp *keypair) release() {
+	if kp.refs.Add(-1) == 0 {
+		aead.Wipe(kp.send)
+		aead.Wipe(kp.recv)
+		kp.wiped.Store(true)
+	}
 }
 
 // indexEntry is what a receiver index names: a peer's pending handshake or

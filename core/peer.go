@@ -144,14 +144,17 @@ func (p *Peer) staticStatic() ([32]byte, error) {
 }
 
 // sendKeypair returns the current keypair if it may still be used to send
-// (§6.1: younger than Reject-After-Time, counter below Reject-After-Messages).
+// (§6.1: younger than Reject-After-Time, counter below Reject-After-Messages),
+// with a reference taken that the caller releases.
 func (p *Peer) sendKeypair(now time.Time) *keypair {
 	p.kpMu.RLock()
 	kp := p.cur
-	p.kpMu.RUnlock()
-	if kp == nil || now.Sub(kp.created) >= RejectAfterTime || kp.sendCounter.Load() >= RejectAfterMessages {
-		return nil
+	// Acquired under kpMu: a keypair still in its slot has the slot's
+	// reference, so this cannot fail.
+	if kp == nil || now.Sub(kp.created) >= RejectAfterTime || kp.sendCounter.Load() >= RejectAfterMessages || !kp.acquire() {
+		kp = nil
 	}
+	p.kpMu.RUnlock()
 	return kp
 }
 
@@ -256,7 +259,8 @@ func (p *Peer) stagedCount() int {
 
 // state summarises the session for read-outs.
 func (p *Peer) state(now time.Time) PeerState {
-	if p.sendKeypair(now) != nil {
+	if kp := p.sendKeypair(now); kp != nil {
+		kp.release()
 		return PeerEstablished
 	}
 	p.hsMu.Lock()

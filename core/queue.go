@@ -37,6 +37,9 @@ type job struct {
 
 var jobPool = sync.Pool{New: func() any { return &job{pkts: make([]packet, 0, DefaultBatchSize)} }}
 
+// getJob returns a job for packets of p sealed or opened with kp. The job
+// takes over a reference to kp that the caller acquired for it; putJob
+// releases it.
 func getJob(p *Peer, kp *keypair, outbound bool) *job {
 	p.t.busy.Add(1)
 	j := jobPool.Get().(*job)
@@ -49,6 +52,9 @@ func getJob(p *Peer, kp *keypair, outbound bool) *job {
 func putJob(j *job) {
 	if j.peer != nil {
 		j.peer.t.busy.Add(-1)
+	}
+	if j.kp != nil {
+		j.kp.release()
 	}
 	clear(j.pkts)
 	j.pkts = j.pkts[:0]

@@ -145,9 +145,16 @@ func (t *Tunnel) sortDatagrams(buf *[]byte, size, seg int, ep Endpoint, st *rxSt
 			continue
 		}
 		if st.cur == nil || st.cur.kp != kp || len(st.cur.pkts) == cap(st.cur.pkts) {
+			// The new job's reference; it fails only if the keypair
+			// was retired (and wiped) since the lookup.
+			if !kp.acquire() {
+				t.stats.drop(DropNoKey)
+				continue
+			}
 			if owner != nil {
 				nb := t.rxPool.get(false)
 				if nb == nil {
+					kp.release()
 					t.stats.drop(DropQueueFull)
 					continue
 				}

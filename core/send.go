@@ -212,6 +212,9 @@ func (p *Peer) sendStagedBlocking(block bool) {
 		}
 		return
 	}
+	// Each job takes a reference of its own (acquire cannot fail while
+	// this one is held).
+	defer kp.release()
 	if block {
 		p.txQ.waitRoom()
 	}
@@ -222,6 +225,7 @@ func (p *Peer) sendStagedBlocking(block bool) {
 		return
 	}
 	mtu := int(t.mtu.Load())
+	kp.acquire()
 	j := getJob(p, kp, true)
 	var last uint64
 	for _, s := range p.staged {
@@ -245,6 +249,7 @@ func (p *Peer) sendStagedBlocking(block bool) {
 		j.pkts = append(j.pkts, packet{buf: s.buf, data: buf[:MessageHeadroom+padded], ctr: ctr})
 		if len(j.pkts) == cap(j.pkts) {
 			jobs = append(jobs, j)
+			kp.acquire()
 			j = getJob(p, kp, true)
 		}
 	}

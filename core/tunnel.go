@@ -375,6 +375,13 @@ func (t *Tunnel) Close() error {
 		for _, p := range t.peers {
 			p.removed.Store(true)
 			p.stopTimers()
+			p.hsMu.Lock()
+			p.ssValid = false
+			clear(p.ss[:])
+			p.hsMu.Unlock()
+		}
+		if !t.keyManaged {
+			wipeKeyStore(t.keyStore)
 		}
 		t.mu.Unlock()
 		t.cfgMu.Unlock()
@@ -459,10 +466,13 @@ func (t *Tunnel) peerList() []*Peer {
 	return out
 }
 
-// retireKeypair forgets a keypair's index so that no packet can use it.
+// retireKeypair forgets a keypair's index so that no packet can use it,
+// and drops the reference the peer's slot held: the keys are wiped as soon
+// as the crypto jobs still using them are done.
 func (t *Tunnel) retireKeypair(kp *keypair) {
 	if kp != nil {
 		t.index.delete(kp.localIndex)
+		kp.release()
 	}
 }
 

@@ -246,6 +246,7 @@ func report(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	csvPath := fs.String("csv", "", "samples written by sample")
 	mdPath := fs.String("md", "", "also write the table here (markdown)")
+	every := fs.Int("curve", 5, "also print every Nth sample as a row of a curve table (0: none)")
 	fs.Parse(args)
 	data, err := os.ReadFile(*csvPath)
 	if err != nil {
@@ -253,11 +254,13 @@ func report(args []string) error {
 	}
 	series := map[string][][]float64{} // daemon -> metric -> samples
 	var names []string
+	var rows [][]string
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		f := strings.Split(line, ",")
 		if len(f) != 7 || f[0] == "time" {
 			continue
 		}
+		rows = append(rows, f)
 		if _, ok := series[f[1]]; !ok {
 			series[f[1]] = make([][]float64, len(metricsCols))
 			names = append(names, f[1])
@@ -297,6 +300,9 @@ func report(args []string) error {
 				n, mc.name, len(s), minOf(s), median(s), maxOf(s), first, last, verdict)
 		}
 	}
+	if *every > 0 && len(rows) > 0 {
+		writeCurve(&out, rows, names, *every)
+	}
 	fmt.Print(out.String())
 	if *mdPath != "" {
 		if err := os.WriteFile(*mdPath, []byte(out.String()), 0o644); err != nil {
@@ -332,4 +338,56 @@ func maxOf(s []float64) float64 {
 		m = max(m, v)
 	}
 	return m
+}
+
+// writeCurve prints every nth sampling round (and the last) as one row:
+// minutes since the first sample, then RSS (MiB), heap (MiB), goroutines
+// and fds of each daemon.
+func writeCurve(out *strings.Builder, rows [][]string, names []string, n int) {
+	byTime := map[string]map[string][]string{}
+	var times []string
+	for _, r := range rows {
+		if byTime[r[0]] == nil {
+			byTime[r[0]] = map[string][]string{}
+			times = append(times, r[0])
+		}
+		byTime[r[0]][r[1]] = r
+	}
+	t0, _ := strconv.ParseInt(times[0], 10, 64)
+	fmt.Fprintf(out, "\nCurve (one row every %d samples, and the last; RSS and heap in MiB):\n\n| min |", n)
+	for _, name := range names {
+		fmt.Fprintf(out, " %s RSS | heap | gor. | fds |", name)
+	}
+	out.WriteString("\n|---|")
+	for range names {
+		out.WriteString("---|---|---|---|")
+	}
+	out.WriteString("\n")
+	mib := func(s string, div float64) string {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", v/div)
+	}
+	for i, t := range times {
+		if i%n != 0 && i != len(times)-1 {
+			continue
+		}
+		ts, _ := strconv.ParseInt(t, 10, 64)
+		fmt.Fprintf(out, "| %.0f |", float64(ts-t0)/60)
+		for _, name := range names {
+			r := byTime[t][name]
+			if r == nil {
+				out.WriteString(" | | | |")
+				continue
+			}
+			gor := r[4]
+			if gor == "-1" {
+				gor = "-"
+			}
+			fmt.Fprintf(out, " %s | %s | %s | %s |", mib(r[2], 1024), mib(r[3], 1<<20), gor, r[6])
+		}
+		out.WriteString("\n")
+	}
 }

@@ -68,6 +68,12 @@ func (s *InitiatorState) Zero() {
 	s.consumed = true
 }
 
+// Wiped reports whether Zero has cleared the state's secrets (the
+// ephemeral private key, chaining key and hash): for tests and assertions.
+func (s *InitiatorState) Wiped() bool {
+	return s.hash == [len(s.hash)]byte{} && s.chainKey == [len(s.chainKey)]byte{} && s.ephemeral.IsZero()
+}
+
 // ResponderState is what the responder learns from a valid initiation and
 // needs to answer it. The exported fields are for the caller's checks: it
 // must reject the initiation unless Timestamp is After the newest one seen

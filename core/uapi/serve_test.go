@@ -26,6 +26,19 @@ type fakeHandler struct {
 func (h *fakeHandler) Apply(c core.Config) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// ServeConn wipes the keys of the change set after Apply, as a
+	// Handler that keeps them must copy them (the core does).
+	if c.PrivateKey != nil {
+		k := *c.PrivateKey
+		c.PrivateKey = &k
+	}
+	c.Peers = append([]core.PeerConfig(nil), c.Peers...)
+	for i := range c.Peers {
+		if c.Peers[i].PresharedKey != nil {
+			k := *c.Peers[i].PresharedKey
+			c.Peers[i].PresharedKey = &k
+		}
+	}
 	h.applied = append(h.applied, c)
 	return h.err
 }

@@ -10,21 +10,15 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"unsafe"
 
 	"github.com/wgplex/wgplex/core"
 )
 
-const (
-	// MaxLineLen bounds one request line, terminator included. The longest
-	// legitimate line (an IPv6 endpoint with a zone) is under 100 bytes; the
-	// bound only stops a client from making the server buffer without end.
-	MaxLineLen = 4 << 10
-	// MaxSetLen bounds one set request. A full configuration of 1,000,000
-	// peers (the engine allows 2^20) with a prefix and an endpoint each is
-	// about 150 MB; the socket is root-only, so the bound guards against a
-	// runaway client rather than an attacker.
-	MaxSetLen = 512 << 20
-)
+// MaxLineLen bounds one request line, terminator included. The longest
+// legitimate line (an IPv6 endpoint with a zone) is under 100 bytes; the
+// bound only stops a client from making the server buffer without end.
+const MaxLineLen = 4 << 10
 
 var errLineTooLong = errors.New("request line too long")
 
@@ -81,16 +75,39 @@ func lineError(err error) *Error {
 }
 
 // ParseSet reads the body of a set=1 request — key=value lines up to and
-// including the empty line — into a change set. It applies nothing.
+// including the empty line — into a change set. It applies nothing. It is
+// ParseSetFor without a tunnel to count peers against: every peer that
+// the request adds counts toward core.MaxPeers.
+func ParseSet(r *bufio.Reader) (core.Config, error) { return ParseSetFor(r, nil) }
+
+// ParseSetFor is ParseSet with the peer limit applied against the peers
+// that pc (the tunnel) has already.
 //
 // After the first bad line it keeps reading, without storing anything, up to
 // the empty line, so that the next request on the connection is framed
-// correctly; the first error is returned. A stream that ends before the
-// empty line, an over-long line or a request over MaxSetLen fails at once.
-// Errors are *Error values carrying the errno to report.
-func ParseSet(r *bufio.Reader) (core.Config, error) {
+// correctly; the first error is returned. A request that passes a limit —
+// more peers than core.MaxPeers would allow, more than MaxAllowedIPsPerPeer
+// allowed IPs for one peer — is refused the same way at the line that
+// passes it (ENOSPC), and what was parsed is dropped at once. A stream that
+// ends before the empty line, an over-long line or a request over MaxSetLen
+// fails at once. Errors are *Error values carrying the errno to report; they
+// name the limit that was passed.
+//
+// Memory: what is held while reading is the change set itself, in arenas
+// that are filled rather than grown (see arena), and one line. The values
+// are parsed from the line buffer without copying the line. A request of
+// new peers with an allowed IP each (about 100 bytes per peer) takes about
+// 145 bytes per peer; the final step that lays the peers out as one slice
+// briefly holds them twice.
+func ParseSetFor(r *bufio.Reader, pc PeerCounter) (core.Config, error) {
+	cfg, _, err := parseSet(r, pc)
+	return cfg, err
+}
+
+// parseSet is ParseSetFor that also returns how many bytes it read.
+func parseSet(r *bufio.Reader, pc PeerCounter) (core.Config, int, error) {
 	var (
-		p        setParser
+		p        = setParser{counter: pc}
 		scratch  []byte
 		total    int
 		firstErr *Error
@@ -101,10 +118,12 @@ func ParseSet(r *bufio.Reader) (core.Config, error) {
 		line, n, err := readLine(r, &scratch)
 		total += n
 		if err != nil {
-			return core.Config{}, lineError(err)
+			p.drop()
+			return core.Config{}, total, lineError(err)
 		}
 		if total > MaxSetLen {
-			return core.Config{}, fatalError(errnoMsgSize, "set request larger than %d bytes", MaxSetLen)
+			p.drop()
+			return core.Config{}, total, fatalError(errnoMsgSize, "set request larger than %d bytes (the limit for %d peers)", MaxSetLen, core.MaxPeers)
 		}
 		if len(line) == 0 {
 			break
@@ -114,26 +133,61 @@ func ParseSet(r *bufio.Reader) (core.Config, error) {
 		}
 		if e := p.line(line); e != nil {
 			firstErr = e
-			p = setParser{} // drop what was parsed: nothing of it may be applied
+			p.drop() // nothing of it may be applied
 		}
 	}
-	if firstErr != nil {
-		return core.Config{}, firstErr
+	if firstErr == nil {
+		firstErr = p.endPeer()
 	}
-	return p.cfg, nil
+	if firstErr != nil {
+		p.drop()
+		return core.Config{}, total, firstErr
+	}
+	p.cfg.Peers = p.arena.take()
+	return p.cfg, total, nil
 }
 
 // setParser accumulates a change set line by line. Device keys are accepted
 // only before the first public_key line; after it every key belongs to the
 // current peer, as in the reference implementation.
 type setParser struct {
-	cfg core.Config
-	// peer is the index in cfg.Peers of the peer being configured, valid
-	// once started. An index rather than a pointer, because appending to
-	// cfg.Peers may move the array.
-	peer int
-	// started is set by the first public_key line.
-	started bool
+	cfg   core.Config // all but Peers, which are in arena until the end
+	arena arena
+	// peer is the peer being configured, nil before the first public_key.
+	peer *core.PeerConfig
+	// counter and adds apply the peer limit: adds counts the sections
+	// that add a peer (neither remove nor update_only, and not naming a
+	// configured peer); a key named twice counts twice, so a request that
+	// repeats a new peer may be refused here a little early.
+	counter PeerCounter
+	adds    int
+	// existing says whether the current peer is configured already.
+	existing bool
+}
+
+// drop forgets everything parsed, wiping the preshared keys, so that a
+// refused request holds no memory while the rest of it is skimmed.
+func (p *setParser) drop() {
+	p.arena.wipe()
+	WipeConfig(&p.cfg)
+	*p = setParser{counter: p.counter}
+}
+
+// endPeer accounts for the peer section that just ended and refuses the
+// request if the peers it adds no longer fit.
+func (p *setParser) endPeer() *Error {
+	if p.peer == nil || p.peer.Remove || p.peer.UpdateOnly || p.existing {
+		return nil
+	}
+	p.adds++
+	have := 0
+	if p.counter != nil && !p.cfg.ReplacePeers {
+		have = p.counter.PeerCount()
+	}
+	if have+p.adds > core.MaxPeers {
+		return newError(errnoNoSpace, "too many peers: the request adds %d to %d, more than the limit of %d peers (core.MaxPeers)", p.adds, have, core.MaxPeers)
+	}
+	return nil
 }
 
 func (p *setParser) line(line []byte) *Error {
@@ -142,21 +196,36 @@ func (p *setParser) line(line []byte) *Error {
 		// Not echoed: it could be a key line missing its '='.
 		return newError(errnoProto, "line of %d bytes has no '='", len(line))
 	}
-	key, value := string(k), string(v)
+	// value is a view of the line buffer, not a copy: it is valid only
+	// during this call, and nothing that keeps it may be built from it
+	// (quote copies; netip clones a zone it keeps).
+	key, value := string(k), unsafeString(v)
 	if key == "public_key" {
 		pk, err := parseHexKey(value)
 		if err != nil {
 			return newError(errnoInvalid, "invalid public_key: %v", err)
 		}
-		p.cfg.Peers = append(p.cfg.Peers, core.PeerConfig{PublicKey: core.PublicKey(pk)})
-		p.peer = len(p.cfg.Peers) - 1
-		p.started = true
+		if e := p.endPeer(); e != nil {
+			return e
+		}
+		p.peer = p.arena.newPeer(core.PublicKey(pk))
+		// With replace_peers every configured peer named again is kept,
+		// and counts, as the core counts it.
+		p.existing = p.counter != nil && !p.cfg.ReplacePeers && p.counter.HasPeer(p.peer.PublicKey)
 		return nil
 	}
-	if !p.started {
+	if p.peer == nil {
 		return p.deviceLine(key, value)
 	}
-	return p.peerLine(&p.cfg.Peers[p.peer], key, value)
+	return p.peerLine(p.peer, key, value)
+}
+
+// unsafeString views b as a string without copying it.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func (p *setParser) deviceLine(key, value string) *Error {
@@ -218,8 +287,7 @@ func (p *setParser) peerLine(peer *core.PeerConfig, key, value string) *Error {
 		if err != nil {
 			return newError(errnoInvalid, "invalid preshared_key: %v", err)
 		}
-		psk := core.PresharedKey(k)
-		peer.PresharedKey = &psk
+		p.arena.psk(peer, &k)
 		clear(k[:])
 	case "endpoint":
 		// wg(8) resolves host names itself and sends a numeric address;
@@ -228,14 +296,13 @@ func (p *setParser) peerLine(peer *core.PeerConfig, key, value string) *Error {
 		if err != nil {
 			return newError(errnoInvalid, "invalid endpoint %s", quote(value))
 		}
-		peer.Endpoint = &ap
+		p.arena.endpoint(peer, ap)
 	case "persistent_keepalive_interval":
 		secs, err := strconv.ParseUint(value, 10, 16)
 		if err != nil {
 			return newError(errnoInvalid, "invalid persistent_keepalive_interval %s", quote(value))
 		}
-		u := uint16(secs)
-		peer.PersistentKeepalive = &u
+		p.arena.keepalive(peer, uint16(secs))
 	case "replace_allowed_ips":
 		if value != "true" {
 			return newError(errnoInvalid, "replace_allowed_ips must be true, got %s", quote(value))
@@ -244,7 +311,7 @@ func (p *setParser) peerLine(peer *core.PeerConfig, key, value string) *Error {
 		// changes listed before it would be wiped anyway; dropping them keeps
 		// the change set's "clear first, then apply" order equivalent.
 		peer.ReplaceAllowedIPs = true
-		peer.AllowedIPs = peer.AllowedIPs[:0]
+		p.arena.resetIPs(peer)
 	case "allowed_ip":
 		s, remove := value, false
 		if len(s) > 0 && s[0] == '-' {
@@ -256,7 +323,10 @@ func (p *setParser) peerLine(peer *core.PeerConfig, key, value string) *Error {
 		if err != nil {
 			return newError(errnoInvalid, "invalid allowed_ip %s", quote(value))
 		}
-		peer.AllowedIPs = append(peer.AllowedIPs, core.AllowedIPChange{Prefix: prefix, Remove: remove})
+		if len(peer.AllowedIPs) >= MaxAllowedIPsPerPeer {
+			return newError(errnoNoSpace, "too many allowed IPs for peer %s: more than the limit of %d per peer in one request (MaxAllowedIPsPerPeer)", peer.PublicKey.Short(), MaxAllowedIPsPerPeer)
+		}
+		p.arena.addIP(peer, core.AllowedIPChange{Prefix: prefix, Remove: remove})
 	case "protocol_version":
 		if value != "1" {
 			return newError(errnoInvalid, "unsupported protocol_version %s", quote(value))

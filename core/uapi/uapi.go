@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/wgplex/wgplex/core"
@@ -32,7 +33,9 @@ import (
 // ServeConn calls it from one goroutine per connection, so implementations
 // must be safe for concurrent use.
 type Handler interface {
-	// Apply applies a whole change set or nothing of it.
+	// Apply applies a whole change set or nothing of it. It must copy
+	// the keys it keeps: ServeConn wipes the change set's private and
+	// preshared keys when Apply returns.
 	Apply(core.Config) error
 	// Snapshot returns a consistent read-out of the interface and its peers.
 	Snapshot() core.Snapshot
@@ -139,19 +142,23 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				return err
 			}
 		case "set=1":
-			cfg, err := ParseSet(r)
+			counter, _ := h.(PeerCounter)
+			cfg, size, err := parseSet(r, counter)
 			if err != nil {
 				var ue *Error
 				if !errors.As(err, &ue) {
 					ue = &Error{Errno: errnoIO, Err: err, fatal: true}
 				}
 				if ue.fatal {
-					return replyFatal(w, log, ue)
+					e := replyFatal(w, log, ue)
+					returnMemory(size)
+					return e
 				}
 				log.Warn("uapi: set request rejected", "err", ue)
 				if err := reply(w, ue); err != nil {
 					return err
 				}
+				returnMemory(size)
 				continue
 			}
 			var ue *Error
@@ -159,14 +166,34 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				ue = applyError(err)
 				log.Warn("uapi: set request failed", "err", ue)
 			}
+			// The tunnel has copied what it keeps; the request's copies of
+			// the private and preshared keys go now.
+			WipeConfig(&cfg)
+			cfg = core.Config{}
 			if err := reply(w, ue); err != nil {
 				return err
 			}
+			returnMemory(size)
 		default:
 			// The line is not echoed: a client that lost track of the
 			// framing may be sending key material.
 			return replyFatal(w, log, newError(errnoProto, "unknown request line of %d bytes", len(op)))
 		}
+	}
+}
+
+// returnMemoryAfter is the request size from which the memory its parsing
+// took is handed back to the operating system once the request is done.
+const returnMemoryAfter = 16 << 20
+
+// returnMemory gives the memory a large request needed back to the system
+// at once: the Go runtime would keep it for minutes, and a daemon that read
+// one big request (or was sent one to be refused) should not look that
+// size from then on. One collection per such request is cheap next to
+// reading it.
+func returnMemory(requestSize int) {
+	if requestSize >= returnMemoryAfter {
+		debug.FreeOSMemory()
 	}
 }
 
