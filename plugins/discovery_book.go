@@ -41,8 +41,9 @@ type peerBook struct {
 	pskDir  string
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
-	gate    *trustGate        // nil: no trust policy (tests of the book alone)
-	metrics *DiscoveryMetrics // nil: not counted
+	gate    *trustGate             // nil: no trust policy (tests of the book alone)
+	onOwned func([]core.PublicKey) // told the owned keys after each change; may be nil
+	metrics *DiscoveryMetrics      // nil: not counted
 	logs    logLimiter
 
 	mu         sync.Mutex
@@ -148,6 +149,11 @@ func (b *peerBook) refresh() {
 func (b *peerBook) ownedKeys() []core.PublicKey {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.sortedOwned()
+}
+
+// sortedOwned is ownedKeys with b.mu held.
+func (b *peerBook) sortedOwned() []core.PublicKey {
 	keys := make([]core.PublicKey, 0, len(b.owned))
 	for k := range b.owned {
 		keys = append(keys, k)
@@ -340,6 +346,9 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
 	}
 	if len(changes) == 0 {
 		return
+	}
+	if b.onOwned != nil {
+		defer func() { b.onOwned(b.sortedOwned()) }()
 	}
 	// Removals first frees their prefixes before additions claim them.
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Remove && !changes[j].Remove })

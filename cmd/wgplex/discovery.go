@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
 	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
 )
@@ -105,6 +107,13 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	ifname := env.Ifname
+	managedFile := discoveredPath(ifname)
+	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeDiscovered(managedFile, nil); err != nil {
+		return nil, err
+	}
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
@@ -136,12 +145,20 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		Trust:    trust,
 		Identity: id,
 		Metrics:  discoveryMetrics,
+		OnManaged: func(keys []core.PublicKey) {
+			if err := writeDiscovered(managedFile, keys); err != nil {
+				env.Log.Warn("Cannot list the discovered peers for SaveConfig", "file", managedFile, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
-	return func() { d.Close() }, nil
+	return func() {
+		d.Close()
+		os.Remove(managedFile)
+	}, nil
 }
 
 // discoveryAnnouncement collects what this node announces from the options.
