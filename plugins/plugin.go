@@ -2,9 +2,11 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,10 +51,19 @@ type Config struct {
 	Name string
 	// Kind is the plugin kind to dispense (sdk.KindKeyVault, ...).
 	Kind string
-	// Command is the plugin's argv; Command[0] is looked up in PATH.
+	// Command is the plugin's argv; Command[0] is looked up in PATH once,
+	// at Start, and the absolute path found is what runs at every launch.
 	Command []string
-	// Env is added to the daemon's environment for the plugin.
+	// PassEnv names the variables of the daemon's environment the plugin
+	// gets (a name ending in '*' is a prefix), besides PATH, HOME, TMPDIR,
+	// TZ, LANG and LC_ALL; nil is DefaultPassEnv for the kind.
+	PassEnv []string
+	// Env are further "NAME=value" entries for the plugin. Nothing else of
+	// the daemon's environment reaches it.
 	Env []string
+	// SHA256, if set, pins the plugin binary: a launch of a file with
+	// another checksum fails (go-plugin's SecureConfig).
+	SHA256 []byte
 	// Logger receives the host's messages about the plugin and everything
 	// the plugin logs; nil discards them.
 	Logger *slog.Logger
@@ -80,6 +91,8 @@ type Config struct {
 	// GRPCDialOptions are added to the connection to the plugin, e.g. an
 	// interceptor that records calls.
 	GRPCDialOptions []grpc.DialOption
+
+	path string // Command[0] resolved
 }
 
 func (c *Config) setDefaults() error {
@@ -92,6 +105,17 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		c.Name = filepath.Base(c.Command[0])
 	}
+	if c.PassEnv == nil {
+		c.PassEnv = DefaultPassEnv[c.Kind]
+	}
+	if c.SHA256 != nil && len(c.SHA256) != sha256.Size {
+		return errors.New("plugin: SHA256 is not 32 bytes")
+	}
+	path, err := resolveCommand(c.Command[0])
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", c.Name, err)
+	}
+	c.path = path
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -149,6 +173,11 @@ func Start(cfg Config) (*Plugin, error) {
 		loopDone: make(chan struct{}),
 	}
 	cfg.Metrics.register(cfg.Name, cfg.Kind)
+	sum, err := fileSHA256(cfg.path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	p.log.Info("Plugin binary", "path", cfg.path, "sha256", sum, "pinned", cfg.SHA256 != nil)
 	if err := p.launch(); err != nil {
 		return nil, err
 	}
@@ -250,11 +279,18 @@ func (p *Plugin) Close() error {
 // launch starts a plugin process and, if everything checks out, makes it
 // the current one.
 func (p *Plugin) launch() error {
-	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
-	cmd.Env = p.cfg.Env
+	cmd := exec.Command(p.cfg.path, p.cfg.Command[1:]...)
+	cmd.Args[0] = p.cfg.Command[0]
+	cmd.Env = pluginEnv(os.Environ(), p.cfg.PassEnv, p.cfg.Env)
 	isolate(cmd)
 	tail := &tailWriter{max: 2048}
+	var secure *plugin.SecureConfig
+	if p.cfg.SHA256 != nil {
+		secure = &plugin.SecureConfig{Checksum: p.cfg.SHA256, Hash: sha256.New()}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		SecureConfig:     secure,
+		SkipHostEnv:      true,
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(),
 		Cmd:              cmd,

@@ -49,6 +49,10 @@ var (
 		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
 	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
 		"without a CA: prefixes records may claim, comma-separated (default: anything but default routes)")
+	discoveryEnvFlag = registerDaemonFlag("discovery-env", "WGPLEX_DISCOVERY_ENV",
+		"daemon environment variables the discovery plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_ETCD_*)")
+	discoverySHA256Flag = registerDaemonFlag("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
+		"pin the discovery plugin binary to this SHA-256 (hex, as sha256sum prints it)")
 	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
 		"\"true\" lets --discovery-dir use a directory or files that others may write")
 )
@@ -124,12 +128,12 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
 	}
-	d, err := plugins.StartDiscovery(plugins.Config{
-		Name:    name,
-		Command: argv,
-		Logger:  env.Log,
-		Metrics: pluginMetrics,
-	}, plugins.DiscoveryOptions{
+	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Name, cfg.Command, cfg.Logger, cfg.Metrics = name, argv, env.Log, pluginMetrics
+	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {
 			a := ann
