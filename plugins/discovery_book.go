@@ -51,6 +51,7 @@ type peerBook struct {
 	owned      map[core.PublicKey]*ownedPeer // peers discovery put in the tunnel
 	refused    map[core.PublicKey]string     // why a record is not applied
 	gateRefuse map[core.PublicKey]string     // last trust refusal per key: reason and record fingerprint
+	held       map[netip.Prefix]heldPrefix   // prefixes a discovered peer gave up lately
 	seq        uint64
 }
 
@@ -79,6 +80,7 @@ func newPeerBook(log *slog.Logger, tun DiscoveryTunnel, self []netip.Prefix, psk
 		refused: make(map[core.PublicKey]string),
 
 		gateRefuse: make(map[core.PublicKey]string),
+		held:       make(map[netip.Prefix]heldPrefix),
 	}
 }
 
@@ -166,6 +168,7 @@ func (b *peerBook) sortedOwned() []core.PublicKey {
 type claim struct {
 	prefix netip.Prefix
 	owner  string
+	holder core.PublicKey // for a held prefix: the key that may take it back
 }
 
 // wanted is a record accepted for the tunnel, with what it resolves to.
@@ -194,7 +197,7 @@ func (b *peerBook) reconcile() {
 	}
 	claims := make([]claim, 0, len(b.self)+len(snap.Peers))
 	for _, p := range b.self {
-		claims = append(claims, claim{p, "this node"})
+		claims = append(claims, claim{prefix: p, owner: "this node"})
 	}
 	manual := make(map[core.PublicKey]bool)
 	for i := range snap.Peers {
@@ -204,9 +207,10 @@ func (b *peerBook) reconcile() {
 		}
 		manual[p.PublicKey] = true
 		for _, a := range p.AllowedIPs {
-			claims = append(claims, claim{a.Masked(), "hand-configured peer " + p.PublicKey.String()})
+			claims = append(claims, claim{prefix: a.Masked(), owner: "hand-configured peer " + p.PublicKey.String()})
 		}
 	}
+	claims = b.heldClaims(claims)
 
 	// Peers discovery already made come first, oldest first; then new
 	// records in key order, so that the outcome does not depend on the
@@ -260,7 +264,7 @@ func (b *peerBook) reconcile() {
 		}
 		accepted[k] = w
 		for _, p := range w.allowed {
-			claims = append(claims, claim{p, "discovered peer " + k.String()})
+			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String()})
 		}
 	}
 	for k := range b.refused {
@@ -288,7 +292,7 @@ func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims [
 	w := &wanted{rec: *r, allowed: normalize(r.AllowedIPs)}
 	for _, p := range w.allowed {
 		for _, c := range claims {
-			if c.prefix.Overlaps(p) {
+			if c.prefix.Overlaps(p) && c.holder != k {
 				return nil, reasonOverlap, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner)
 			}
 		}
@@ -424,6 +428,9 @@ func (b *peerBook) change(k core.PublicKey, w *wanted) (core.PeerConfig, bool) {
 func (b *peerBook) record(pc *core.PeerConfig, accepted map[core.PublicKey]*wanted) {
 	k := pc.PublicKey
 	if pc.Remove {
+		if op := b.owned[k]; op != nil {
+			b.hold(k, op.allowed, nil)
+		}
 		delete(b.owned, k)
 		b.log.Info("Discovered peer removed", "peer", k.String())
 		return
@@ -440,6 +447,7 @@ func (b *peerBook) record(pc *core.PeerConfig, accepted map[core.PublicKey]*want
 		b.log.Info("Discovered peer updated", "peer", k.String(), "name", w.rec.Name,
 			"endpoint", w.endpoint.String(), "allowed_ips", fmt.Sprint(w.allowed))
 	}
+	b.hold(k, op.allowed, w.allowed)
 	op.rec = w.rec.Clone()
 	op.allowed = w.allowed
 	op.psk = w.psk
