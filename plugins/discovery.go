@@ -85,6 +85,10 @@ type DiscoveryOptions struct {
 	Identity *FleetIdentity
 	// Metrics counts refusals and restorations; nil for none.
 	Metrics *DiscoveryMetrics
+	// OnManaged, if set, is told the keys of the peers discovery manages
+	// after each change, so that what saves the configuration can leave
+	// them out. It runs with discovery's lock held and must not call back.
+	OnManaged func([]core.PublicKey)
 }
 
 // CheckAnnouncement reports whether a's endpoints and PSK reference are
@@ -195,6 +199,7 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 		metrics: opts.Metrics,
 	}
 	d.book.gate = newTrustGate(opts.Trust)
+	d.book.onOwned = opts.OnManaged
 	d.book.metrics = opts.Metrics
 	if opts.Identity != nil {
 		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 {

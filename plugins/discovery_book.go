@@ -43,8 +43,9 @@ type peerBook struct {
 	pskDir  string
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
-	gate    *trustGate        // nil: no trust policy (tests of the book alone)
-	metrics *DiscoveryMetrics // nil: not counted
+	gate    *trustGate             // nil: no trust policy (tests of the book alone)
+	onOwned func([]core.PublicKey) // told the owned keys after each change; may be nil
+	metrics *DiscoveryMetrics      // nil: not counted
 	logs    logLimiter
 
 	mu         sync.Mutex
@@ -52,6 +53,7 @@ type peerBook struct {
 	owned      map[core.PublicKey]*ownedPeer // peers discovery put in the tunnel
 	refused    map[core.PublicKey]string     // why a record is not applied
 	gateRefuse map[core.PublicKey]string     // last trust refusal per key: reason and record fingerprint
+	held       map[netip.Prefix]heldPrefix   // prefixes a discovered peer gave up lately
 	seq        uint64
 }
 
@@ -80,6 +82,7 @@ func newPeerBook(log *slog.Logger, tun DiscoveryTunnel, self []netip.Prefix, psk
 		refused: make(map[core.PublicKey]string),
 
 		gateRefuse: make(map[core.PublicKey]string),
+		held:       make(map[netip.Prefix]heldPrefix),
 	}
 }
 
@@ -150,6 +153,11 @@ func (b *peerBook) refresh() {
 func (b *peerBook) ownedKeys() []core.PublicKey {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.sortedOwned()
+}
+
+// sortedOwned is ownedKeys with b.mu held.
+func (b *peerBook) sortedOwned() []core.PublicKey {
 	keys := make([]core.PublicKey, 0, len(b.owned))
 	for k := range b.owned {
 		keys = append(keys, k)
@@ -162,6 +170,7 @@ func (b *peerBook) ownedKeys() []core.PublicKey {
 type claim struct {
 	prefix netip.Prefix
 	owner  string
+	holder core.PublicKey // for a held prefix: the key that may take it back
 }
 
 // wanted is a record accepted for the tunnel, with what it resolves to.
@@ -190,7 +199,7 @@ func (b *peerBook) reconcile() {
 	}
 	claims := make([]claim, 0, len(b.self)+len(snap.Peers))
 	for _, p := range b.self {
-		claims = append(claims, claim{p, "this node"})
+		claims = append(claims, claim{prefix: p, owner: "this node"})
 	}
 	manual := make(map[core.PublicKey]bool)
 	for i := range snap.Peers {
@@ -200,9 +209,10 @@ func (b *peerBook) reconcile() {
 		}
 		manual[p.PublicKey] = true
 		for _, a := range p.AllowedIPs {
-			claims = append(claims, claim{a.Masked(), "hand-configured peer " + p.PublicKey.String()})
+			claims = append(claims, claim{prefix: a.Masked(), owner: "hand-configured peer " + p.PublicKey.String()})
 		}
 	}
+	claims = b.heldClaims(claims)
 
 	// Peers discovery already made come first, oldest first; then new
 	// records in key order, so that the outcome does not depend on the
@@ -256,7 +266,7 @@ func (b *peerBook) reconcile() {
 		}
 		accepted[k] = w
 		for _, p := range w.allowed {
-			claims = append(claims, claim{p, "discovered peer " + k.String()})
+			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String()})
 		}
 	}
 	for k := range b.refused {
@@ -284,7 +294,7 @@ func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims [
 	w := &wanted{rec: *r, allowed: normalize(r.AllowedIPs)}
 	for _, p := range w.allowed {
 		for _, c := range claims {
-			if c.prefix.Overlaps(p) {
+			if c.prefix.Overlaps(p) && c.holder != k {
 				return nil, reasonOverlap, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner)
 			}
 		}
@@ -342,6 +352,9 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
 	}
 	if len(changes) == 0 {
 		return
+	}
+	if b.onOwned != nil {
+		defer func() { b.onOwned(b.sortedOwned()) }()
 	}
 	// Removals first frees their prefixes before additions claim them.
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Remove && !changes[j].Remove })
@@ -417,6 +430,9 @@ func (b *peerBook) change(k core.PublicKey, w *wanted) (core.PeerConfig, bool) {
 func (b *peerBook) record(pc *core.PeerConfig, accepted map[core.PublicKey]*wanted) {
 	k := pc.PublicKey
 	if pc.Remove {
+		if op := b.owned[k]; op != nil {
+			b.hold(k, op.allowed, nil)
+		}
 		delete(b.owned, k)
 		b.log.Info("Discovered peer removed", "peer", k.String())
 		return
@@ -433,6 +449,7 @@ func (b *peerBook) record(pc *core.PeerConfig, accepted map[core.PublicKey]*want
 		b.log.Info("Discovered peer updated", "peer", k.String(), "name", w.rec.Name,
 			"endpoint", w.endpoint.String(), "allowed_ips", fmt.Sprint(w.allowed))
 	}
+	b.hold(k, op.allowed, w.allowed)
 	op.rec = w.rec.Clone()
 	op.allowed = w.allowed
 	op.psk = w.psk

@@ -354,12 +354,15 @@ func (b *peerBook) noteGate(k core.PublicKey, r *sdk.Record, res gateResult) {
 		"reason", res.reason, "detail", res.detail, "record", fmt.Sprintf("%x", fp), "in_use", kept)
 }
 
-// expiryDue reports whether a certificate in use has expired, or the
-// revocations changed, since the last reconciliation: time alone then
-// changes what is allowed.
+// expiryDue reports whether a certificate in use has expired, the
+// revocations changed, or a held prefix was let go, since the last
+// reconciliation: time alone then changes what is allowed.
 func (b *peerBook) expiryDue(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.holdExpired(now) {
+		return true
+	}
 	if b.gate == nil {
 		return false
 	}

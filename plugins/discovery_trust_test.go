@@ -233,6 +233,19 @@ func TestTrustWithoutCA(t *testing.T) {
 		t.Fatalf("peer after a refused rewrite: %q", got)
 	}
 
+	// The takeover: the victim's record rewritten to another address, and
+	// another key claiming the address it gave up. The address is held for
+	// the victim, who gets it back when its record is restored.
+	s.Upsert(rec(key(1), "198.51.100.1:51820", "10.70.1.77/32"))
+	s.Upsert(rec(key(9), "198.51.100.9:51820", "10.70.1.1/32"))
+	if _, ok := peers(tun)[core.PublicKey(key(9))]; ok || counter(t, m, "overlap") != 1 {
+		t.Fatalf("the given-up address went to another key: %v", peers(tun))
+	}
+	s.Upsert(rec(key(1), "198.51.100.1:51820", "10.70.1.1/32"))
+	if got := peers(tun)[core.PublicKey(key(1))]; got != "10.70.1.1/32 198.51.100.1:51820" {
+		t.Fatalf("the victim did not get its address back: %q", got)
+	}
+
 	tun2 := newTestTunnel(t)
 	_, s2, m2 := trustedDiscovery(t, tun2, TrustPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("10.70.0.0/16")}})
 	s2.Snapshot([]sdk.Record{

@@ -12,8 +12,8 @@ import (
 // resolveCommand makes the plugin's command absolute: a name without a
 // path separator is looked for in each of c.SearchDirs in turn, then in
 // PATH; a path is made absolute as it is. Doing it once, before the first
-// launch, means every restart runs the same file, and the path logged is
-// the one that runs, so an operator can tell a packaged plugin from one
+// launch, means every restart runs the same file, and the path that Start
+// logs is the one that runs, so an operator can tell a packaged plugin from one
 // that happens to be first in PATH.
 func (c *Config) resolveCommand() error {
 	if c.resolved {
@@ -50,6 +50,5 @@ func (c *Config) resolveCommand() error {
 	// The caller's slice is not modified.
 	c.Command = append([]string{abs}, c.Command[1:]...)
 	c.resolved = true
-	c.Logger.Info("Plugin binary", "plugin", c.Name, "path", abs)
 	return nil
 }

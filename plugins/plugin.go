@@ -4,6 +4,7 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,16 +54,24 @@ type Config struct {
 	// Kind is the plugin kind to dispense (sdk.KindKeyVault, ...).
 	Kind string
 	// Command is the plugin's argv. A Command[0] without a path separator
-	// is looked up in SearchDirs, then in PATH; the absolute path found is
-	// logged and used for every launch.
+	// is looked up in SearchDirs, then in PATH, once, at Start; the absolute
+	// path found is logged and is what runs at every launch.
 	Command []string
 	// SearchDirs are the directories searched for Command[0] before PATH
 	// (the daemon passes /usr/lib/wgplex/plugins and its own directory).
 	SearchDirs []string
 	// resolved is set once Command[0] is the absolute path to run.
 	resolved bool
-	// Env is added to the daemon's environment for the plugin.
+	// PassEnv names the variables of the daemon's environment the plugin
+	// gets (a name ending in '*' is a prefix), besides PATH, HOME, TMPDIR,
+	// TZ, LANG and LC_ALL; nil is DefaultPassEnv for the kind.
+	PassEnv []string
+	// Env are further "NAME=value" entries for the plugin. Nothing else of
+	// the daemon's environment reaches it.
 	Env []string
+	// SHA256, if set, pins the plugin binary: a launch of a file with
+	// another checksum fails (go-plugin's SecureConfig).
+	SHA256 []byte
 	// Logger receives the host's messages about the plugin and everything
 	// the plugin logs; nil discards them.
 	Logger *slog.Logger
@@ -90,6 +99,8 @@ type Config struct {
 	// GRPCDialOptions are added to the connection to the plugin, e.g. an
 	// interceptor that records calls.
 	GRPCDialOptions []grpc.DialOption
+
+	path string // Command[0] resolved
 }
 
 func (c *Config) setDefaults() error {
@@ -102,12 +113,25 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		c.Name = filepath.Base(c.Command[0])
 	}
+	if c.PassEnv == nil {
+		c.PassEnv = DefaultPassEnv[c.Kind]
+	}
+	if c.SHA256 != nil && len(c.SHA256) != sha256.Size {
+		return errors.New("plugin: SHA256 is not 32 bytes")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := c.resolveCommand(); err != nil {
 		return err
 	}
+	// Symbolic links resolved, so that the file checksummed, logged and
+	// pinned is the file that runs.
+	path, err := filepath.EvalSymlinks(c.Command[0])
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", c.Name, err)
+	}
+	c.path = path
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -163,6 +187,11 @@ func Start(cfg Config) (*Plugin, error) {
 		loopDone: make(chan struct{}),
 	}
 	cfg.Metrics.register(cfg.Name, cfg.Kind)
+	sum, err := fileSHA256(cfg.path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	p.log.Info("Plugin binary", "path", cfg.path, "sha256", sum, "pinned", cfg.SHA256 != nil)
 	if err := p.launch(); err != nil {
 		return nil, err
 	}
@@ -270,11 +299,18 @@ func (p *Plugin) launch() error {
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
 	}
-	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
-	cmd.Env = append(p.cfg.Env[:len(p.cfg.Env):len(p.cfg.Env)], plugin.EnvUnixSocketDir+"="+sockDir)
+	cmd := exec.Command(p.cfg.path, p.cfg.Command[1:]...)
+	cmd.Args[0] = p.cfg.Command[0]
+	cmd.Env = append(pluginEnv(os.Environ(), p.cfg.PassEnv, p.cfg.Env), plugin.EnvUnixSocketDir+"="+sockDir)
 	isolate(cmd)
 	tail := &tailWriter{max: 2048}
+	var secure *plugin.SecureConfig
+	if p.cfg.SHA256 != nil {
+		secure = &plugin.SecureConfig{Checksum: p.cfg.SHA256, Hash: sha256.New()}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		SecureConfig:     secure,
+		SkipHostEnv:      true,
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(),
 		Cmd:              cmd,

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/core/config"
 	"github.com/wgplex/wgplex/core/uapi"
 	"github.com/wgplex/wgplex/internal/hostnet"
@@ -123,6 +124,11 @@ func saveConfig(q quickArgs, f *config.File, st *hostnet.State, target *hostnet.
 	}
 	out := config.FromSnapshot(snap)
 	out.Name = q.path
+	discovered, err := readDiscovered(discoveredPath(q.ifname))
+	if err != nil {
+		return err
+	}
+	out.Peers = slices.DeleteFunc(out.Peers, func(p config.Peer) bool { return discovered[core.PublicKey(p.PublicKey)] })
 	if st != nil && st.AutoFwMark != 0 && out.Interface.FwMark != nil && *out.Interface.FwMark == st.AutoFwMark {
 		out.Interface.FwMark = nil
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/fleet"
 )
 
@@ -70,5 +71,22 @@ func TestFleetCommands(t *testing.T) {
 	os.WriteFile(p("junk"), []byte("WGFCjunk"), 0o644)
 	if out, rc = fleetRun(t, "show", p("junk")); rc != 1 || !strings.Contains(out, "malformed") {
 		t.Fatalf("show junk: %d %s", rc, out)
+	}
+}
+
+func TestDiscoveredList(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "wg0.discovered")
+	got, err := readDiscovered(p)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("missing list: %v %v", got, err)
+	}
+	var a, b core.PublicKey
+	a[0], b[0] = 1, 2
+	if err := writeDiscovered(p, []core.PublicKey{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = readDiscovered(p)
+	if err != nil || len(got) != 2 || !got[a] || !got[b] {
+		t.Fatalf("list read back: %v %v", got, err)
 	}
 }

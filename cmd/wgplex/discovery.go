@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
 	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
 )
@@ -49,6 +51,10 @@ var (
 		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
 	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
 		"without a CA: prefixes records may claim, comma-separated (default: anything but default routes)")
+	discoveryEnvFlag = registerDaemonFlag("discovery-env", "WGPLEX_DISCOVERY_ENV",
+		"daemon environment variables the discovery plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_ETCD_*)")
+	discoverySHA256Flag = registerDaemonFlag("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
+		"pin the discovery plugin binary to this SHA-256 (hex, as sha256sum prints it)")
 	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
 		"\"true\" lets --discovery-dir use a directory or files that others may write")
 )
@@ -107,6 +113,13 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	ifname := env.Ifname
+	managedFile := discoveredPath(ifname)
+	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeDiscovered(managedFile, nil); err != nil {
+		return nil, err
+	}
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
@@ -117,13 +130,12 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
 	}
-	d, err := plugins.StartDiscovery(plugins.Config{
-		Name:       name,
-		Command:    argv,
-		SearchDirs: pluginSearchDirs(),
-		Logger:     env.Log,
-		Metrics:    pluginMetrics,
-	}, plugins.DiscoveryOptions{
+	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Name, cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = name, argv, pluginSearchDirs(), env.Log, pluginMetrics
+	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {
 			a := ann
@@ -139,12 +151,20 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		Trust:    trust,
 		Identity: id,
 		Metrics:  discoveryMetrics,
+		OnManaged: func(keys []core.PublicKey) {
+			if err := writeDiscovered(managedFile, keys); err != nil {
+				env.Log.Warn("Cannot list the discovered peers for SaveConfig", "file", managedFile, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
-	return func() { d.Close() }, nil
+	return func() {
+		d.Close()
+		os.Remove(managedFile)
+	}, nil
 }
 
 // discoveryAnnouncement collects what this node announces from the options.

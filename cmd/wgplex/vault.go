@@ -20,6 +20,13 @@ import (
 var keyVaultFlag = registerDaemonFlag("keyvault", "WGPLEX_KEYVAULT",
 	`key vault plugin command line, e.g. "keyvault-file -key /etc/wireguard/wg0.key"; the plugin holds the private key`)
 
+var (
+	keyVaultEnvFlag = registerDaemonFlag("keyvault-env", "WGPLEX_KEYVAULT_ENV",
+		"daemon environment variables the key vault plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_PKCS11_*,SOFTHSM2_CONF)")
+	keyVaultSHA256Flag = registerDaemonFlag("keyvault-sha256", "WGPLEX_KEYVAULT_SHA256",
+		"pin the key vault plugin binary to this SHA-256 (hex, as sha256sum prints it)")
+)
+
 // pluginMetrics are the plugin host's series, shared by every plugin the
 // daemon runs.
 var pluginMetrics = plugins.NewMetrics()
@@ -39,12 +46,12 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
-	kv, err := plugins.StartKeyVault(plugins.Config{
-		Command:    argv,
-		SearchDirs: pluginSearchDirs(),
-		Logger:     env.Log,
-		Metrics:    pluginMetrics,
-	})
+	cfg, err := pluginOptions("keyvault", *keyVaultEnvFlag, *keyVaultSHA256Flag)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = argv, pluginSearchDirs(), env.Log, pluginMetrics
+	kv, err := plugins.StartKeyVault(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("key vault: %w", err)
 	}
@@ -58,4 +65,20 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 		// Anything go-plugin still manages (nothing, normally) goes too.
 		plugin.CleanupClients()
 	}, nil
+}
+
+// pluginOptions reads a plugin's environment and pinning options.
+func pluginOptions(flag, envNames, sum string) (plugins.Config, error) {
+	var cfg plugins.Config
+	if envNames != "" {
+		cfg.PassEnv = discoverySplitList(envNames)
+	}
+	if sum != "" {
+		b, err := plugins.ParseSHA256(sum)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s-sha256: %v", flag, err)
+		}
+		cfg.SHA256 = b
+	}
+	return cfg, nil
 }

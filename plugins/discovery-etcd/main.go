@@ -58,23 +58,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: discovery-etcd [-endpoints URLS] [-prefix P] [-ttl D (at least 2s)] [-cacert F -cert F -key F]")
 		return 2
 	}
-	cfg := clientv3.Config{
-		Endpoints:            strings.Split(*endpoints, ","),
-		DialTimeout:          *dialTimeout,
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		Logger:               zap.NewNop(),
-		Username:             os.Getenv("WGPLEX_ETCD_USERNAME"),
-		Password:             os.Getenv("WGPLEX_ETCD_PASSWORD"),
-	}
-	if *caCert != "" || *cert != "" {
-		tlsInfo := transport.TLSInfo{TrustedCAFile: *caCert, CertFile: *cert, KeyFile: *key}
-		tc, err := tlsInfo.ClientConfig()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "discovery-etcd: TLS: %v\n", err)
-			return 1
-		}
-		cfg.TLS = tc
+	cfg, err := clientConfig(*endpoints, *dialTimeout, *caCert, *cert, *key,
+		os.Getenv("WGPLEX_ETCD_USERNAME"), os.Getenv("WGPLEX_ETCD_PASSWORD"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "discovery-etcd: %v\n", err)
+		return 1
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
@@ -93,4 +81,32 @@ func run(args []string) int {
 	case <-time.After(3 * time.Second):
 	}
 	return 0
+}
+
+// clientConfig is the etcd client configuration: TLS when a CA bundle or
+// a client certificate is given (the server's certificate checked against
+// caCert, the client's presented for --client-cert-auth), and user name
+// and password for etcd's own authentication.
+func clientConfig(endpoints string, dialTimeout time.Duration, caCert, cert, key, user, password string) (clientv3.Config, error) {
+	cfg := clientv3.Config{
+		Endpoints:            strings.Split(endpoints, ","),
+		DialTimeout:          dialTimeout,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Logger:               zap.NewNop(),
+		Username:             user,
+		Password:             password,
+	}
+	if (cert == "") != (key == "") {
+		return cfg, fmt.Errorf("TLS: -cert and -key go together")
+	}
+	if caCert != "" || cert != "" {
+		tlsInfo := transport.TLSInfo{TrustedCAFile: caCert, CertFile: cert, KeyFile: key}
+		tc, err := tlsInfo.ClientConfig()
+		if err != nil {
+			return cfg, fmt.Errorf("TLS: %v", err)
+		}
+		cfg.TLS = tc
+	}
+	return cfg, nil
 }

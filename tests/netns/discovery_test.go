@@ -59,6 +59,9 @@ type meshLab struct {
 	lan    *Netns
 	be     meshBackend
 	nodes  []*meshNode
+	// nodeArgs, if set, adds daemon options of one node (its fleet
+	// certificate, say); it may use the node's key.
+	nodeArgs func(n *meshNode) []string
 }
 
 func newMeshLab(t *testing.T, impl Impl, subnet int) *meshLab {
@@ -85,7 +88,11 @@ func (l *meshLab) startNode(host int) *meshNode {
 	l.t.Helper()
 	ns := l.attach(host)
 	n := &meshNode{host: host, ns: ns, key: GenKey(l.t)}
-	n.d = startDaemonArgs(l.t, ns, l.impl, nil, l.be.args...)
+	args := l.be.args
+	if l.nodeArgs != nil {
+		args = append(append([]string(nil), args...), l.nodeArgs(n)...)
+	}
+	n.d = startDaemonArgs(l.t, ns, l.impl, nil, args...)
 	n.d.Up(n.tunnelAddr(l) + "/24")
 	l.nodes = append(l.nodes, n)
 	return n

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+
+//go:build linux
+
+package netns
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wgplex/wgplex/fleet"
+	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
+	"github.com/wgplex/wgplex/plugins/sdk"
+)
+
+// fleetCA is a fleet authority made with `wgplex fleet`, its files in a
+// test directory.
+type fleetCA struct {
+	t   *testing.T
+	bin string
+	dir string
+	key string // the CA private key
+	pub string // the CA public file the nodes trust
+	rl  string // its revocation list
+}
+
+func fleetCmd(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, append([]string{"fleet"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wgplex fleet %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func newFleetCA(t *testing.T, bin, dir, name string) *fleetCA {
+	c := &fleetCA{t: t, bin: bin, dir: dir, key: filepath.Join(dir, name+".key"), pub: filepath.Join(dir, name+".pub"), rl: filepath.Join(dir, name+".revoked")}
+	fleetCmd(t, bin, "init-ca", "-name", name, "-key", c.key, "-pub", c.pub)
+	return c
+}
+
+// issue makes a signing key and a certificate for WireGuard key wgPub;
+// it returns the certificate and signing key files.
+func (c *fleetCA) issue(name, wgPub string, serial int, prefixes, endpointNets string, extra ...string) (string, string) {
+	c.t.Helper()
+	cert, sign := filepath.Join(c.dir, name+".cert"), filepath.Join(c.dir, name+".sign")
+	if !fileExists(sign) {
+		fleetCmd(c.t, c.bin, "genkey", "-key", sign)
+	}
+	args := []string{"sign", "-ca-key", c.key, "-public-key", wgPub, "-signing-key", sign, "-name", name,
+		"-prefixes", prefixes, "-serial", strconv.Itoa(serial), "-out", cert}
+	if endpointNets != "" {
+		args = append(args, "-endpoint-nets", endpointNets)
+	}
+	fleetCmd(c.t, c.bin, append(args, extra...)...)
+	return cert, sign
+}
+
+// signRecord is a record of the node with certificate certPath, signed
+// with its signing key: what a node publishes, or what an attacker with
+// that key could.
+func signRecord(t *testing.T, certPath, signPath string, seq uint64, endpoint string, prefixes ...string) []byte {
+	t.Helper()
+	raw, err := fleet.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := fleet.ParseCertificate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := fleet.ReadPrivateKeyFile(signPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fleet.Record{Cert: cert, PublicKey: cert.PublicKey, Sequence: seq, Timestamp: time.Now(),
+		Endpoints: []netip.AddrPort{netip.MustParseAddrPort(endpoint)}}
+	for _, p := range prefixes {
+		r.Prefixes = append(r.Prefixes, netip.MustParsePrefix(p))
+	}
+	out, err := r.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// writePeerFile puts a record into the registry directory as its writer
+// would (a temporary file renamed into place).
+func writePeerFile(t *testing.T, dir, name, wgPub, allowed, endpoint string, signed []byte) {
+	t.Helper()
+	text := fmt.Sprintf("[Peer]\nPublicKey = %s\nAllowedIPs = %s\nEndpoint = %s\n", wgPub, allowed, endpoint)
+	if signed != nil {
+		text += "#wgplex: Signed = " + base64.StdEncoding.EncodeToString(signed) + "\n"
+	}
+	tmp := filepath.Join(dir, ".attack-tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownFile is the file the directory plugin of the node with key pub writes.
+func ownFile(t *testing.T, dir, pub string) string {
+	b, err := base64.StdEncoding.DecodeString(pub)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("bad key %q", pub)
+	}
+	return filepath.Join(dir, dirdisc.SelfFileName(sdk.Key(b)))
+}
+
+// pinger pings between every pair of nodes in batches until stopped and
+// counts what was sent and what came back.
+type pinger struct {
+	stop       atomic.Bool
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	sent, recv map[string]int
+}
+
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+func (l *meshLab) startPings(nodes []*meshNode) *pinger {
+	p := &pinger{sent: map[string]int{}, recv: map[string]int{}}
+	for _, s := range nodes {
+		for _, d := range nodes {
+			if s == d {
+				continue
+			}
+			pair := fmt.Sprintf("%d->%d", s.host, d.host)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				for !p.stop.Load() {
+					// A batch ends on its own (count reached, last reply
+					// waited for), so no reply is cut off by the stop.
+					out, _ := s.ns.Run("ping", "-n", "-q", "-c", "5", "-i", "0.2", "-W", "2", d.tunnelAddr(l))
+					m := pingSummary.FindStringSubmatch(out)
+					if m == nil {
+						continue
+					}
+					tx, _ := strconv.Atoi(m[1])
+					rx, _ := strconv.Atoi(m[2])
+					p.mu.Lock()
+					p.sent[pair] += tx
+					p.recv[pair] += rx
+					p.mu.Unlock()
+				}
+			}()
+		}
+	}
+	return p
+}
+
+// finish stops the pings and returns the pairs that lost any, and the
+// total sent.
+func (p *pinger) finish() ([]string, int) {
+	p.stop.Store(true)
+	p.wg.Wait()
+	var lost []string
+	total := 0
+	for pair, tx := range p.sent {
+		total += tx
+		if rx := p.recv[pair]; rx != tx || tx == 0 {
+			lost = append(lost, fmt.Sprintf("%s: %d of %d", pair, rx, tx))
+		}
+	}
+	return lost, total
+}
+
+// rejected is a node's wgplex_discovery_records_rejected_total{reason}.
+func rejected(t *testing.T, n *meshNode, reason string) float64 {
+	return metricValue(scrapeMetrics(t, n.ns), fmt.Sprintf(`wgplex_discovery_records_rejected_total{reason=%q}`, reason))
+}
+
+// waitRefused waits until every node in nodes counted one more refusal
+// for reason than in before.
+func waitRefused(t *testing.T, nodes []*meshNode, reason string, before map[*meshNode]float64) {
+	t.Helper()
+	Eventually(t, 10*time.Second, "every node to refuse with "+reason, func() (bool, string) {
+		var bad []string
+		for _, n := range nodes {
+			if v := rejected(t, n, reason); v < before[n]+1 {
+				bad = append(bad, fmt.Sprintf("node %d: %v", n.host, v))
+			}
+		}
+		return len(bad) == 0, strings.Join(bad, ", ")
+	})
+}
+
+func counts(t *testing.T, nodes []*meshNode, reason string) map[*meshNode]float64 {
+	out := map[*meshNode]float64{}
+	for _, n := range nodes {
+		out[n] = rejected(t, n, reason)
+	}
+	return out
+}
+
+// TestDiscoveryFleetDir: a 4-node mesh over the directory backend with a
+// fleet CA. While every node pings every other, the registry is fed
+// records that must not become peers; each is refused by every node,
+// counted by reason, and no ping is lost. A node whose own record is
+// overwritten puts it back within 2 s. Then another node brought up with
+// `wgplex up` and SaveConfig joins, and `wgplex down` writes none of its
+// discovered peers into its configuration file.
+func TestDiscoveryFleetDir(t *testing.T) {
+	impl := implUnderTest(t)
+	if impl.Name != "wgplex" {
+		t.Skip("peer discovery is a wgplex feature")
+	}
+	const S = 11
+	l := newMeshLab(t, impl, S)
+	files := t.TempDir()
+	dir := t.TempDir()
+	ca := newFleetCA(t, impl.Bin, files, "fleet")
+	rogue := newFleetCA(t, impl.Bin, files, "rogue")
+	lan := fmt.Sprintf("10.213.%d.0/24", S)
+	tunAddr := func(h int) string { return fmt.Sprintf("10.214.%d.%d/32", S, h) }
+
+	// Revoked before anything starts: serial 66.
+	revokedKey := GenKey(t)
+	revCert, revSign := ca.issue("revoked", revokedKey.Public, 66, tunAddr(66), lan)
+	fleetCmd(t, impl.Bin, "revoke", "-ca-key", ca.key, "-list", ca.rl, "66")
+
+	certs := map[*meshNode][2]string{}
+	l.be = meshBackend{name: "dir+ca", args: []string{"--discovery-dir", dir, "--discovery-ca", ca.pub,
+		"--discovery-revocations", ca.rl, "--metrics-listen", "127.0.0.1:9586"}}
+	l.nodeArgs = func(n *meshNode) []string {
+		c, s := ca.issue(fmt.Sprintf("node%d", n.host), n.key.Public, n.host, tunAddr(n.host), lan)
+		certs[n] = [2]string{c, s}
+		return []string{"--discovery-cert", c, "--discovery-signing-key", s}
+	}
+	for h := 1; h <= 5; h++ {
+		l.startNode(h)
+	}
+	start := time.Now()
+	for _, n := range l.nodes {
+		l.join(n)
+	}
+	l.waitMesh(start, 30*time.Second, "a full mesh of 5 nodes with a CA")
+	// Node 5 leaves in good order (its file goes): the others remember
+	// the sequence of its last record, so a replay of an older one fails.
+	ghost := l.nodes[4]
+	ghost.d.cmd.Process.Signal(syscall.SIGTERM)
+	Eventually(t, 10*time.Second, "node 5 to exit", func() (bool, string) { return ghost.d.Exited(), "" })
+	l.nodes = l.nodes[:4]
+	l.waitMesh(time.Now(), 10*time.Second, "the mesh of 4 after node 5 left")
+	if failed := l.pingAll(l.nodes, l.nodes, time.Now().Add(20*time.Second)); len(failed) > 0 {
+		t.Fatalf("no ping replies between %v", failed)
+	}
+	pings := l.startPings(l.nodes)
+	defer pings.finish()
+	all := l.nodes
+	attack := func(name, reason string, nodes []*meshNode, do func()) {
+		t.Helper()
+		before := counts(t, nodes, reason)
+		do()
+		waitRefused(t, nodes, reason, before)
+		t.Logf("%s: refused as %s by nodes %v", name, reason, hosts(nodes))
+	}
+
+	// Mallory holds a valid certificate for her own key and address.
+	mallory := GenKey(t)
+	malCert, malSign := ca.issue("mallory", mallory.Public, 50, tunAddr(50), lan)
+	ep := fmt.Sprintf("10.213.%d.50:51820", S)
+	seq := uint64(time.Now().UnixNano())
+
+	attack("unsigned record", "unsigned", all, func() {
+		writePeerFile(t, dir, "unsigned.conf", GenKey(t).Public, tunAddr(60), ep, nil)
+	})
+	attack("record under another CA", "unknown_ca", all, func() {
+		k := GenKey(t)
+		c, s := rogue.issue("rogue-node", k.Public, 1, tunAddr(61), lan)
+		writePeerFile(t, dir, "rogue.conf", k.Public, tunAddr(61), ep, signRecord(t, c, s, seq, ep, tunAddr(61)))
+	})
+	attack("expired certificate", "expired", all, func() {
+		k := GenKey(t)
+		c, s := ca.issue("expired", k.Public, 62, tunAddr(62), lan,
+			"-not-before", time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339), "-valid", "1h")
+		writePeerFile(t, dir, "expired.conf", k.Public, tunAddr(62), ep, signRecord(t, c, s, seq, ep, tunAddr(62)))
+	})
+	attack("revoked serial", "revoked", all, func() {
+		writePeerFile(t, dir, "revoked.conf", revokedKey.Public, tunAddr(66), ep, signRecord(t, revCert, revSign, seq, ep, tunAddr(66)))
+	})
+	attack("prefix outside the certificate", "prefix_outside_cert", all, func() {
+		// Mallory claims node 2's address besides her own.
+		writePeerFile(t, dir, "mallory.conf", mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq, ep, tunAddr(50), tunAddr(2)))
+	})
+	attack("endpoint outside the allowed networks", "endpoint_outside_allowed", all, func() {
+		writePeerFile(t, dir, "mallory.conf", mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+1, "192.0.2.50:51820", tunAddr(50)))
+	})
+	attack("certificate of another key", "key_mismatch", all, func() {
+		os.Remove(filepath.Join(dir, "mallory.conf"))
+		writePeerFile(t, dir, "stolen.conf", GenKey(t).Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+2, ep, tunAddr(50)))
+	})
+
+	// An older record of node 5 (signed with its real key, sequence 1),
+	// put back after it left.
+	attack("older sequence replayed", "stale_sequence", all, func() {
+		writePeerFile(t, dir, "replay.conf", ghost.key.Public, tunAddr(5), ep,
+			signRecord(t, certs[ghost][0], certs[ghost][1], 1, fmt.Sprintf("10.213.%d.5:51820", S), tunAddr(5)))
+	})
+
+	// Own records overwritten, by an older record of node 2 and by an
+	// unsigned one of node 3, each pointing elsewhere: the owner puts its
+	// record back within 2 s. The others refuse what they see of it in
+	// the meantime (the owner may be quicker than their next scan, so not
+	// every node need see it); none applies it (the mesh check below).
+	for _, tc := range []struct {
+		n      *meshNode
+		signed func() []byte
+	}{
+		{l.nodes[1], func() []byte {
+			return signRecord(t, certs[l.nodes[1]][0], certs[l.nodes[1]][1], 1, fmt.Sprintf("10.213.%d.99:51820", S), tunAddr(2))
+		}},
+		{l.nodes[2], func() []byte { return nil }},
+	} {
+		own := ownFile(t, dir, tc.n.key.Public)
+		orig, err := os.ReadFile(own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restored0 := metricValue(scrapeMetrics(t, tc.n.ns), "wgplex_discovery_self_restored_total")
+		writePeerFile(t, dir, filepath.Base(own), tc.n.key.Public, tunAddr(tc.n.host), fmt.Sprintf("10.213.%d.98:51820", S), tc.signed())
+		waitRestored(t, own, orig)
+		if v := metricValue(scrapeMetrics(t, tc.n.ns), "wgplex_discovery_self_restored_total"); v < restored0+1 {
+			t.Errorf("node %d restored its record but counted %v restorations (was %v)", tc.n.host, v, restored0)
+		}
+	}
+
+	if ok, detail := l.meshComplete(); !ok {
+		t.Errorf("the mesh changed under the attacks: %s", detail)
+	}
+	lost, sent := pings.finish()
+	if len(lost) > 0 {
+		t.Errorf("pings lost during the attacks: %v", lost)
+	}
+	t.Logf("%d pings across the attacks, none lost", sent)
+
+	t.Run("saveconfig", func(t *testing.T) { fleetSaveConfig(t, l, ca, dir) })
+}
+
+func hosts(nodes []*meshNode) []int {
+	var out []int
+	for _, n := range nodes {
+		out = append(out, n.host)
+	}
+	return out
+}
+
+// waitRestored waits up to 2 s for a node's own file to be back as it
+// was.
+func waitRestored(t *testing.T, path string, orig []byte) {
+	t.Helper()
+	start := time.Now()
+	Eventually(t, 2*time.Second, "the node to restore "+filepath.Base(path), func() (bool, string) {
+		b, err := os.ReadFile(path)
+		return err == nil && string(b) == string(orig), string(b)
+	})
+	t.Logf("%s restored by its node after %v", filepath.Base(path), time.Since(start).Round(time.Millisecond))
+}
+
+// fleetSaveConfig brings another node up with `wgplex up` (SaveConfig, a
+// hand-configured peer, discovery through the environment), waits for its
+// discovered peers, takes it down and checks the file it saved.
+func fleetSaveConfig(t *testing.T, l *meshLab, ca *fleetCA, dir string) {
+	const host = 6
+	ns := l.attach(host)
+	k := GenKey(t)
+	hand := GenKey(t)
+	cert, sign := ca.issue("node6", k.Public, host, fmt.Sprintf("10.214.%d.%d/32", l.subnet, host), fmt.Sprintf("10.213.%d.0/24", l.subnet))
+	iface := "wgpx" + uniqueID()
+	conf := filepath.Join(t.TempDir(), iface+".conf")
+	text := fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = 10.214.%d.%d/24\nListenPort = 51820\nSaveConfig = true\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.214.%d.200/32\n",
+		k.Private, l.subnet, host, hand.Public, l.subnet)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LOG_LEVEL=verbose", "WGPLEX_DISCOVERY_DIR=" + dir, "WGPLEX_DISCOVERY_CA=" + ca.pub,
+		"WGPLEX_DISCOVERY_CERT=" + cert, "WGPLEX_DISCOVERY_SIGNING_KEY=" + sign, "WGPLEX_DISCOVERY_REVOCATIONS=" + ca.rl}
+	wgplex := func(args ...string) (string, error) {
+		log := filepath.Join(t.TempDir(), "wgplex.log")
+		f, err := os.Create(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := ns.Command(t.Context(), append(append([]string{"env"}, env...), append([]string{l.impl.Bin}, args...)...)...)
+		cmd.Stdout, cmd.Stderr = f, f
+		err = cmd.Run()
+		out, _ := os.ReadFile(log)
+		return string(out), err
+	}
+	if out, err := wgplex("up", conf); err != nil {
+		t.Fatalf("wgplex up: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if fileExists(SocketPath(iface)) {
+			wgplex("down", conf)
+		}
+	})
+	Eventually(t, 15*time.Second, "node 6 to discover the mesh", func() (bool, string) {
+		out, _ := ns.Run("wg", "show", iface, "peers")
+		n := 0
+		for _, m := range l.live() {
+			if strings.Contains(out, m.key.Public) {
+				n++
+			}
+		}
+		return n == len(l.live()), out
+	})
+	if out, err := wgplex("down", conf); err != nil {
+		t.Fatalf("wgplex down: %v\n%s", err, out)
+	}
+	saved, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(saved), hand.Public) || !strings.Contains(string(saved), "SaveConfig = true") {
+		t.Errorf("the saved file lost the hand-configured peer:\n%s", saved)
+	}
+	for _, m := range l.live() {
+		if strings.Contains(string(saved), m.key.Public) {
+			t.Errorf("the saved file holds discovered peer %d:\n%s", m.host, saved)
+		}
+	}
+}
