@@ -14,7 +14,8 @@ import (
 //
 //	Device.Read (batch, headroom left for the header)
 //	  │ routine readDevice: parse destination, allowed-IPs lookup → peer
-//	  │   (no peer: ICMP unreachable back into the Device, icmp.go)
+//	  │   (no peer: ICMP unreachable back into the Device, icmp.go;
+//	  │    our own outer datagram coming back: dropped, loop.go)
 //	  ▼
 //	peer.staged (bounded)   ── no usable keypair? ──▶ handshake initiation
 //	  │ sendStaged: assign counters, pad, one job per peer batch
@@ -124,6 +125,12 @@ func (t *Tunnel) readDevice() {
 				continue
 			}
 			size := sizes[i]
+			if t.routingLoop(views[i][MessageHeadroom : MessageHeadroom+size]) {
+				// The buffer stays with the reader for the next read.
+				t.stats.drop(DropRoutingLoop)
+				t.rl.debugf("%s - Dropping a packet routed back into the tunnel (routing loop)", peer.pub.Short())
+				continue
+			}
 			gi := -1
 			for k := range groups {
 				if groups[k].peer == peer {

@@ -24,6 +24,7 @@ const (
 	DropMalformed                      // not a valid WireGuard message or IP packet
 	DropNoEndpoint                     // the peer has no known endpoint
 	DropHandshake                      // a handshake message failed a check
+	DropRoutingLoop                    // the tunnel's own outer datagram came back out of the device
 	numDropReasons
 )
 
@@ -38,6 +39,7 @@ var dropReasonNames = [...]string{
 	DropMalformed:    "malformed",
 	DropNoEndpoint:   "no_endpoint",
 	DropHandshake:    "handshake_invalid",
+	DropRoutingLoop:  "routing_loop",
 }
 
 // String returns the reason's metric label.

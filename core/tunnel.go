@@ -106,6 +106,7 @@ type Tunnel struct {
 	bindMu    sync.RWMutex // guards bindOpen and the bind's lifetime
 	bindOpen  bool
 	boundPort uint16
+	outerPort atomic.Uint32 // boundPort for the device reader (loop.go)
 	recvWG    sync.WaitGroup
 
 	routeMu sync.RWMutex
@@ -345,6 +346,7 @@ func (t *Tunnel) openBind(port uint16, mark uint32) error {
 		}
 	}
 	t.bindOpen, t.boundPort = true, actual
+	t.outerPort.Store(uint32(actual))
 	for _, fn := range fns {
 		t.recvWG.Add(1)
 		go t.receive(fn)
@@ -359,6 +361,7 @@ func (t *Tunnel) closeBind() {
 	if t.bindOpen {
 		t.bind.Close()
 		t.bindOpen, t.boundPort = false, 0
+		t.outerPort.Store(0)
 	}
 	t.bindMu.Unlock()
 	t.recvWG.Wait()

@@ -146,10 +146,11 @@ func reportError(name string, err error, stderr io.Writer) int {
 // filtering. Table = off installs no routes; a table number or name puts
 // every route, a default one included, in that table and adds no rule.
 //
-// Unlike wg-quick, no firewall rules are added for a default route: the
-// raw-table rule that drops packets for the tunnel's addresses arriving on
-// other interfaces, and the connmark rules that keep replies to incoming
-// underlay connections out of the tunnel, are left to the administrator.
+// For such a default route, as wg-quick does, an nftables table per family
+// (hostnet.AddFullTunnelFirewall, through netlink) copies the mark of the
+// tunnel's UDP datagrams to conntrack and back onto their replies, so that
+// strict reverse-path filtering passes them, and drops packets for the
+// tunnel's addresses that arrive on other interfaces. down deletes it.
 func runUp(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	q, err := parseQuickArgs(args)
 	if err != nil {
@@ -459,7 +460,11 @@ func (u *upRun) policyRouting(fam int) error {
 			return err
 		}
 	}
-	return nil
+	var addrs []netip.Addr
+	for _, a := range u.f.Interface.Address {
+		addrs = append(addrs, a.Addr())
+	}
+	return u.target.AddFullTunnelFirewall(u.st, fam, u.q.ifname, addrs, uint32(u.fwmark))
 }
 
 func familyOf(p netip.Prefix) int {

@@ -39,6 +39,9 @@ const (
 	// KindFile: the file Path was written; Old is what it held before
 	// (nil: it did not exist) and Dir a directory created for it.
 	KindFile Kind = "file"
+	// KindNftTable: the nftables table Name of Family (4 or 6) was
+	// created (the full-tunnel firewall). Undoing it deletes the table.
+	KindNftTable Kind = "nft_table"
 )
 
 // Change is one thing done to the host, with what it takes to undo it.

@@ -24,6 +24,7 @@ func TestStateRoundTrip(t *testing.T) {
 		{Kind: KindSysctl, Path: srcValidMark, Old: &old},
 		{Kind: KindRule, Family: 6, Table: 254, Priority: 32764, SuppressPrefixlen: &zero},
 		{Kind: KindRoute, Name: "wg7", Prefix: netip.MustParsePrefix("::/0"), Table: 51820},
+		{Kind: KindNftTable, Family: 6, Name: FullTunnelTable("wg7")},
 	}
 	for _, c := range changes {
 		if err := st.Record(c); err != nil {

@@ -90,6 +90,8 @@ func (h *Host) undo(c Change) error {
 		return unsetResolvconf(h, c.Name)
 	case KindFile:
 		return h.restoreFile(c)
+	case KindNftTable:
+		return h.deleteNftTable(c)
 	default:
 		return fmt.Errorf("unknown change kind %q in the state file", c.Kind)
 	}
