@@ -83,6 +83,10 @@ type Config struct {
 	// GRPCDialOptions are added to the connection to the plugin, e.g. an
 	// interceptor that records calls.
 	GRPCDialOptions []grpc.DialOption
+	// Versions are the plugin protocol versions the daemon offers, each
+	// with the kinds it can dispense in that version; the plugin picks the
+	// newest it serves. Nil means sdk.VersionedPluginMap().
+	Versions map[int]plugin.PluginSet
 }
 
 func (c *Config) setDefaults() error {
@@ -108,6 +112,9 @@ func (c *Config) setDefaults() error {
 	def(&c.HealthInterval, DefaultHealthInterval)
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.Versions == nil {
+		c.Versions = sdk.VersionedPluginMap()
+	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
@@ -126,6 +133,8 @@ type Plugin struct {
 	impl     any
 	pid      int
 	sockDir  string // the running plugin's socket directory
+	proto    int    // the protocol version it negotiated
+	lastErr  string // for State
 	started  time.Time
 	stopping bool
 
@@ -206,6 +215,7 @@ func (p *Plugin) call(method string, fn func(ctx context.Context, impl any) erro
 			err = fmt.Errorf("%w (no answer within %v)", err, p.cfg.CallTimeout)
 		}
 		err = fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err)
+		p.noteError(err)
 		if kick {
 			p.logCallFailure(method, err)
 			select {
@@ -266,7 +276,7 @@ func (p *Plugin) launch() error {
 	tail := &tailWriter{max: 2048}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginMap(),
+		VersionedPlugins: p.cfg.Versions,
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -316,6 +326,7 @@ func (p *Plugin) launch() error {
 	}
 	p.client, p.rpc, p.impl, p.pid, p.started = client, rpc, raw, pid, time.Now()
 	p.sockDir = sockDir
+	p.proto = client.NegotiatedVersion()
 	p.mu.Unlock()
 	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, true)
 	p.log.Info("Plugin started", "pid", pid, "protocol", client.NegotiatedVersion())
@@ -387,6 +398,7 @@ func (p *Plugin) supervise() {
 		if uptime > p.cfg.MaxBackoff {
 			backoff = p.cfg.MinBackoff
 		}
+		p.noteError(errors.New(why))
 		p.log.Error("Plugin down, restarting", "reason", why, "backoff", backoff)
 		p.takeDown()
 		if !p.restart(&backoff) {
@@ -419,6 +431,7 @@ func (p *Plugin) restart(backoff *time.Duration) bool {
 			}
 			return true
 		}
+		p.noteError(err)
 		p.log.Error("Plugin restart failed", "err", err, "next_attempt_in", *backoff)
 	}
 }
