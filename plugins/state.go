@@ -62,3 +62,13 @@ func (p *Plugin) noteError(err error) {
 // maxLastError bounds the last error kept per plugin; it travels to the
 // CLI in every `wgplex show`.
 const maxLastError = 512
+
+// Impl is the value the running plugin dispensed (an sdk.KeyVault, an
+// sdk.Discovery), nil while it is down. Calls made on it bypass the call
+// timeout, the metrics and the supervisor: it is for test harnesses such
+// as sdktest, which must hand their own deadlines to the plugin.
+func (p *Plugin) Impl() any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.impl
+}

@@ -33,7 +33,10 @@ func (v *vault) DH(_ context.Context, peer sdk.Key) (sdk.Key, error) {
 		return sdk.Key{}, err
 	}
 	s, err := v.key.ECDH(pub)
-	return sdk.Key(s), err
+	if err != nil {
+		return sdk.Key{}, err
+	}
+	return sdk.Key(s), nil
 }
 
 func main() {
