@@ -83,6 +83,10 @@ type Config struct {
 	// GRPCDialOptions are added to the connection to the plugin, e.g. an
 	// interceptor that records calls.
 	GRPCDialOptions []grpc.DialOption
+	// Reattach, if set, connects to a plugin started by hand (under a
+	// debugger, see sdk.ServeDebug) instead of launching Command. The
+	// daemon neither kills nor stops such a plugin.
+	Reattach *plugin.ReattachConfig
 	// Versions are the plugin protocol versions the daemon offers, each
 	// with the kinds it can dispense in that version; the plugin picks the
 	// newest it serves. Nil means sdk.VersionedPluginMap().
@@ -274,7 +278,7 @@ func (p *Plugin) launch() error {
 	cmd.Env = append(p.cfg.Env[:len(p.cfg.Env):len(p.cfg.Env)], plugin.EnvUnixSocketDir+"="+sockDir)
 	isolate(cmd)
 	tail := &tailWriter{max: 2048}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	client := plugin.NewClient(p.reattach(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: p.cfg.Versions,
 		Cmd:              cmd,
@@ -285,12 +289,9 @@ func (p *Plugin) launch() error {
 		Logger:           newHCLogAdapter(p.log),
 		Stderr:           tail,
 		GRPCDialOptions:  p.cfg.GRPCDialOptions,
-	})
+	}))
 	fail := func(err error) error {
-		pid := 0
-		if rc := client.ReattachConfig(); rc != nil {
-			pid = rc.Pid
-		}
+		pid := p.ownedPid(client)
 		client.Kill()
 		killGroup(pid)
 		os.RemoveAll(sockDir)
@@ -312,10 +313,7 @@ func (p *Plugin) launch() error {
 			return fail(err)
 		}
 	}
-	pid := 0
-	if rc := client.ReattachConfig(); rc != nil {
-		pid = rc.Pid
-	}
+	pid := p.ownedPid(client)
 	p.mu.Lock()
 	if p.stopping {
 		p.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wgplex/wgplex/plugins"
 	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // Peer discovery: a plugin reports the other nodes of a registry (a
@@ -88,11 +89,16 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
 	}
+	reattach, err := pluginReattach(sdk.KindDiscovery)
+	if err != nil {
+		return nil, err
+	}
 	d, err := plugins.StartDiscovery(plugins.Config{
-		Name:    name,
-		Command: argv,
-		Logger:  env.Log,
-		Metrics: pluginMetrics,
+		Name:     name,
+		Command:  argv,
+		Logger:   env.Log,
+		Metrics:  pluginMetrics,
+		Reattach: reattach,
 	}, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // The key vault option: the interface's static key is held by a plugin
@@ -39,10 +40,15 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
+	reattach, err := pluginReattach(sdk.KindKeyVault)
+	if err != nil {
+		return nil, err
+	}
 	kv, err := plugins.StartKeyVault(plugins.Config{
-		Command: argv,
-		Logger:  env.Log,
-		Metrics: pluginMetrics,
+		Command:  argv,
+		Logger:   env.Log,
+		Metrics:  pluginMetrics,
+		Reattach: reattach,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key vault: %w", err)
