@@ -50,7 +50,7 @@ func pluginBin(t testing.TB, name string) string {
 		built = true
 		binDir, buildErr = os.MkdirTemp("", "wgplex-plugins-")
 		if buildErr == nil {
-			buildErr = goBuild(binDir, "./keyvault-file", "./examples/keyvault-memory", "./testdata/badvault")
+			buildErr = goBuild(binDir, "./keyvault-file", "./examples/keyvault-memory", "./testdata/badvault", "./testdata/versionedvault")
 		}
 	}
 	if buildErr != nil {

@@ -101,6 +101,14 @@ type Config struct {
 	GRPCDialOptions []grpc.DialOption
 
 	path string // Command[0] resolved
+	// Reattach, if set, connects to a plugin started by hand (under a
+	// debugger, see sdk.ServeDebug) instead of launching Command. The
+	// daemon neither kills nor stops such a plugin.
+	Reattach *plugin.ReattachConfig
+	// Versions are the plugin protocol versions the daemon offers, each
+	// with the kinds it can dispense in that version; the plugin picks the
+	// newest it serves. Nil means sdk.VersionedPluginMap().
+	Versions map[int]plugin.PluginSet
 }
 
 func (c *Config) setDefaults() error {
@@ -142,6 +150,9 @@ func (c *Config) setDefaults() error {
 	def(&c.HealthInterval, DefaultHealthInterval)
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.Versions == nil {
+		c.Versions = sdk.VersionedPluginMap()
+	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
@@ -160,6 +171,8 @@ type Plugin struct {
 	impl     any
 	pid      int
 	sockDir  string // the running plugin's socket directory
+	proto    int    // the protocol version it negotiated
+	lastErr  string // for State
 	started  time.Time
 	stopping bool
 
@@ -245,6 +258,7 @@ func (p *Plugin) call(method string, fn func(ctx context.Context, impl any) erro
 			err = fmt.Errorf("%w (no answer within %v)", err, p.cfg.CallTimeout)
 		}
 		err = fmt.Errorf("plugin %s: %s: %w", p.cfg.Name, method, err)
+		p.noteError(err)
 		if kick {
 			p.logCallFailure(method, err)
 			select {
@@ -308,11 +322,11 @@ func (p *Plugin) launch() error {
 	if p.cfg.SHA256 != nil {
 		secure = &plugin.SecureConfig{Checksum: p.cfg.SHA256, Hash: sha256.New()}
 	}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	client := plugin.NewClient(p.reattach(&plugin.ClientConfig{
 		SecureConfig:     secure,
 		SkipHostEnv:      true,
 		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginMap(),
+		VersionedPlugins: p.cfg.Versions,
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -321,12 +335,9 @@ func (p *Plugin) launch() error {
 		Logger:           newHCLogAdapter(p.log),
 		Stderr:           tail,
 		GRPCDialOptions:  p.cfg.GRPCDialOptions,
-	})
+	}))
 	fail := func(err error) error {
-		pid := 0
-		if rc := client.ReattachConfig(); rc != nil {
-			pid = rc.Pid
-		}
+		pid := p.ownedPid(client)
 		client.Kill()
 		killGroup(pid)
 		os.RemoveAll(sockDir)
@@ -348,10 +359,7 @@ func (p *Plugin) launch() error {
 			return fail(err)
 		}
 	}
-	pid := 0
-	if rc := client.ReattachConfig(); rc != nil {
-		pid = rc.Pid
-	}
+	pid := p.ownedPid(client)
 	p.mu.Lock()
 	if p.stopping {
 		p.mu.Unlock()
@@ -362,6 +370,7 @@ func (p *Plugin) launch() error {
 	}
 	p.client, p.rpc, p.impl, p.pid, p.started = client, rpc, raw, pid, time.Now()
 	p.sockDir = sockDir
+	p.proto = client.NegotiatedVersion()
 	p.mu.Unlock()
 	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, true)
 	p.log.Info("Plugin started", "pid", pid, "protocol", client.NegotiatedVersion())
@@ -433,6 +442,7 @@ func (p *Plugin) supervise() {
 		if uptime > p.cfg.MaxBackoff {
 			backoff = p.cfg.MinBackoff
 		}
+		p.noteError(errors.New(why))
 		p.log.Error("Plugin down, restarting", "reason", why, "backoff", backoff)
 		p.takeDown()
 		if !p.restart(&backoff) {
@@ -465,6 +475,7 @@ func (p *Plugin) restart(backoff *time.Duration) bool {
 			}
 			return true
 		}
+		p.noteError(err)
 		p.log.Error("Plugin restart failed", "err", err, "next_attempt_in", *backoff)
 	}
 }

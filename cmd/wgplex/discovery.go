@@ -16,6 +16,7 @@ import (
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
 	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // Peer discovery: a plugin reports the other nodes of a registry (a
@@ -135,6 +136,9 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	cfg.Name, cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = name, argv, pluginSearchDirs(), env.Log, pluginMetrics
+	if cfg.Reattach, err = pluginReattach(sdk.KindDiscovery); err != nil {
+		return nil, err
+	}
 	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // The key vault option: the interface's static key is held by a plugin
@@ -51,6 +52,9 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = argv, pluginSearchDirs(), env.Log, pluginMetrics
+	if cfg.Reattach, err = pluginReattach(sdk.KindKeyVault); err != nil {
+		return nil, err
+	}
 	kv, err := plugins.StartKeyVault(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("key vault: %w", err)

@@ -17,9 +17,13 @@ import (
 	"github.com/hashicorp/go-plugin"
 )
 
-// ProtocolVersion is the go-plugin application protocol version. It changes
-// only when a plugin kind's gRPC service changes incompatibly (a new
-// wgplex.<kind>.v2 package); a daemon refuses plugins built for another one.
+// ProtocolVersion is the newest go-plugin application protocol version of
+// this SDK. It changes only when a plugin kind's gRPC service changes
+// incompatibly (a new wgplex.<kind>.v2 package). Versions are served side by
+// side: the daemon offers every version it speaks (VersionedPluginMap), a
+// plugin serves one or more (ServeVersions), and go-plugin settles on the
+// newest both know. A daemon and a plugin with no version in common refuse
+// each other at start with both lists in the error.
 const ProtocolVersion = 1
 
 // MagicCookieKey and MagicCookieValue are the environment variable the
@@ -53,5 +57,15 @@ func PluginMap() plugin.PluginSet {
 	return plugin.PluginSet{
 		KindKeyVault:  &KeyVaultPlugin{},
 		KindDiscovery: &DiscoveryPlugin{},
+	}
+}
+
+// VersionedPluginMap is what the daemon offers, per protocol version: the
+// plugin kinds it can dispense in that version. A new protocol version is
+// added here beside the old ones, so that plugins built against an older
+// SDK keep working.
+func VersionedPluginMap() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		1: PluginMap(),
 	}
 }

@@ -17,11 +17,24 @@ import (
 // Log through Logger(name): what a plugin writes to stderr ends up in the
 // daemon's log, tagged with the plugin's name, at the level it was logged.
 func ServeKeyVault(impl KeyVault) {
+	ServeVersions(map[int]plugin.PluginSet{
+		ProtocolVersion: {KindKeyVault: &KeyVaultPlugin{Impl: impl}},
+	})
+}
+
+// ServeVersions runs a plugin that serves one or more protocol versions:
+// for each version, the plugin kinds with their implementation in that
+// version. The daemon picks the newest version both sides speak. A plugin
+// moving to a new protocol version serves the old one beside it for as
+// long as daemons that only speak the old one are in use.
+//
+// The same rules as ServeKeyVault apply: call it from main only.
+func ServeVersions(versions map[int]plugin.PluginSet) {
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{KindKeyVault: &KeyVaultPlugin{Impl: impl}},
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          Logger(""),
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: versions,
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           Logger(""),
 	})
 }
 

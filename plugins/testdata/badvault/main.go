@@ -60,14 +60,20 @@ func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
 			return sdk.Key{}, err
 		}
 		s, err := other.ECDH(pub)
-		return sdk.Key(s), err
+		if err != nil {
+			return sdk.Key{}, err
+		}
+		return sdk.Key(s), nil
 	}
 	pub, err := ecdh.X25519().NewPublicKey(peer[:])
 	if err != nil {
 		return sdk.Key{}, err
 	}
 	s, err := v.key.ECDH(pub)
-	return sdk.Key(s), err
+	if err != nil {
+		return sdk.Key{}, err
+	}
+	return sdk.Key(s), nil
 }
 
 func main() {
