@@ -26,6 +26,7 @@ type UDPForward struct {
 	mu     sync.Mutex
 	flows  map[string]*flow
 	closed bool
+	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 }
 
@@ -72,7 +73,7 @@ func ForwardUDPOut(port uint16, target string, o Options) (*UDPForward, error) {
 }
 
 func newUDPForward(name string, pc net.PacketConn, o Options, dial func(context.Context) (net.Conn, error)) *UDPForward {
-	f := &UDPForward{pc: pc, dial: dial, o: o, name: name, flows: map[string]*flow{}}
+	f := &UDPForward{pc: pc, dial: dial, o: o, name: name, flows: map[string]*flow{}, done: make(chan struct{})}
 	f.wg.Add(2)
 	go f.readClients()
 	go f.expire()
@@ -90,6 +91,7 @@ func (f *UDPForward) Close() error {
 		return nil
 	}
 	f.closed = true
+	close(f.done)
 	err := f.pc.Close()
 	for _, fl := range f.flows {
 		fl.c.Close()
@@ -189,12 +191,13 @@ func (f *UDPForward) expire() {
 	every := max(f.o.UDPIdleTimeout/4, 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for range t.C {
-		f.mu.Lock()
-		if f.closed {
-			f.mu.Unlock()
+	for {
+		select {
+		case <-f.done:
 			return
+		case <-t.C:
 		}
+		f.mu.Lock()
 		now := time.Now()
 		for _, fl := range f.flows {
 			if now.Sub(fl.last) > f.o.UDPIdleTimeout {
