@@ -247,7 +247,6 @@ func (b *bufferedConn) CloseWrite() error {
 	return b.Conn.Close()
 }
 
-
 // limitListener closes connections beyond its limit as they are
 // accepted; a slot is freed when its connection closes.
 type limitListener struct {

@@ -53,7 +53,6 @@ func ForwardUDPIn(bind, target string, o Options) (*UDPForward, error) {
 	return f, nil
 }
 
-
 // ForwardUDPOut listens on port of every tunnel address and sends each
 // peer's datagrams to target on the host.
 func ForwardUDPOut(port uint16, target string, o Options) (*UDPForward, error) {
