@@ -16,7 +16,6 @@ import (
 
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/core/config"
-	"github.com/wgplex/wgplex/core/uapi"
 )
 
 // set, setconf, addconf and syncconf change an interface over the UAPI
@@ -179,7 +178,7 @@ func confCommand(name string) func([]string, io.Reader, io.Writer, io.Writer) in
 
 // apply sends one change set to the interface.
 func apply(ifname string, cfg core.Config, stderr io.Writer) int {
-	c, err := uapi.Dial(ifname)
+	c, err := dialInterface(ifname)
 	if err == nil {
 		err = c.Set(cfg)
 		c.Close()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/core/config"
-	"github.com/wgplex/wgplex/core/uapi"
 )
 
 // show and showconf read an interface over the UAPI and print it in wg(8)'s
@@ -38,7 +37,7 @@ func showUsage(w io.Writer) {
 
 // getDevice reads one interface's state.
 func getDevice(ifname string) (core.Snapshot, error) {
-	c, err := uapi.Dial(ifname)
+	c, err := dialInterface(ifname)
 	if err != nil {
 		return core.Snapshot{}, err
 	}
@@ -56,7 +55,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	color := colorMode(stdout)
 	switch {
 	case len(args) == 0 || args[0] == "all":
-		names, err := uapi.List()
+		names, err := listInterfaces()
 		if err != nil {
 			fmt.Fprintf(stderr, "Unable to list interfaces: %s\n", strerror(err))
 			return 1
@@ -91,7 +90,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			showUsage(stderr)
 			return 1
 		}
-		names, err := uapi.List()
+		names, err := listInterfaces()
 		if err != nil {
 			fmt.Fprintf(stderr, "Unable to list interfaces: %s\n", strerror(err))
 			return 1

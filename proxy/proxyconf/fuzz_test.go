@@ -10,7 +10,8 @@ import (
 )
 
 // FuzzParse feeds arbitrary files to the parser: it must return a File or
-// an *Error, never panic, and a File it returns must have an interface.
+// an *Error, never panic, and a File it returns must have an interface
+// part and no half of a credential pair.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.conf")
 	for _, s := range seeds {
@@ -42,8 +43,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if cfg.WG == nil || cfg.WG.Interface.PrivateKey == nil {
-			t.Fatal("a File without an interface key")
+		if cfg.WG == nil {
+			t.Fatal("a File without an interface")
 		}
 		for _, p := range append(cfg.Socks5, cfg.HTTP...) {
 			if (p.Username == "") != (len(p.Password) == 0) {

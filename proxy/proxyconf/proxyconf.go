@@ -338,9 +338,6 @@ func (f *File) readWG(name string, wg []byte, haveWG bool, wgConfigLine int, pee
 	if err != nil {
 		return err
 	}
-	if wf.Interface.PrivateKey == nil {
-		return errorf(name, 0, "no [Interface] with a PrivateKey")
-	}
 	for i := range wf.Peers {
 		if !peerHasAllowed[i] {
 			// wireproxy's rule: a peer without AllowedIPs takes everything.

@@ -116,7 +116,6 @@ func TestErrors(t *testing.T) {
 		{"Foo = 1\n" + base, "c.conf:1: key \"Foo\" outside a section"},
 		{"WGConfig = x.conf\n" + base, "c.conf:1: WGConfig and an [Interface]"},
 		{"WGConfig = x.conf\n", "c.conf:1: WGConfig: "},
-		{"[Interface]\nAddress = 10.0.0.2/32\n", "c.conf: no [Interface] with a PrivateKey"},
 		{base + "ListenPort = x\n", "c.conf:6: unknown key \"ListenPort\" in [Peer]"},
 		{"[Interface]\nPrivateKey = " + testKey + "\nCheckAliveInterval = 3\n", "c.conf:3: CheckAliveInterval is only valid with CheckAlive"},
 	}

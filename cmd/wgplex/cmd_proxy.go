@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/wgplex/wgplex/backends/netstack"
+	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/uapi"
+	"github.com/wgplex/wgplex/proxy"
+	"github.com/wgplex/wgplex/proxy/proxyconf"
+	"github.com/wgplex/wgplex/transports/udp"
+)
+
+// "wgplex proxy CONF" runs a tunnel without root: the interface is a
+// user-space TCP/IP stack (backends/netstack), and the host's programs
+// reach it through the SOCKS5 and HTTP proxies and port forwards the file
+// asks for. The daemon's parts (key vault, metrics) start as for a TUN
+// interface; the UAPI socket goes where this user may create it (see
+// runtimedir.go).
+
+func init() {
+	registerCommand(&command{
+		name:  "proxy",
+		usage: "proxy [-n|--configtest] [--name IFNAME] [daemon options] CONFIG-FILE   run a tunnel without root, as SOCKS5/HTTP proxies and port forwards",
+		run:   runProxy,
+	})
+}
+
+// proxyArgs is the command line of "wgplex proxy".
+type proxyArgs struct {
+	conf       string
+	name       string
+	configTest bool
+}
+
+func parseProxyArgs(args []string) (proxyArgs, error) {
+	var a proxyArgs
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "-n" || arg == "--configtest":
+			a.configTest = true
+			continue
+		case strings.HasPrefix(arg, "--"):
+			name, value, hasValue := strings.Cut(arg[2:], "=")
+			if !hasValue {
+				if i+1 >= len(args) {
+					return a, fmt.Errorf("option --%s needs a value", name)
+				}
+				i++
+				value = args[i]
+			}
+			if name == "name" {
+				a.name = value
+				continue
+			}
+			f := findDaemonFlag(name)
+			if f == nil {
+				return a, fmt.Errorf("unknown option --%s", name)
+			}
+			f.value = value
+			continue
+		case strings.HasPrefix(arg, "-") && arg != "-":
+			return a, fmt.Errorf("unknown option %s", arg)
+		}
+		if a.conf != "" {
+			return a, errors.New("more than one configuration file")
+		}
+		a.conf = arg
+	}
+	if a.conf == "" {
+		return a, errors.New("no configuration file")
+	}
+	if a.name == "" {
+		// As wg-quick names an interface after its file.
+		a.name = strings.TrimSuffix(filepath.Base(a.conf), filepath.Ext(a.conf))
+	}
+	if a.name == "" || a.name == "." || a.name == ".." || strings.ContainsAny(a.name, "/\\\x00") || len(a.name) > 64 {
+		return a, fmt.Errorf("invalid interface name %q (use --name)", a.name)
+	}
+	return a, nil
+}
+
+// readProxyConfig reads and parses the file. WGConfig is taken as written
+// (relative to the working directory, as wireproxy takes it) and, if not
+// found so, relative to the configuration file.
+func readProxyConfig(path string) (*proxyconf.File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	return proxyconf.Parse(path, data, proxyconf.Options{
+		LookupEnv: os.LookupEnv,
+		ReadFile: func(p string) ([]byte, error) {
+			b, err := os.ReadFile(p)
+			if errors.Is(err, fs.ErrNotExist) && !filepath.IsAbs(p) {
+				if b2, err2 := os.ReadFile(filepath.Join(filepath.Dir(path), p)); err2 == nil {
+					return b2, nil
+				}
+			}
+			return b, err
+		},
+	})
+}
+
+func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a, err := parseProxyArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+		fmt.Fprintf(stderr, "Usage: wgplex %s\n", commands["proxy"].usage)
+		return 2
+	}
+	for _, f := range daemonFlags {
+		if f.value == "" && f.env != "" {
+			f.value = os.Getenv(f.env)
+		}
+	}
+	cfg, err := readProxyConfig(a.conf)
+	if err != nil {
+		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+		return 1
+	}
+	defer cfg.Wipe()
+	if cfg.WG.Interface.PrivateKey == nil && *keyVaultFlag == "" {
+		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no PrivateKey and no --keyvault holds one\n", cfg.Name)
+		return 1
+	}
+	change, err := cfg.WG.SetConf(nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+		return 1
+	}
+	if a.configTest {
+		fmt.Fprintf(stdout, "%s: configuration OK\n", cfg.Name)
+		return 0
+	}
+	if *keyVaultFlag != "" {
+		// The vault is the identity; a key in the file would be refused.
+		change.PrivateKey = nil
+	}
+	return serveProxy(a.name, cfg, change, stdin, stdout, stderr)
+}
+
+func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.Reader, stdout, stderr io.Writer) int {
+	log := newLogger(name, stderr)
+	var addrs []netip.Prefix
+	addrs = append(addrs, cfg.WG.Interface.Address...)
+	dev, err := netstack.New(netstack.Options{
+		Name:      name,
+		Addresses: addrs,
+		DNS:       cfg.WG.Interface.DNS,
+		MTU:       cfg.WG.Interface.MTU,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+		return 1
+	}
+	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex proxy: WGPLEX_CRYPTO: %v\n", err)
+		return 1
+	}
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: udp.NewBind(), Logger: log, Crypto: mode})
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+		return 1
+	}
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		tun.Close()
+	}
+	fail := func(format string, args ...any) int {
+		stopAll()
+		fmt.Fprintf(stderr, "wgplex proxy: "+format+"\n", args...)
+		return 1
+	}
+	env := &daemonEnv{Ifname: name, Tunnel: tun, Log: log}
+	for _, s := range daemonStarters {
+		stop, err := s.start(env)
+		if err != nil {
+			return fail("%s: %v", s.name, err)
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
+	if err := tun.Apply(change); err != nil {
+		return fail("%s: %v", cfg.Name, err)
+	}
+	if err := tun.Up(); err != nil {
+		return fail("%v", err)
+	}
+	var removed <-chan struct{}
+	sockPath := "none (set XDG_RUNTIME_DIR or WGPLEX_RUNTIME_DIR)"
+	if dir := proxySocketDir(); dir != "" {
+		srv, err := uapi.Listen(dir, name)
+		if err != nil {
+			return fail("UAPI socket: %v", err)
+		}
+		go func() {
+			if err := srv.Serve(tun, log); err != nil {
+				log.Error("UAPI server stopped", "err", err)
+			}
+		}()
+		stops = append(stops, func() { srv.Close() })
+		removed, sockPath = srv.Removed(), srv.Path()
+	}
+	set, err := proxy.Start(cfg, proxy.Options{Tunnel: dev.Net(), Routes: tun.Routes, Logger: log})
+	if err != nil {
+		return fail("%v", err)
+	}
+	stops = append(stops, func() { set.Close() })
+	// These lines tell the user (and a script) where everything is; the
+	// listen port matters when the file leaves it to the system.
+	fmt.Fprintf(stderr, "wgplex proxy: interface %s, UDP port %d, UAPI socket %s\n", name, tun.Snapshot().ListenPort, sockPath)
+	for _, l := range set.Listening() {
+		fmt.Fprintf(stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
+	}
+	log.Info("Proxy started", "version", version)
+
+	stdioDone := make(chan struct{})
+	if len(cfg.STDIOTunnels) > 0 {
+		// One standard input: the first STDIOTunnel takes it, and the
+		// process ends with it, as an ssh ProxyCommand should.
+		go func() {
+			defer close(stdioDone)
+			err := proxy.STDIO(context.Background(), stdin, stdout, cfg.STDIOTunnels[0].Target,
+				proxy.Options{Tunnel: dev.Net(), Routes: tun.Routes, Logger: log})
+			if err != nil {
+				fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+			}
+		}()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case s := <-sigs:
+		log.Info("Shutting down", "signal", s.String())
+	case <-removed:
+		log.Info("UAPI socket removed, shutting down")
+	case <-tun.Closed():
+		log.Info("Tunnel closed, shutting down")
+	case <-stdioDone:
+	}
+	stopAll()
+	logFinalStats(log, tun.Stats())
+	return 0
+}
+
