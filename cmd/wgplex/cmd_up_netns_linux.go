@@ -20,13 +20,13 @@ import (
 // the "ready for containers" arrangement: a container whose only interface
 // is the tunnel, with the encrypted traffic leaving from the host.
 //
-// The device is created inside NAME rather than created here and moved:
-// a move looks like a deletion to the device's link watcher (the kernel
-// announces RTM_DELLINK in the old namespace), which would stop the daemon,
-// and the device's MTU control socket would be left in the wrong
-// namespace. Created in NAME, the device's control and netlink sockets are
-// in NAME for good, so MTU changes and link events keep working, and
-// deleting the interface in NAME stops the daemon as it should.
+// The device is created inside NAME rather than created here and moved.
+// The TUN backend would survive a move (it tells it from a deletion and
+// follows the interface), but a move takes the interface down and needs
+// a kernel with TUNGETDEVNETNS to be followed; created in NAME, the
+// device's control and netlink sockets are in NAME from the start, so MTU
+// changes and link events work on any kernel, and deleting the interface
+// in NAME stops the daemon as it should.
 //
 // How: the main goroutine, which runs the daemon's start-up, is locked to
 // its thread and the thread moved into NAME before the device is created;

@@ -72,7 +72,7 @@ func (h *Host) AddFullTunnelFirewall(st *State, fam int, ifname string, addrs []
 			return nftError(err)
 		}
 		if slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == name }) {
-			return fmt.Errorf("nftables table %s %s already exists; wgplex up did not create it this time (remove it, e.g. with nft delete table %s %s)", familyName(fam), name, familyName(fam), name)
+			return fmt.Errorf("nftables table %s %s already exists (left over from an earlier run?); it is not replaced: remove it first, e.g. with nft delete table %s %s", familyName(fam), name, familyName(fam), name)
 		}
 		t := c.AddTable(&nftables.Table{Name: name, Family: family})
 		preraw := c.AddChain(&nftables.Chain{Name: "preraw", Table: t, Type: nftables.ChainTypeFilter,

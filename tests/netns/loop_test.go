@@ -24,10 +24,15 @@ func TestRoutingLoopStops(t *testing.T) {
 		// seconds), which would only load the shared test machine.
 		t.Skipf("%s has no routing-loop guard", impl.Name)
 	}
-	a, b := NewPair(t, impl, impl, PairConfig{AKnowsB: true})
+	a, b := NewPair(t, impl, impl, PairConfig{AKnowsB: true, ArgsA: []string{"--metrics-listen", "127.0.0.1:9586"}})
 	target := b.Inner4.Addr().String()
 	if out, err := a.NS.Run("ping", "-n", "-c", "1", "-W", "5", target); err != nil {
 		t.Fatalf("ping before the loop: %v\n%s", err, out)
+	}
+	const loopSeries = `wgplex_dropped_packets_total{device="%s",reason="routing_loop"}`
+	series := fmt.Sprintf(loopSeries, a.Iface)
+	if v := metricValue(scrapeMetrics(t, a.NS), series); v != 0 {
+		t.Fatalf("%s = %v before the loop, want 0", series, v)
 	}
 	endpoint := b.Underlay4.Addr().String() + "/32"
 	a.Wg("set", a.Iface, "peer", b.Key.Public, "allowed-ips",
@@ -47,6 +52,10 @@ func TestRoutingLoopStops(t *testing.T) {
 	t.Logf("sent to the peer while looping: %d bytes for %d pings", after-before, pings)
 	if after-before > bound {
 		t.Fatalf("%d bytes sent for %d pings through a routing loop, want at most %d", after-before, pings, bound)
+	}
+	// Each ping's datagram came back once and was counted.
+	if v := metricValue(scrapeMetrics(t, a.NS), series); v < pings || v > 2*pings {
+		t.Fatalf("%s = %v after %d looping pings, want %d to %d", series, v, pings, pings, 2*pings)
 	}
 	if a.Exited() {
 		t.Fatal("daemon exited")

@@ -41,6 +41,8 @@ type PairConfig struct {
 	AKnowsB      bool // A is configured with B's endpoint
 	BKnowsA      bool // B is configured with A's endpoint
 	KeepaliveA   int  // A's persistent-keepalive for B, seconds (0 = off)
+	// ArgsA are extra daemon options for A (e.g. --metrics-listen).
+	ArgsA []string
 }
 
 // NewPair builds namespaces A and B joined by a veth pair (10.213.1.0/24,
@@ -51,9 +53,9 @@ func NewPair(t testing.TB, implA, implB Impl, cfg PairConfig) (a, b *Node) {
 	t.Helper()
 	nsA, nsB := NewNetns(t), NewNetns(t)
 	Veth(t, nsA, "ul0", nsB, "ul0")
-	mk := func(ns *Netns, impl Impl, host int) *Node {
+	mk := func(ns *Netns, impl Impl, host int, args []string) *Node {
 		n := &Node{
-			Daemon:    StartDaemon(t, ns, impl),
+			Daemon:    startDaemonArgs(t, ns, impl, nil, args...),
 			Key:       GenKey(t),
 			Port:      51000 + host,
 			Dev:       "ul0",
@@ -66,7 +68,7 @@ func NewPair(t testing.TB, implA, implB Impl, cfg PairConfig) (a, b *Node) {
 		ns.AddAddr(n.Dev, n.Underlay6.String())
 		return n
 	}
-	a, b = mk(nsA, implA, 1), mk(nsB, implB, 2)
+	a, b = mk(nsA, implA, 1, cfg.ArgsA), mk(nsB, implB, 2, nil)
 	psk := ""
 	if cfg.PSK {
 		psk = GenPSK(t)

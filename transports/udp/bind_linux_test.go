@@ -223,6 +223,26 @@ func TestAllocs(t *testing.T) {
 	}); allocs != 0 {
 		t.Errorf("Send of %d datagrams: %v allocations, want 0", n, allocs)
 	}
+	// A reply with a sticky source also checks the route watcher's
+	// answer for the destination: once it is there, no allocation either.
+	sticky := eps[0]
+	if !sticky.SrcAddr().IsValid() || a.routes == nil {
+		t.Fatalf("no sticky source (%v) or no route watcher", sticky.SrcAddr())
+	}
+	if err := a.Send(out, sticky); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, "the route lookup", func() bool {
+		_, ok := (*a.routes.routes.Load())[sticky.DstAddrPort().Addr()]
+		return ok
+	})
+	if allocs := testing.AllocsPerRun(50, func() {
+		if err := a.Send(out, sticky); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Send of %d datagrams with a sticky source: %v allocations, want 0", n, allocs)
+	}
 }
 
 func mustPort(t *testing.T, b *Bind) uint16 {
