@@ -104,6 +104,21 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 step "go vet ./..." go vet ./...
 step "cross vet + build (${#CROSS_TARGETS[@]} targets)" cross_vet_build
 step "go test -race ./..." go test -race -timeout 20m ./...
+# A plugin written by `wgplex plugin new` builds against this checkout and
+# passes its own test (the SDK's conformance suite), for each kind.
+scaffold_plugins() {
+	local dir kind rc=0
+	dir=$(mktemp -d) || return 1
+	go build -o "$dir/wgplex" ./cmd/wgplex || rc=1
+	for kind in keyvault discovery; do
+		((rc == 0)) || break
+		"$dir/wgplex" plugin new --wgplex-src "$PWD" "$kind" "my-$kind" "$dir/my-$kind" >/dev/null &&
+			(cd "$dir/my-$kind" && go vet ./... && go test -count=1 ./...) || rc=1
+	done
+	rm -rf "$dir"
+	return "$rc"
+}
+step "wgplex plugin new: scaffolded plugins pass their own tests" scaffold_plugins
 # The default crypto mode depends on the CPU count (inline on <= 2 CPUs)
 # and the AEAD on the CPU (core/aead's AVX-512 code where it can run); run
 # the engine and the data-path scenarios again in the other mode, with
