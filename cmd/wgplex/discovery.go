@@ -117,7 +117,11 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
-	return func() { d.Close() }, nil
+	runningPlugins.add(d.Plugin())
+	return func() {
+		runningPlugins.remove(d.Plugin())
+		d.Close()
+	}, nil
 }
 
 // discoveryAnnouncement collects what this node announces from the options.
