@@ -49,6 +49,8 @@ install_packages() {
 	command -v promtool >/dev/null || missing+=(prometheus)
 	# The etcd discovery tests start a real etcd server.
 	command -v etcd >/dev/null || missing+=(etcd-server)
+	# The Python key vault example (plugins/examples/python-keyvault).
+	/usr/bin/python3 -c 'import grpc, cryptography' 2>/dev/null || missing+=(python3-grpcio python3-cryptography)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -60,7 +62,8 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server >/dev/null
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server \
+			python3-grpcio python3-cryptography >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
