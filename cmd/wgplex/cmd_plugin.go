@@ -60,6 +60,9 @@ func runPlugin(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if root != "" {
 		o.WgplexVersion = "v0.0.0"
 		o.Replace = replacePath(o.Dir, root)
+		// The checkout's go directive is the oldest toolchain it builds
+		// with; the running binary's may be newer than the one installed.
+		o.GoVersion = scaffold.GoDirective(filepath.Join(root, "go.mod"))
 	}
 	files, err := scaffold.Write(o)
 	if err != nil {

@@ -157,3 +157,21 @@ func FindCheckout(dir string) string {
 		dir = parent
 	}
 }
+
+// GoDirective is the version in the "go" line of the go.mod file at path,
+// "" if there is none.
+func GoDirective(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "go "); ok {
+			v = strings.TrimSpace(v)
+			if regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`).MatchString(v) {
+				return v
+			}
+		}
+	}
+	return ""
+}

@@ -71,3 +71,15 @@ func TestWriteRefuses(t *testing.T) {
 		t.Error("a refused write touched the directory")
 	}
 }
+
+func TestGoDirective(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "go.mod")
+	os.WriteFile(p, []byte("module x\n\ngo 1.26.0\n\nrequire y v1.0.0\n"), 0o644)
+	if got := GoDirective(p); got != "1.26.0" {
+		t.Fatalf("got %q", got)
+	}
+	os.WriteFile(p, []byte("module x\ngo 1.2x\n"), 0o644)
+	if got := GoDirective(p); got != "" {
+		t.Fatalf("got %q from a bad line", got)
+	}
+}
