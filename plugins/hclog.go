@@ -52,7 +52,28 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	attrs = append(attrs, a.implied...)
 	attrs = append(attrs, fixArgs(args)...)
-	a.log.Log(ctx, lvl, msg, attrs...)
+	a.log.Log(ctx, lvl, msg, renameReserved(attrs, a.name == "")...)
+}
+
+// renameReserved keeps the daemon's own tags (plugin=NAME kind=KIND, on
+// the logger already) from appearing twice in a line, which is ambiguous
+// in every log format. go-plugin's own lines (no logger name) say
+// plugin=<path>, which becomes path=; a plugin's fields of those names
+// get a "field_" prefix.
+func renameReserved(attrs []any, own bool) []any {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		switch attrs[i] {
+		case "plugin":
+			if own {
+				attrs[i] = "path"
+			} else {
+				attrs[i] = "field_plugin"
+			}
+		case "kind":
+			attrs[i] = "field_kind"
+		}
+	}
+	return attrs
 }
 
 // fixArgs keeps slog from printing !BADKEY: hclog tolerates an odd
@@ -67,16 +88,10 @@ func fixArgs(args []any) []any {
 		if !ok {
 			k = fmt.Sprint(args[i])
 		}
-		switch k {
-		case "timestamp":
+		if k == "timestamp" {
 			// A relayed plugin line carries its own time; the daemon's
 			// record has one already.
 			continue
-		case "plugin":
-			// go-plugin tags its lines with plugin=<path>; the daemon's
-			// logger has plugin=<name> already, and two keys of one name
-			// are ambiguous in every log format.
-			k = "path"
 		}
 		out = append(out, k, args[i+1])
 	}

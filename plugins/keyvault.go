@@ -48,14 +48,13 @@ func StartKeyVault(cfg Config) (*KeyVault, error) {
 		return nil, err
 	}
 	k := &KeyVault{log: cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind)}
-	name := cfg.Name
 	// At every start, not only the first: a restarted vault may come back
 	// with another key file or token behind the same public key.
 	cfg.OnStart = func(ctx context.Context, impl any) error {
 		if err := k.checkKey(ctx, impl); err != nil {
 			return err
 		}
-		return selfCheck(ctx, name, impl.(sdk.KeyVault), sdk.Key(k.pub))
+		return selfCheck(ctx, impl.(sdk.KeyVault), sdk.Key(k.pub))
 	}
 	// Asking for the public key is a better health check than gRPC's: it
 	// goes through the vault's own code, and it notices a changed key.

@@ -25,29 +25,31 @@ var ErrVaultInconsistent = errors.New("key vault DH does not match its public ke
 // fresh random scalar e, X25519(vault private, e·G) must equal
 // X25519(e, pub). The scalar is thrown away after one use, so the check
 // reveals nothing about the vault's key and cannot be replayed.
-func selfCheck(ctx context.Context, name string, v sdk.KeyVault, pub sdk.Key) error {
+//
+// The launch error that wraps this one names the plugin already.
+func selfCheck(ctx context.Context, v sdk.KeyVault, pub sdk.Key) error {
 	e, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
-		return fmt.Errorf("key vault %s self-check: %w", name, err)
+		return fmt.Errorf("key vault self-check: %w", err)
 	}
 	vaultPub, err := ecdh.X25519().NewPublicKey(pub[:])
 	if err != nil {
-		return fmt.Errorf("key vault %s self-check: public key: %w", name, err)
+		return fmt.Errorf("key vault self-check: public key: %w", err)
 	}
 	want, err := e.ECDH(vaultPub)
 	if err != nil {
 		// A low-order public key: no private key has it.
-		return fmt.Errorf("key vault %s: %w: public key %s is a low-order point", name, ErrVaultInconsistent, core.PublicKey(pub))
+		return fmt.Errorf("%w: public key %s is a low-order point", ErrVaultInconsistent, core.PublicKey(pub))
 	}
 	defer clear(want)
 	got, err := v.DH(ctx, sdk.Key(e.PublicKey().Bytes()))
 	if err != nil {
-		return fmt.Errorf("key vault %s self-check: DH: %w", name, err)
+		return fmt.Errorf("key vault self-check: DH: %w", err)
 	}
 	defer clear(got[:])
 	if subtle.ConstantTimeCompare(got[:], want) != 1 {
-		return fmt.Errorf("key vault %s: %w (it reports public key %s; check that the vault holds the matching private key)",
-			name, ErrVaultInconsistent, core.PublicKey(pub))
+		return fmt.Errorf("%w (it reports public key %s; check that the vault holds the matching private key)",
+			ErrVaultInconsistent, core.PublicKey(pub))
 	}
 	return nil
 }

@@ -372,7 +372,7 @@ func (p *Plugin) launch() error {
 func (p *Plugin) takeDown() {
 	p.mu.Lock()
 	client, pid, sockDir := p.client, p.pid, p.sockDir
-	p.client, p.rpc, p.impl, p.pid, p.sockDir = nil, nil, nil, 0, ""
+	p.client, p.rpc, p.impl, p.pid, p.sockDir, p.proto = nil, nil, nil, 0, "", 0
 	p.mu.Unlock()
 	p.cfg.Metrics.setUp(p.cfg.Name, p.cfg.Kind, false)
 	if client != nil {

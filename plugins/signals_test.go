@@ -180,7 +180,7 @@ func TestVaultSelfCheckRefusesWrongKey(t *testing.T) {
 	if !errors.Is(err, plugins.ErrVaultInconsistent) {
 		t.Fatalf("start: %v, want ErrVaultInconsistent", err)
 	}
-	if !strings.Contains(err.Error(), "key vault hsm-left") {
+	if !strings.Contains(err.Error(), "plugin hsm-left") || strings.Count(err.Error(), "hsm-left") != 1 {
 		t.Fatalf("the error does not name the vault: %v", err)
 	}
 	t.Log(err)
@@ -189,4 +189,36 @@ func TestVaultSelfCheckRefusesWrongKey(t *testing.T) {
 	kv := startFileVault(t, fastConfig(t, pluginBin(t, "keyvault-file"), "-key", writeKeyFile(t, newTestKey(t), 0o600)))
 	syscall.Kill(kv.Plugin().Pid(), syscall.SIGKILL)
 	eventually(t, 10*time.Second, "restart", func() bool { return kv.Plugin().Restarts() > 0 && kv.Plugin().Up() })
+}
+
+// TestVaultSelfCheckOnRestart: a vault that comes back from a crash
+// computing with another key (same public key reported) is refused at the
+// restart, and DH fails instead of producing wrong secrets.
+func TestVaultSelfCheckOnRestart(t *testing.T) {
+	key := newTestKey(t)
+	seed := filepath.Join(t.TempDir(), "seed")
+	if err := os.WriteFile(seed, key.priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "started-once")
+	cfg := fastConfig(t, pluginBin(t, "badvault"), "-key", seed, "-wrong-dh-after", marker)
+	log, logs := newLogger(t)
+	cfg.Logger, cfg.Name = log, "flaky-hsm"
+	kv := startFileVault(t, cfg)
+	if _, err := kv.DH(randomPeer(t)); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(kv.Plugin().Pid(), syscall.SIGKILL)
+	eventually(t, 10*time.Second, "the restart refused by the self-check", func() bool {
+		return strings.Contains(logs.String(), "Plugin restart failed") && strings.Contains(logs.String(), plugins.ErrVaultInconsistent.Error())
+	})
+	if kv.Plugin().Up() {
+		t.Fatal("the inconsistent vault was let in")
+	}
+	if st := kv.Plugin().State(); !strings.Contains(st.LastError, "plugin flaky-hsm") {
+		t.Errorf("last error %q does not name the vault", st.LastError)
+	}
+	if _, err := kv.DH(randomPeer(t)); !errors.Is(err, plugins.ErrPluginDown) {
+		t.Fatalf("DH with the vault refused: %v", err)
+	}
 }

@@ -81,6 +81,10 @@ func TestProtocolVersionNegotiation(t *testing.T) {
 			if kv.PublicKey() == (core.PublicKey{}) {
 				t.Fatal("no public key")
 			}
+			kv.Close()
+			if st := kv.Plugin().State(); st.Up || st.Protocol != 0 || st.Pid != 0 {
+				t.Fatalf("state after Close %+v", st)
+			}
 		})
 	}
 }

@@ -52,6 +52,8 @@ install_packages() {
 	command -v etcd >/dev/null || missing+=(etcd-server)
 	# The full-tunnel tests compare the nftables ruleset before and after.
 	command -v nft >/dev/null || missing+=(nftables)
+	# The Python key vault example (plugins/examples/python-keyvault).
+	/usr/bin/python3 -c 'import grpc, cryptography' 2>/dev/null || missing+=(python3-grpcio python3-cryptography)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -63,7 +65,8 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server nftables >/dev/null
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server nftables \
+			python3-grpcio python3-cryptography >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
@@ -127,6 +130,21 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 step "go vet ./..." go vet ./...
 step "cross vet + build (${#CROSS_TARGETS[@]} targets)" cross_vet_build
 step "go test -race ./..." go test -race -timeout 20m ./...
+# A plugin written by `wgplex plugin new` builds against this checkout and
+# passes its own test (the SDK's conformance suite), for each kind.
+scaffold_plugins() {
+	local dir kind rc=0
+	dir=$(mktemp -d) || return 1
+	go build -o "$dir/wgplex" ./cmd/wgplex || rc=1
+	for kind in keyvault discovery; do
+		((rc == 0)) || break
+		"$dir/wgplex" plugin new --wgplex-src "$PWD" "$kind" "my-$kind" "$dir/my-$kind" >/dev/null &&
+			(cd "$dir/my-$kind" && go vet ./... && go test -count=1 ./...) || rc=1
+	done
+	rm -rf "$dir"
+	return "$rc"
+}
+step "wgplex plugin new: scaffolded plugins pass their own tests" scaffold_plugins
 # The default crypto mode depends on the CPU count (inline on <= 2 CPUs)
 # and the AEAD on the CPU (core/aead's AVX-512 code where it can run); run
 # the engine and the data-path scenarios again in the other mode, with

@@ -22,7 +22,7 @@ import (
 // tab-separated dump, and the configuration file layout.
 
 func init() {
-	registerCommand(&command{name: "show", usage: "show { <interface> | all | interfaces } [" + strings.Join(showFields, " | ") + "]", run: runShow})
+	registerCommand(&command{name: "show", usage: "show { <interface> | all | interfaces } [" + strings.Join(showFields, " | ") + "] | show --json [<interface> | all]", run: runShow})
 	registerCommand(&command{name: "showconf", usage: "showconf <interface>", run: runShowConf})
 }
 
@@ -46,6 +46,9 @@ func getDevice(ifname string) (core.Snapshot, error) {
 }
 
 func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "--json" {
+		return runShowJSON(args[1:], stdout, stderr)
+	}
 	if len(args) > 2 {
 		showUsage(stderr)
 		return 1
@@ -66,7 +69,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			ret = 1
 		}
 		for i, name := range names {
-			s, err := getDevice(name)
+			s, states, err := getDeviceWithPlugins(name)
 			if err != nil {
 				w.Flush()
 				fmt.Fprintf(stderr, "Unable to access interface %s: %s\n", name, strerror(err))
@@ -78,6 +81,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				}
 			} else {
 				prettyPrint(w, name, s, color, time.Now())
+				prettyPlugins(w, states, color)
 				if i < len(names)-1 {
 					w.WriteString("\n")
 				}
@@ -103,7 +107,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		showUsage(stderr)
 		return 0
 	}
-	s, err := getDevice(args[0])
+	s, states, err := getDeviceWithPlugins(args[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "Unable to access interface: %s\n", strerror(err))
 		return 1
@@ -115,6 +119,7 @@ func runShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	prettyPrint(w, args[0], s, color, time.Now())
+	prettyPlugins(w, states, color)
 	return 0
 }
 

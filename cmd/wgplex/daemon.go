@@ -128,7 +128,7 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		return 1
 	}
 	go func() {
-		if err := srv.Serve(tun, log); err != nil {
+		if err := srv.Serve(uapiHandler{tun}, log); err != nil {
 			log.Error("UAPI server stopped", "err", err)
 		}
 	}()

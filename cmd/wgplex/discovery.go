@@ -165,7 +165,9 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
+	runningPlugins.add(d.Plugin())
 	return func() {
+		runningPlugins.remove(d.Plugin())
 		d.Close()
 		os.Remove(managedFile)
 	}, nil

@@ -64,7 +64,9 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 		return nil, fmt.Errorf("key vault: %w", err)
 	}
 	env.Log.Info("Key vault in charge of the static key", "plugin", kv.Plugin().Name(), "public_key", kv.PublicKey().String())
+	runningPlugins.add(kv.Plugin())
 	return func() {
+		runningPlugins.remove(kv.Plugin())
 		kv.Close()
 		// Anything go-plugin still manages (nothing, normally) goes too.
 		plugin.CleanupClients()

@@ -89,6 +89,27 @@ func (c *Client) Get() (core.Snapshot, error) {
 	return s, err
 }
 
+// GetExtended is Get that also returns the daemon's extension lines
+// (device-level keys starting with "wgplex_" that wg(8) skips, such as
+// PluginExtension), in the order they came.
+func (c *Client) GetExtended() (core.Snapshot, []Extension, error) {
+	var s core.Snapshot
+	var ext []Extension
+	err := c.request(func() error {
+		if _, err := c.w.WriteString("get=1\n\n"); err != nil {
+			return err
+		}
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		ext = ext[:0]
+		var err error
+		s, err = readGetExt(c.r, &ext)
+		return err
+	})
+	return s, ext, err
+}
+
 // Set sends cfg as one set=1 request. A request the daemon rejects comes
 // back as an *Error carrying the (positive) errno it answered with; its
 // Err is the matching syscall.Errno, whose text is what wg(8) prints.
@@ -127,7 +148,10 @@ func (c *Client) Set(cfg core.Config) error {
 
 // readGet parses the reply to get=1 up to and including "errno=N" and the
 // empty line after it.
-func readGet(r *bufio.Reader) (core.Snapshot, error) {
+func readGet(r *bufio.Reader) (core.Snapshot, error) { return readGetExt(r, nil) }
+
+// readGetExt is readGet that collects extension lines into ext, if not nil.
+func readGetExt(r *bufio.Reader, ext *[]Extension) (core.Snapshot, error) {
 	var (
 		s       core.Snapshot
 		peer    *core.PeerSnapshot
@@ -178,6 +202,13 @@ func readGet(r *bufio.Reader) (core.Snapshot, error) {
 			}
 			s.Peers = append(s.Peers, core.PeerSnapshot{PublicKey: core.PublicKey(key), ProtocolVersion: 1})
 			peer = &s.Peers[len(s.Peers)-1]
+			continue
+		}
+		if peer == nil && ext != nil && k != PublicKeyExtension && strings.HasPrefix(k, extensionPrefix) {
+			// Bounded: a daemon cannot grow the client without limit.
+			if len(*ext) < maxExtensions {
+				*ext = append(*ext, Extension{Key: k, Value: v})
+			}
 			continue
 		}
 		if err := getLine(&s, peer, k, v, &hsSec, &hsNsec); err != nil {

@@ -38,6 +38,14 @@ import (
 const PublicKeyExtension = "wgplex_public_key"
 
 func WriteGet(w io.Writer, s core.Snapshot) error {
+	return WriteGetExtended(w, s, nil)
+}
+
+// WriteGetExtended is WriteGet with the daemon's extension lines added
+// among the device-level keys, before the first peer (where wg(8) reads
+// device keys, and skips those it does not know). Extensions that fail
+// Extension.Valid are left out.
+func WriteGetExtended(w io.Writer, s core.Snapshot, ext []Extension) error {
 	bw, ok := w.(*bufio.Writer)
 	if !ok {
 		bw = bufio.NewWriter(w)
@@ -57,6 +65,11 @@ func WriteGet(w io.Writer, s core.Snapshot) error {
 	}
 	if s.FwMark != 0 {
 		g.uint("fwmark", uint64(s.FwMark))
+	}
+	for _, e := range ext {
+		if e.Valid() {
+			g.line([]byte(e.Key + "=" + e.Value + "\n"))
+		}
 	}
 	for i := range s.Peers {
 		p := &s.Peers[i]

@@ -135,7 +135,11 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 			if len(blank) != 0 {
 				return replyFatal(w, log, newError(errnoInvalid, "get request not followed by an empty line"))
 			}
-			if err := WriteGet(w, h.Snapshot()); err != nil {
+			var ext []Extension
+			if e, ok := h.(Extender); ok {
+				ext = e.Extensions()
+			}
+			if err := WriteGetExtended(w, h.Snapshot(), ext); err != nil {
 				return err
 			}
 			if err := reply(w, nil); err != nil {

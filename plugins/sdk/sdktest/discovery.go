@@ -26,6 +26,17 @@ type Registry interface {
 	Delete(key sdk.Key) error
 }
 
+// BatchRegistry may be implemented by a Registry whose writes are costly
+// one by one (a file rewritten whole): the large-snapshot check then
+// registers and withdraws its nodes in one call each.
+type BatchRegistry interface {
+	Registry
+	// PutMany announces every record of rs.
+	PutMany(rs []sdk.Record) error
+	// DeleteMany withdraws every key of keys.
+	DeleteMany(keys []sdk.Key) error
+}
+
 // DiscoveryUnderTest is a discovery plugin with the registry it reads.
 type DiscoveryUnderTest struct {
 	// Discovery is the implementation in process, or a launched plugin's
@@ -313,14 +324,25 @@ func checkLargeSnapshot(ctx context.Context, u DiscoveryUnderTest) error {
 		rs[i] = NewRecord(1000 + i)
 		keys[i] = rs[i].PublicKey
 	}
-	if err := put(u.Registry, rs...); err != nil {
+	batch, _ := u.Registry.(BatchRegistry)
+	if batch != nil {
+		if err := batch.PutMany(rs); err != nil {
+			return fmt.Errorf("registry PutMany: %w", err)
+		}
+	} else if err := put(u.Registry, rs...); err != nil {
 		return err
 	}
 	v, stop := watch(ctx, u.Discovery)
 	err := v.wait(ctx, fmt.Sprintf("%d nodes", len(rs)), has(rs...))
-	for _, k := range keys {
-		if derr := u.Registry.Delete(k); derr != nil && err == nil {
-			err = fmt.Errorf("registry Delete: %w", derr)
+	if batch != nil {
+		if derr := batch.DeleteMany(keys); derr != nil && err == nil {
+			err = fmt.Errorf("registry DeleteMany: %w", derr)
+		}
+	} else {
+		for _, k := range keys {
+			if derr := u.Registry.Delete(k); derr != nil && err == nil {
+				err = fmt.Errorf("registry Delete: %w", derr)
+			}
 		}
 	}
 	if err == nil {

@@ -79,7 +79,15 @@ func (v *vault) DH(ctx context.Context, peer sdk.Key) (sdk.Key, error) {
 func main() {
 	mode := flag.String("mode", "ok", "ok|hang|slow|zero|wrong-dh|short-dh|zero-dh|short-pub|wrong-version|wrong-cookie|exit|stdout|stdout-long")
 	seed := flag.String("key", "", "file with the 32 raw bytes of the private key; random if empty")
+	marker := flag.String("wrong-dh-after", "", "a file: if it exists, behave as -mode wrong-dh; created otherwise (a vault that goes wrong across a restart)")
 	flag.Parse()
+	if *marker != "" {
+		if _, err := os.Stat(*marker); err == nil {
+			*mode = "wrong-dh"
+		} else if err := os.WriteFile(*marker, nil, 0o600); err != nil {
+			panic(err)
+		}
+	}
 	var key *ecdh.PrivateKey
 	var err error
 	if *seed != "" {

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+
+	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/uapi"
+	"github.com/wgplex/wgplex/plugins"
+)
+
+// runningPlugins are the plugins the daemon supervises, for the plugin
+// lines of the UAPI get reply that `wgplex show` prints.
+var runningPlugins pluginRegistry
+
+type pluginRegistry struct {
+	mu   sync.Mutex
+	list []*plugins.Plugin
+}
+
+func (r *pluginRegistry) add(p *plugins.Plugin) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, p)
+}
+
+func (r *pluginRegistry) remove(p *plugins.Plugin) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = slices.DeleteFunc(r.list, func(q *plugins.Plugin) bool { return q == p })
+}
+
+// extensions is one uapi.PluginExtension line per plugin, its State as
+// JSON (which escapes newlines, so a plugin's error text cannot break the
+// reply's framing).
+func (r *pluginRegistry) extensions() []uapi.Extension {
+	r.mu.Lock()
+	list := slices.Clone(r.list)
+	r.mu.Unlock()
+	ext := make([]uapi.Extension, 0, len(list))
+	for _, p := range list {
+		b, err := json.Marshal(p.State())
+		if err != nil {
+			continue
+		}
+		ext = append(ext, uapi.Extension{Key: uapi.PluginExtension, Value: string(b)})
+	}
+	return ext
+}
+
+// uapiHandler is the tunnel as the UAPI server sees it, with the plugin
+// lines added to every get reply.
+type uapiHandler struct{ *core.Tunnel }
+
+// Extensions implements uapi.Extender.
+func (uapiHandler) Extensions() []uapi.Extension { return runningPlugins.extensions() }
