@@ -56,9 +56,20 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 	}
 }
 
-// heldClaims drops the holds that ran out and adds the others to claims.
-// b.mu is held.
+// heldClaims drops the holds that ran out and adds the others to claims,
+// together with the prefixes every discovered peer has now: within one
+// reconciliation, too, a record can only take what no other peer holds,
+// even if the holder's own record gives it up in the same batch. b.mu is
+// held.
 func (b *peerBook) heldClaims(claims []claim) []claim {
+	if b.gate != nil && b.gate.policy.Roots != nil {
+		return claims
+	}
+	for k, op := range b.owned {
+		for _, p := range op.allowed {
+			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String(), holder: k})
+		}
+	}
 	now := time.Now()
 	for p, h := range b.held {
 		if now.After(h.until) {
