@@ -48,6 +48,7 @@ install_packages() {
 	command -v promtool >/dev/null || missing+=(prometheus)
 	# The etcd discovery tests start a real etcd server.
 	command -v etcd >/dev/null || missing+=(etcd-server)
+	command -v etcdctl >/dev/null || missing+=(etcd-client)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -59,7 +60,7 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server >/dev/null
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server etcd-client >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
