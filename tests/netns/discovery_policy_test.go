@@ -68,7 +68,6 @@ func TestDiscoveryUntrustedDir(t *testing.T) {
 	writePeerFile(t, dir, "broad.conf", GenKey(t).Public, "128.0.0.0/1, ::/0, 192.168.0.0/16", ep, nil)
 	waitRefused(t, l.nodes, "too_broad", before)
 
-
 	// The takeover: node 2's file rewritten to another address, and a
 	// file of the attacker's key claiming node 2's address.
 	victim := l.nodes[1]

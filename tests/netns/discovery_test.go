@@ -496,7 +496,7 @@ func (e *etcdServer) start(t *testing.T) {
 		"--name", e.name, "--data-dir", e.data,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", e.name+"="+peer, "--initial-cluster-token", e.name,
+		"--initial-cluster", e.name + "=" + peer, "--initial-cluster-token", e.name,
 		"--log-level", "warn"}
 	if e.tls != nil {
 		args = append(args, e.tls.serverArgs()...)
