@@ -53,6 +53,8 @@ var (
 		"daemon environment variables the discovery plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_ETCD_*)")
 	discoverySHA256Flag = registerDaemonFlag("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
 		"pin the discovery plugin binary to this SHA-256 (hex, as sha256sum prints it)")
+	discoveryUserFlag = registerDaemonFlag("discovery-user", "WGPLEX_DISCOVERY_USER",
+		"run the discovery plugin as this user (name or uid[:gid]), without capabilities (Linux; for plugins like discovery-etcd that write nothing locally)")
 	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
 		"\"true\" lets --discovery-dir use a directory or files that others may write")
 )
@@ -128,7 +130,7 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
 	}
-	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag)
+	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
 	if err != nil {
 		return nil, err
 	}
