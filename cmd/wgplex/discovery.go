@@ -112,6 +112,10 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
+	if err != nil {
+		return nil, err
+	}
 	ifname := env.Ifname
 	managedFile := discoveredPath(ifname)
 	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
@@ -129,10 +133,6 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	name := ""
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
-	}
-	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
-	if err != nil {
-		return nil, err
 	}
 	cfg.Name, cfg.Command, cfg.Logger, cfg.Metrics = name, argv, env.Log, pluginMetrics
 	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
@@ -158,6 +158,7 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		},
 	})
 	if err != nil {
+		os.Remove(managedFile)
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
