@@ -58,10 +58,25 @@ func TestDiscoveryUntrustedDir(t *testing.T) {
 	// A file of user nobody (as if written into a directory it could
 	// write): ignored, not a peer.
 	nobody := GenKey(t)
-	writePeerFile(t, dir, "nobody.conf", nobody.Public, fmt.Sprintf("10.214.%d.60/32", S), ep, nil)
-	if err := os.Chown(filepath.Join(dir, "nobody.conf"), 65534, 65534); err != nil {
+	tmp := filepath.Join(dir, ".nobody")
+	text := fmt.Sprintf("[Peer]\nPublicKey = %s\nAllowedIPs = 10.214.%d.60/32\nEndpoint = %s\n", nobody.Public, S, ep)
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chown(tmp, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "nobody.conf")); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "every node to ignore the file of user nobody", func() (bool, string) {
+		for _, n := range l.nodes {
+			if !strings.Contains(n.d.Output(), "owned by uid 65534") {
+				return false, fmt.Sprintf("node %d has not said so", n.host)
+			}
+		}
+		return true, ""
+	})
 
 	// Broad claims.
 	before := counts(t, l.nodes, "too_broad")
