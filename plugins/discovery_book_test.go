@@ -199,8 +199,8 @@ func TestBookRefusesConflicts(t *testing.T) {
 	}
 	// Once the holder left and its hold ran out, the refused record gets
 	// its turn.
-	defer func(d time.Duration) { HoldTime = d }(HoldTime)
-	HoldTime = 0
+	defer func(d time.Duration) { holdTime = d }(holdTime)
+	holdTime = 0
 	b.remove(older)
 	if _, ok := peers(tun)[core.PublicKey(newer)]; ok {
 		t.Fatal("the holder's address was taken in the same reconciliation that removed it")

@@ -11,7 +11,7 @@ import (
 )
 
 // A prefix that a discovered peer gives up (its record changed, or left
-// the registry) is held for it for HoldTime: no other key can claim it
+// the registry) is held for it for holdTime: no other key can claim it
 // meanwhile, the peer itself can. Without this, whoever can write the
 // registry moves a node's address to another key in two steps: rewrite
 // the node's record to another address, then claim the freed one. The
@@ -19,8 +19,8 @@ import (
 // sure its address is still its own when it does. With a fleet CA the
 // certificates bind prefixes to keys and nothing is held.
 
-// HoldTime is how long a given-up prefix stays reserved for its peer.
-var HoldTime = 30 * time.Second
+// holdTime is how long a given-up prefix stays reserved for its peer.
+var holdTime = 30 * time.Second
 
 // maxHeld bounds the held prefixes; past it the oldest holds go first.
 const maxHeld = 1 << 16
@@ -38,7 +38,7 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 		// Certificates bind prefixes to keys: nobody else can claim them.
 		return
 	}
-	until := time.Now().Add(HoldTime)
+	until := time.Now().Add(holdTime)
 	for _, p := range before {
 		if !slices.Contains(after, p) {
 			b.held[p] = heldPrefix{key: k, until: until}
