@@ -6,14 +6,18 @@ package plugins_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/wgplex/wgplex/fleet"
 	"github.com/wgplex/wgplex/plugins"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // TestPluginEnvironment: a plugin sees the base variables, those its kind
@@ -131,5 +135,37 @@ func TestPluginRunsAsAnotherUser(t *testing.T) {
 	cfg.User = "no-such-user-wgplex"
 	if _, err := plugins.StartKeyVault(cfg); err == nil || !strings.Contains(err.Error(), "no-such-user-wgplex") {
 		t.Fatalf("an unknown user: %v", err)
+	}
+}
+
+// TestFileVaultSignsRecords: with -signing-key, the file vault signs fleet
+// records (and only those) under that key; without it, it has no such
+// capability.
+func TestFileVaultSignsRecords(t *testing.T) {
+	dir := t.TempDir()
+	signPath := dir + "/node.sign"
+	sk, err := fleet.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.WritePrivateKeyFile(signPath, sk); err != nil {
+		t.Fatal(err)
+	}
+	key := writeKeyFile(t, newTestKey(t), 0o600)
+	kv := startFileVault(t, fastConfig(t, pluginBin(t, "keyvault-file"), "-key", key, "-signing-key", signPath))
+	msg := []byte(sdk.RecordMagic + "some record bytes")
+	sig, pub, err := kv.SignRecord(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.Equal(sk.Public()) || !ed25519.Verify(pub, msg, sig) {
+		t.Fatal("the vault's signature does not verify under its signing key")
+	}
+	if _, _, err := kv.SignRecord([]byte("WGFC\x01a certificate")); !errors.Is(err, sdk.ErrBadReply) {
+		t.Fatalf("the vault was asked to sign a certificate: %v", err)
+	}
+	plain := startFileVault(t, fastConfig(t, pluginBin(t, "keyvault-file"), "-key", key))
+	if _, _, err := plain.SignRecord(msg); !errors.Is(err, sdk.ErrNotSupported) {
+		t.Fatalf("a vault without a signing key: %v, want ErrNotSupported", err)
 	}
 }

@@ -126,20 +126,21 @@ func TestDiscoveryTrustOptions(t *testing.T) {
 		{allow: "nonsense", want: "--discovery-allow"},
 	} {
 		set(tc.ca, tc.cert, tc.key, tc.rl, tc.allow)
-		_, _, err := discoveryTrust(log)
+		_, _, _, err := discoveryTrust(log)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line with %q", tc, err, tc.want)
 		}
 	}
 	os.Chmod(p("n.sign"), 0o644)
 	set(p("ca.pub"), p("n.cert"), p("n.sign"), "", "")
-	if _, _, err := discoveryTrust(log); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, _, err := discoveryTrust(log); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a readable signing key: %v", err)
 	}
 	os.Chmod(p("n.sign"), 0o600)
 	set(p("ca.pub"), p("n.cert"), p("n.sign"), p("rl"), "")
-	pol, id, err := discoveryTrust(log)
-	if err != nil || pol.Roots.Len() != 1 || id == nil || pol.Revocations() == nil {
+	pol, id, stop, err := discoveryTrust(log)
+	if err != nil || pol.Roots.Len() != 1 || id == nil || id.Key == nil || pol.Revocations() == nil {
 		t.Fatalf("good options: %v", err)
 	}
+	stop()
 }

@@ -45,6 +45,8 @@ var (
 		"this node's fleet certificate (wgplex fleet sign), to sign its own record")
 	discoverySigningKeyFlag = registerDaemonFlag("discovery-signing-key", "WGPLEX_DISCOVERY_SIGNING_KEY",
 		"this node's record signing key, a mode 0600 file (wgplex fleet genkey)")
+	discoverySignerFlag = registerDaemonFlag("discovery-signer", "WGPLEX_DISCOVERY_SIGNER",
+		`instead of --discovery-signing-key: a key vault plugin that holds the signing key, e.g. "keyvault-file -key K -signing-key S"`)
 	discoveryRevocationsFlag = registerDaemonFlag("discovery-revocations", "WGPLEX_DISCOVERY_REVOCATIONS",
 		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
 	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
@@ -108,26 +110,28 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	trust, id, err := discoveryTrust(env.Log)
-	if err != nil {
-		return nil, err
-	}
 	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
 	if err != nil {
-		return nil, err
-	}
-	ifname := env.Ifname
-	managedFile := discoveredPath(ifname)
-	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
-		return nil, err
-	}
-	if err := writeDiscovered(managedFile, nil); err != nil {
 		return nil, err
 	}
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
 	if err := addMetricsCollector(discoveryMetrics); err != nil {
+		return nil, err
+	}
+	trust, id, stopSigner, err := discoveryTrust(env.Log)
+	if err != nil {
+		return nil, err
+	}
+	ifname := env.Ifname
+	managedFile := discoveredPath(ifname)
+	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
+		stopSigner()
+		return nil, err
+	}
+	if err := writeDiscovered(managedFile, nil); err != nil {
+		stopSigner()
 		return nil, err
 	}
 	name := ""
@@ -159,11 +163,13 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	})
 	if err != nil {
 		os.Remove(managedFile)
+		stopSigner()
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
 	return func() {
 		d.Close()
+		stopSigner()
 		os.Remove(managedFile)
 	}, nil
 }
