@@ -256,8 +256,8 @@ func (w dirWriter) get(t *testing.T, pub string) string {
 // on top of l.be. A 4-node mesh forms; while every node pings every other,
 // the registry is fed records that must not become peers, and each is
 // refused by every node, counted by reason, and no ping is lost. A node
-// whose own record is overwritten puts it back within 2 s. It returns
-// the CA.
+// whose own record is overwritten puts it back within 2 s. Node 4 has its
+// record signed by a key vault (--discovery-signer). It returns the CA.
 func runFleet(t *testing.T, l *meshLab, reg registryWriter) *fleetCA {
 	impl, S := l.impl, l.subnet
 	files := t.TempDir()
@@ -272,10 +272,19 @@ func runFleet(t *testing.T, l *meshLab, reg registryWriter) *fleetCA {
 	fleetCmd(t, impl.Bin, "revoke", "-ca-key", ca.key, "-list", ca.rl, "66")
 
 	certs := map[*meshNode][2]string{}
+	vault := buildFileVault(t)
 	l.be.args = append(l.be.args, "--discovery-ca", ca.pub, "--discovery-revocations", ca.rl, "--metrics-listen", "127.0.0.1:9586")
 	l.nodeArgs = func(n *meshNode) []string {
 		c, s := ca.issue(fmt.Sprintf("node%d", n.host), n.key.Public, n.host, tunAddr(n.host), lan)
 		certs[n] = [2]string{c, s}
+		if n.host == 4 {
+			// Node 4's signing key is held by a key vault.
+			wgKey := filepath.Join(files, "node4.wgkey")
+			if err := os.WriteFile(wgKey, []byte(n.key.Private+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--discovery-cert", c, "--discovery-signer", vault + " -key " + wgKey + " -signing-key " + s}
+		}
 		return []string{"--discovery-cert", c, "--discovery-signing-key", s}
 	}
 	for h := 1; h <= 5; h++ {
@@ -475,4 +484,24 @@ func fleetSaveConfig(t *testing.T, l *meshLab, ca *fleetCA, dir string) {
 			t.Errorf("the saved file holds discovered peer %d:\n%s", m.host, saved)
 		}
 	}
+}
+
+// buildFileVault builds the file key vault plugin.
+func buildFileVault(t *testing.T) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "./plugins/keyvault-file")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the file key vault: %v\n%s", err, out)
+	}
+	p, err := realPath(filepath.Join(dir, "keyvault-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
