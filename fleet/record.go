@@ -67,10 +67,22 @@ func (rec *Record) tbs(cert []byte) []byte {
 // Sign signs the record with the node's signing key and returns the
 // encoding. The key must be the one the certificate names.
 func (rec *Record) Sign(key ed25519.PrivateKey) ([]byte, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, errors.New("record: the signing key is not an Ed25519 private key")
+	}
+	return rec.SignWith(key.Public().(ed25519.PublicKey), func(msg []byte) ([]byte, error) {
+		return ed25519.Sign(key, msg), nil
+	})
+}
+
+// SignWith is Sign with the signing done elsewhere (a key vault): sign
+// gets the bytes to sign and returns the signature, which must verify
+// under pub, the key the certificate names.
+func (rec *Record) SignWith(pub ed25519.PublicKey, sign func(msg []byte) ([]byte, error)) ([]byte, error) {
 	if rec.Cert == nil || rec.Cert.raw == nil {
 		return nil, errors.New("record: no signed certificate")
 	}
-	if len(key) != ed25519.PrivateKeySize || !key.Public().(ed25519.PublicKey).Equal(rec.Cert.SigningKey) {
+	if !pub.Equal(rec.Cert.SigningKey) {
 		return nil, errors.New("record: the signing key is not the one the certificate names")
 	}
 	switch {
@@ -94,7 +106,14 @@ func (rec *Record) Sign(key ed25519.PrivateKey) ([]byte, error) {
 		rec.Prefixes[i] = p.Masked()
 	}
 	tbs := rec.tbs(rec.Cert.raw)
-	rec.Signature = ed25519.Sign(key, tbs)
+	sig, err := sign(slices.Clone(tbs))
+	if err != nil {
+		return nil, fmt.Errorf("record: signing: %w", err)
+	}
+	if !ed25519.Verify(pub, tbs, sig) {
+		return nil, errors.New("record: the signature does not verify under the certificate's signing key")
+	}
+	rec.Signature = slices.Clone(sig)
 	rec.raw = append(tbs, rec.Signature...)
 	return slices.Clone(rec.raw), nil
 }

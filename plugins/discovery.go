@@ -202,8 +202,8 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	d.book.onOwned = opts.OnManaged
 	d.book.metrics = opts.Metrics
 	if opts.Identity != nil {
-		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 {
-			return nil, errors.New("discovery: fleet identity without certificate or key")
+		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 && opts.Identity.Sign == nil {
+			return nil, errors.New("discovery: fleet identity without certificate or signer")
 		}
 		d.signer = &selfSigner{id: opts.Identity}
 	}

@@ -199,8 +199,18 @@ func TestBookRefusesConflicts(t *testing.T) {
 	if len(b.refused) != 2 {
 		t.Errorf("refused = %v", b.refused)
 	}
-	// Once the holder leaves, the refused record gets its turn.
+	// Once the holder left and its hold ran out, the refused record gets
+	// its turn.
+	defer func(d time.Duration) { holdTime = d }(holdTime)
+	holdTime = 0
 	b.remove(older)
+	if _, ok := peers(tun)[core.PublicKey(newer)]; ok {
+		t.Fatal("the holder's address was taken in the same reconciliation that removed it")
+	}
+	if !b.expiryDue(time.Now().Add(time.Millisecond)) {
+		t.Fatal("the end of the hold does not ask for a reconciliation")
+	}
+	b.refresh()
 	got = peers(tun)
 	if len(got) != 1 || got[core.PublicKey(newer)] != "10.0.0.0/29 198.51.100.1:51820" {
 		t.Fatalf("after the holder left: %v", got)

@@ -11,7 +11,7 @@ import (
 )
 
 // A prefix that a discovered peer gives up (its record changed, or left
-// the registry) is held for it for HoldTime: no other key can claim it
+// the registry) is held for it for holdTime: no other key can claim it
 // meanwhile, the peer itself can. Without this, whoever can write the
 // registry moves a node's address to another key in two steps: rewrite
 // the node's record to another address, then claim the freed one. The
@@ -19,8 +19,8 @@ import (
 // sure its address is still its own when it does. With a fleet CA the
 // certificates bind prefixes to keys and nothing is held.
 
-// HoldTime is how long a given-up prefix stays reserved for its peer.
-var HoldTime = 30 * time.Second
+// holdTime is how long a given-up prefix stays reserved for its peer.
+var holdTime = 30 * time.Second
 
 // maxHeld bounds the held prefixes; past it the oldest holds go first.
 const maxHeld = 1 << 16
@@ -38,7 +38,7 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 		// Certificates bind prefixes to keys: nobody else can claim them.
 		return
 	}
-	until := time.Now().Add(HoldTime)
+	until := time.Now().Add(holdTime)
 	for _, p := range before {
 		if !slices.Contains(after, p) {
 			b.held[p] = heldPrefix{key: k, until: until}
@@ -56,9 +56,20 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 	}
 }
 
-// heldClaims drops the holds that ran out and adds the others to claims.
-// b.mu is held.
+// heldClaims drops the holds that ran out and adds the others to claims,
+// together with the prefixes every discovered peer has now: within one
+// reconciliation, too, a record can only take what no other peer holds,
+// even if the holder's own record gives it up in the same batch. b.mu is
+// held.
 func (b *peerBook) heldClaims(claims []claim) []claim {
+	if b.gate != nil && b.gate.policy.Roots != nil {
+		return claims
+	}
+	for k, op := range b.owned {
+		for _, p := range op.allowed {
+			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String(), holder: k})
+		}
+	}
 	now := time.Now()
 	for p, h := range b.held {
 		if now.After(h.until) {

@@ -75,7 +75,13 @@ func (s *selfSigner) sign(r *sdk.Record) string {
 		seq = s.lastSeq + 1
 	}
 	fr.Sequence, fr.Timestamp = seq, time.Now()
-	raw, err := fr.Sign(s.id.Key)
+	var raw []byte
+	var err error
+	if s.id.Key != nil {
+		raw, err = fr.Sign(s.id.Key)
+	} else {
+		raw, err = fr.SignWith(c.SigningKey, s.id.Sign)
+	}
 	if err != nil {
 		return fmt.Sprintf("signing this node's record: %v", err)
 	}

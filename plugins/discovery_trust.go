@@ -46,11 +46,15 @@ type TrustPolicy struct {
 	Now func() time.Time
 }
 
-// FleetIdentity is this node's certificate and signing key, with which it
-// signs its own record.
+// FleetIdentity is this node's certificate and what signs its own record:
+// the signing key itself, or a function that has it signed elsewhere (a
+// key vault that holds the key).
 type FleetIdentity struct {
 	Cert *fleet.Certificate
 	Key  ed25519.PrivateKey
+	// Sign, used when Key is nil, returns the signature of msg under the
+	// certificate's signing key.
+	Sign func(msg []byte) ([]byte, error)
 }
 
 // Refusal reasons besides fleet.Reason's: the metric label values.

@@ -311,3 +311,38 @@ func TestDiscoverySignsAndRestoresItsRecord(t *testing.T) {
 		t.Fatal("not a fleet record")
 	}
 }
+
+// TestDiscoverySignsThroughAVault: an identity whose key is held elsewhere
+// (Sign) publishes records that verify; a signer that returns a wrong
+// signature makes the record go out unsigned, not wrongly signed.
+func TestDiscoverySignsThroughAVault(t *testing.T) {
+	tun := newTestTunnel(t)
+	f := newTestFleet(t)
+	self := f.node(sdk.Key(tun.Snapshot().PublicKey), 5, "10.70.5.0/24")
+	for _, tc := range []struct {
+		name string
+		sign func([]byte) ([]byte, error)
+		ok   bool
+	}{
+		{"vault", func(m []byte) ([]byte, error) { return ed25519.Sign(self.key, m), nil }, true},
+		{"wrong key", func(m []byte) ([]byte, error) { k, _ := fleet.GenerateKey(); return ed25519.Sign(k, m), nil }, false},
+	} {
+		d, err := newDiscovery(testLog(t), DiscoveryOptions{
+			Tunnel:   tun,
+			Announce: Announcement{Endpoints: []string{"192.0.2.1:51820"}, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.70.5.1/32")}},
+			Identity: &FleetIdentity{Cert: self.cert, Sign: tc.sign},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := d.selfRecord(tun.Snapshot())
+		d.cancel()
+		if !ok {
+			t.Fatal("no record")
+		}
+		_, v := fleet.Verify(r.Signed, f.roots, nil, time.Now(), 0)
+		if v.OK() != tc.ok || (!tc.ok && len(r.Signed) != 0) {
+			t.Fatalf("%s: verdict %v, signed %d bytes", tc.name, v, len(r.Signed))
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 
 	"github.com/wgplex/wgplex/plugins/sdk"
@@ -72,4 +74,38 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// lookupUser resolves "name", "uid" or "uid:gid" to numeric ids; a user
+// without an explicit group runs with its primary group.
+func lookupUser(s string) (uid, gid uint32, err error) {
+	name, group, hasGroup := strings.Cut(s, ":")
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		uid = uint32(n)
+		gid = uid
+		if u, err := user.LookupId(name); err == nil {
+			if g, err := strconv.ParseUint(u.Gid, 10, 32); err == nil {
+				gid = uint32(g)
+			}
+		}
+	} else {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		g, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 != nil || err2 != nil {
+			return 0, 0, errors.New("no numeric user and group id")
+		}
+		uid, gid = uint32(n), uint32(g)
+	}
+	if hasGroup {
+		g, err := strconv.ParseUint(group, 10, 32)
+		if err != nil {
+			return 0, 0, fmt.Errorf("group %q is not a number", group)
+		}
+		gid = uint32(g)
+	}
+	return uid, gid, nil
 }

@@ -4,6 +4,7 @@ package plugins
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,6 +111,22 @@ func (k *KeyVault) DH(peer core.PublicKey) ([32]byte, error) {
 		return [32]byte{}, fmt.Errorf("%w: %w", core.ErrKeyStore, err)
 	}
 	return shared, nil
+}
+
+// SignRecord asks the vault to sign a fleet record with its signing key;
+// it fails with sdk.ErrNotSupported when the vault has none.
+func (k *KeyVault) SignRecord(msg []byte) (sig []byte, pub ed25519.PublicKey, err error) {
+	err = k.p.Call("SignRecord", func(ctx context.Context, impl any) error {
+		s, ok := impl.(sdk.RecordSigner)
+		if !ok {
+			return sdk.ErrNotSupported
+		}
+		var p []byte
+		sig, p, err = s.SignRecord(ctx, msg)
+		pub = p
+		return err
+	})
+	return sig, pub, err
 }
 
 // Plugin is the supervised plugin behind the store.

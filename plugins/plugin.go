@@ -72,6 +72,11 @@ type Config struct {
 	// SHA256, if set, pins the plugin binary: a launch of a file with
 	// another checksum fails (go-plugin's SecureConfig).
 	SHA256 []byte
+	// User, if set, runs the plugin as this user (a name, or uid[:gid]),
+	// without supplementary groups and, started by root, without
+	// capabilities (Linux only). The file key vault and the etcd plugin
+	// need no root.
+	User string
 	// Logger receives the host's messages about the plugin and everything
 	// the plugin logs; nil discards them.
 	Logger *slog.Logger
@@ -100,7 +105,8 @@ type Config struct {
 	// interceptor that records calls.
 	GRPCDialOptions []grpc.DialOption
 
-	path string // Command[0] resolved
+	path     string // Command[0] resolved
+	uid, gid uint32 // User resolved
 	// Reattach, if set, connects to a plugin started by hand (under a
 	// debugger, see sdk.ServeDebug) instead of launching Command. The
 	// daemon neither kills nor stops such a plugin.
@@ -126,6 +132,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SHA256 != nil && len(c.SHA256) != sha256.Size {
 		return errors.New("plugin: SHA256 is not 32 bytes")
+	}
+	if c.User != "" {
+		var err error
+		if c.uid, c.gid, err = lookupUser(c.User); err != nil {
+			return fmt.Errorf("plugin %s: user %q: %w", c.Name, c.User, err)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -308,6 +320,11 @@ func (p *Plugin) launch() error {
 	cmd.Args[0] = p.cfg.Command[0]
 	cmd.Env = append(pluginEnv(os.Environ(), p.cfg.PassEnv, p.cfg.Env), plugin.EnvUnixSocketDir+"="+sockDir)
 	isolate(cmd)
+	if p.cfg.User != "" {
+		if err := runAs(cmd, p.cfg.uid, p.cfg.gid); err != nil {
+			return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
+		}
+	}
 	tail := &tailWriter{max: 2048}
 	var secure *plugin.SecureConfig
 	if p.cfg.SHA256 != nil {

@@ -54,6 +54,8 @@ install_packages() {
 	command -v nft >/dev/null || missing+=(nftables)
 	# The Python key vault example (plugins/examples/python-keyvault).
 	/usr/bin/python3 -c 'import grpc, cryptography' 2>/dev/null || missing+=(python3-grpcio python3-cryptography)
+	# etcdctl, to play the attacker who writes the registry.
+	command -v etcdctl >/dev/null || missing+=(etcd-client)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -65,7 +67,7 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server nftables \
+			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server etcd-client nftables \
 			python3-grpcio python3-cryptography >/dev/null
 }
 

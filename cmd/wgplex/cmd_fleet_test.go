@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,4 +90,57 @@ func TestDiscoveredList(t *testing.T) {
 	if err != nil || len(got) != 2 || !got[a] || !got[b] {
 		t.Fatalf("list read back: %v %v", got, err)
 	}
+}
+
+// TestDiscoveryTrustOptions: files that cannot be used stop the daemon
+// with one line naming them; good ones make a policy and an identity.
+func TestDiscoveryTrustOptions(t *testing.T) {
+	d := t.TempDir()
+	p := func(n string) string { return filepath.Join(d, n) }
+	fleetRun(t, "init-ca", "-key", p("ca.key"), "-pub", p("ca.pub"))
+	fleetRun(t, "genkey", "-key", p("n.sign"))
+	wg := "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+	if out, rc := fleetRun(t, "sign", "-ca-key", p("ca.key"), "-public-key", wg, "-signing-key", p("n.sign"),
+		"-name", "n", "-prefixes", "10.9.0.1/32", "-out", p("n.cert")); rc != 0 {
+		t.Fatal(out)
+	}
+	fleetRun(t, "revoke", "-ca-key", p("ca.key"), "-list", p("rl"), "5")
+	os.WriteFile(p("junk"), []byte("not a key\n"), 0o600)
+	log := slog.New(slog.DiscardHandler)
+	set := func(ca, cert, key, rl, allow string) {
+		*discoveryCAFlag, *discoveryCertFlag, *discoverySigningKeyFlag = ca, cert, key
+		*discoveryRevocationsFlag, *discoveryAllowFlag = rl, allow
+	}
+	defer set("", "", "", "", "")
+	for _, tc := range []struct {
+		ca, cert, key, rl, allow string
+		want                     string
+	}{
+		{ca: p("missing.pub"), want: "--discovery-ca " + p("missing.pub")},
+		{ca: p("junk"), want: "--discovery-ca " + p("junk")},
+		{ca: p("ca.pub"), cert: p("n.cert"), key: p("missing.sign"), want: "--discovery-signing-key " + p("missing.sign")},
+		{ca: p("ca.pub"), cert: p("n.cert"), key: p("ca.key"), want: "not the signing key"},
+		{ca: p("ca.pub"), cert: p("junk"), key: p("n.sign"), want: "--discovery-cert " + p("junk")},
+		{ca: p("ca.pub"), rl: p("junk"), want: "--discovery-revocations " + p("junk")},
+		{ca: p("ca.pub"), allow: "10.0.0.0/8", want: "--discovery-allow applies without a CA"},
+		{allow: "nonsense", want: "--discovery-allow"},
+	} {
+		set(tc.ca, tc.cert, tc.key, tc.rl, tc.allow)
+		_, _, _, err := discoveryTrust(log)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: %v, want one line with %q", tc, err, tc.want)
+		}
+	}
+	os.Chmod(p("n.sign"), 0o644)
+	set(p("ca.pub"), p("n.cert"), p("n.sign"), "", "")
+	if _, _, _, err := discoveryTrust(log); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a readable signing key: %v", err)
+	}
+	os.Chmod(p("n.sign"), 0o600)
+	set(p("ca.pub"), p("n.cert"), p("n.sign"), p("rl"), "")
+	pol, id, stop, err := discoveryTrust(log)
+	if err != nil || pol.Roots.Len() != 1 || id == nil || id.Key == nil || pol.Revocations() == nil {
+		t.Fatalf("good options: %v", err)
+	}
+	stop()
 }

@@ -48,6 +48,8 @@ var (
 		"this node's fleet certificate (wgplex fleet sign), to sign its own record")
 	discoverySigningKeyFlag = registerDaemonFlag("discovery-signing-key", "WGPLEX_DISCOVERY_SIGNING_KEY",
 		"this node's record signing key, a mode 0600 file (wgplex fleet genkey)")
+	discoverySignerFlag = registerDaemonFlag("discovery-signer", "WGPLEX_DISCOVERY_SIGNER",
+		`instead of --discovery-signing-key: a key vault plugin that holds the signing key, e.g. "keyvault-file -key K -signing-key S"`)
 	discoveryRevocationsFlag = registerDaemonFlag("discovery-revocations", "WGPLEX_DISCOVERY_REVOCATIONS",
 		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
 	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
@@ -56,6 +58,8 @@ var (
 		"daemon environment variables the discovery plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_ETCD_*)")
 	discoverySHA256Flag = registerDaemonFlag("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
 		"pin the discovery plugin binary to this SHA-256 (hex, as sha256sum prints it)")
+	discoveryUserFlag = registerDaemonFlag("discovery-user", "WGPLEX_DISCOVERY_USER",
+		"run the discovery plugin as this user (name or uid[:gid]), without capabilities (Linux; for plugins like discovery-etcd that write nothing locally)")
 	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
 		"\"true\" lets --discovery-dir use a directory or files that others may write")
 )
@@ -109,16 +113,8 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	trust, id, err := discoveryTrust(env.Log)
+	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
 	if err != nil {
-		return nil, err
-	}
-	ifname := env.Ifname
-	managedFile := discoveredPath(ifname)
-	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
-		return nil, err
-	}
-	if err := writeDiscovered(managedFile, nil); err != nil {
 		return nil, err
 	}
 	if err := addMetricsCollector(pluginMetrics); err != nil {
@@ -127,16 +123,27 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	if err := addMetricsCollector(discoveryMetrics); err != nil {
 		return nil, err
 	}
+	trust, id, stopSigner, err := discoveryTrust(env.Log)
+	if err != nil {
+		return nil, err
+	}
+	ifname := env.Ifname
+	managedFile := discoveredPath(ifname)
+	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
+		stopSigner()
+		return nil, err
+	}
+	if err := writeDiscovered(managedFile, nil); err != nil {
+		stopSigner()
+		return nil, err
+	}
 	name := ""
 	if *discoveryDirFlag != "" {
 		name = discoveryDirCommand
 	}
-	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag)
-	if err != nil {
-		return nil, err
-	}
 	cfg.Name, cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = name, argv, pluginSearchDirs(), env.Log, pluginMetrics
 	if cfg.Reattach, err = pluginReattach(sdk.KindDiscovery); err != nil {
+		stopSigner()
 		return nil, err
 	}
 	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
@@ -162,6 +169,8 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		},
 	})
 	if err != nil {
+		os.Remove(managedFile)
+		stopSigner()
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
@@ -169,6 +178,7 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 	return func() {
 		runningPlugins.remove(d.Plugin())
 		d.Close()
+		stopSigner()
 		os.Remove(managedFile)
 	}, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wgplex/wgplex/fleet"
 	"github.com/wgplex/wgplex/plugins"
+	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
 // discoveryMetrics are discovery's refusal and restoration counters.
@@ -23,86 +24,105 @@ var discoveryMetrics = plugins.NewDiscoveryMetrics()
 // file that cannot be read stops the daemon with an error naming it: a
 // node that silently fell back to trusting everything would be worse than
 // one that does not start.
-func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdentity, error) {
+func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdentity, func(), error) {
 	var p plugins.TrustPolicy
 	var cas []*fleet.CA
 	for _, path := range discoverySplitList(*discoveryCAFlag) {
 		raw, err := fleet.ReadFile(path)
 		if err != nil {
-			return p, nil, fmt.Errorf("--discovery-ca %s: %v", path, err)
+			return p, nil, nil, fmt.Errorf("--discovery-ca %s: %v", path, err)
 		}
 		ca, err := fleet.ParseCA(raw)
 		if err != nil {
-			return p, nil, fmt.Errorf("--discovery-ca %s: %v", path, err)
+			return p, nil, nil, fmt.Errorf("--discovery-ca %s: %v", path, err)
 		}
 		cas = append(cas, ca)
 	}
 	if len(cas) > 0 {
 		roots, err := fleet.NewRoots(cas...)
 		if err != nil {
-			return p, nil, fmt.Errorf("--discovery-ca: %v", err)
+			return p, nil, nil, fmt.Errorf("--discovery-ca: %v", err)
 		}
 		p.Roots = roots
 	}
 	if *discoveryAllowFlag != "" {
 		if p.Roots != nil {
-			return p, nil, errors.New("--discovery-allow applies without a CA; with --discovery-ca the certificates bound what a node may claim")
+			return p, nil, nil, errors.New("--discovery-allow applies without a CA; with --discovery-ca the certificates bound what a node may claim")
 		}
 		allow, err := parsePrefixList(*discoveryAllowFlag)
 		if err != nil {
-			return p, nil, fmt.Errorf("--discovery-allow: %v", err)
+			return p, nil, nil, fmt.Errorf("--discovery-allow: %v", err)
 		}
 		p.Allow = allow
 	}
 	if paths := discoverySplitList(*discoveryRevocationsFlag); len(paths) > 0 {
 		if p.Roots == nil {
-			return p, nil, errors.New("--discovery-revocations needs --discovery-ca")
+			return p, nil, nil, errors.New("--discovery-revocations needs --discovery-ca")
 		}
 		rl := &revocationFiles{paths: paths, roots: p.Roots, log: log}
 		if err := rl.load(); err != nil {
-			return p, nil, err
+			return p, nil, nil, err
 		}
 		p.Revocations = rl.current
 	}
-	id, err := discoveryIdentity(p.Roots, log)
+	id, stop, err := discoveryIdentity(p.Roots, log)
 	if err != nil {
-		return p, nil, err
+		return p, nil, nil, err
 	}
 	if p.Roots != nil {
 		log.Info("Discovery trusts fleet CAs; unsigned records are refused", "cas", p.Roots.Len())
 	}
-	return p, id, nil
+	return p, id, stop, nil
 }
 
-// discoveryIdentity reads this node's certificate and signing key.
-func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (*plugins.FleetIdentity, error) {
-	certPath, keyPath := *discoveryCertFlag, *discoverySigningKeyFlag
+// discoveryIdentity reads this node's certificate and signing key, or
+// starts the key vault that signs for it (--discovery-signer); stop ends
+// that vault.
+func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (id *plugins.FleetIdentity, stop func(), err error) {
+	certPath, keyPath, signer := *discoveryCertFlag, *discoverySigningKeyFlag, *discoverySignerFlag
 	switch {
-	case certPath == "" && keyPath == "":
+	case certPath == "" && keyPath == "" && signer == "":
 		if roots != nil {
 			log.Warn("Discovery has a CA but no --discovery-cert: this node's record is unsigned and other nodes with the CA refuse it")
 		}
-		return nil, nil
+		return nil, func() {}, nil
 	case certPath == "":
-		return nil, errors.New("--discovery-signing-key needs --discovery-cert")
-	case keyPath == "":
-		return nil, errors.New("--discovery-cert needs --discovery-signing-key")
+		return nil, nil, errors.New("--discovery-signing-key and --discovery-signer need --discovery-cert")
+	case keyPath == "" && signer == "":
+		return nil, nil, errors.New("--discovery-cert needs --discovery-signing-key or --discovery-signer")
+	case keyPath != "" && signer != "":
+		return nil, nil, errors.New("--discovery-signing-key and --discovery-signer are exclusive")
 	}
 	raw, err := fleet.ReadFile(certPath)
 	if err != nil {
-		return nil, fmt.Errorf("--discovery-cert %s: %v", certPath, err)
+		return nil, nil, fmt.Errorf("--discovery-cert %s: %v", certPath, err)
 	}
 	cert, err := fleet.ParseCertificate(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--discovery-cert %s: %v", certPath, err)
+		return nil, nil, fmt.Errorf("--discovery-cert %s: %v", certPath, err)
 	}
-	key, err := fleet.ReadPrivateKeyFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("--discovery-signing-key %s: %v", keyPath, err)
-	}
-	if !key.Public().(ed25519.PublicKey).Equal(cert.SigningKey) {
-		clear(key)
-		return nil, fmt.Errorf("--discovery-signing-key %s: not the signing key certificate %s names", keyPath, certPath)
+	id = &plugins.FleetIdentity{Cert: cert}
+	stop = func() {}
+	if signer != "" {
+		kv, err := startSigner(signer, cert, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		id.Sign = func(msg []byte) ([]byte, error) {
+			sig, _, err := kv.SignRecord(msg)
+			return sig, err
+		}
+		stop = func() { kv.Close() }
+	} else {
+		key, err := fleet.ReadPrivateKeyFile(keyPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--discovery-signing-key %s: %v", keyPath, err)
+		}
+		if !key.Public().(ed25519.PublicKey).Equal(cert.SigningKey) {
+			clear(key)
+			return nil, nil, fmt.Errorf("--discovery-signing-key %s: not the signing key certificate %s names", keyPath, certPath)
+		}
+		id.Key = key
 	}
 	if roots != nil {
 		if _, ok := roots.Lookup(cert.Issuer); !ok {
@@ -112,8 +132,41 @@ func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (*plugins.FleetIden
 	if time.Now().After(cert.NotAfter) {
 		log.Error("This node's certificate has expired; other nodes refuse its record", "cert", certPath, "not_after", cert.NotAfter)
 	}
-	log.Info("Discovery signs this node's record", "cert", certPath, "name", cert.Name, "serial", cert.Serial, "not_after", cert.NotAfter)
-	return &plugins.FleetIdentity{Cert: cert, Key: key}, nil
+	log.Info("Discovery signs this node's record", "cert", certPath, "name", cert.Name, "serial", cert.Serial,
+		"not_after", cert.NotAfter, "by_key_vault", signer != "")
+	return id, stop, nil
+}
+
+// startSigner launches the key vault that holds the signing key (an
+// instance of its own, beside the interface's key vault if there is one)
+// and checks that it signs under the certificate's signing key.
+func startSigner(cmdline string, cert *fleet.Certificate, log *slog.Logger) (*plugins.KeyVault, error) {
+	argv, err := plugins.SplitCommandLine(cmdline)
+	if err != nil {
+		return nil, fmt.Errorf("--discovery-signer: %w", err)
+	}
+	cfg, err := pluginOptions("keyvault", *keyVaultEnvFlag, *keyVaultSHA256Flag, *keyVaultUserFlag)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Name, cfg.Command, cfg.Logger, cfg.Metrics = "discovery-signer", argv, log, pluginMetrics
+	kv, err := plugins.StartKeyVault(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--discovery-signer: %w", err)
+	}
+	probe := []byte(sdk.RecordMagic + "signing key probe")
+	sig, pub, err := kv.SignRecord(probe)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("--discovery-signer: the key vault does not sign records: %w", err)
+	case !pub.Equal(cert.SigningKey) || !ed25519.Verify(pub, probe, sig):
+		err = errors.New("--discovery-signer: the key vault's signing key is not the one the certificate names")
+	}
+	if err != nil {
+		kv.Close()
+		return nil, err
+	}
+	return kv, nil
 }
 
 // revocationFiles holds the revocation lists and reads them again when a

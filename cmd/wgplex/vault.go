@@ -26,6 +26,8 @@ var (
 		"daemon environment variables the key vault plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_PKCS11_*,SOFTHSM2_CONF)")
 	keyVaultSHA256Flag = registerDaemonFlag("keyvault-sha256", "WGPLEX_KEYVAULT_SHA256",
 		"pin the key vault plugin binary to this SHA-256 (hex, as sha256sum prints it)")
+	keyVaultUserFlag = registerDaemonFlag("keyvault-user", "WGPLEX_KEYVAULT_USER",
+		"run the key vault plugin as this user (name or uid[:gid]), without capabilities (Linux)")
 )
 
 // pluginMetrics are the plugin host's series, shared by every plugin the
@@ -47,7 +49,7 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 	if err := addMetricsCollector(pluginMetrics); err != nil {
 		return nil, err
 	}
-	cfg, err := pluginOptions("keyvault", *keyVaultEnvFlag, *keyVaultSHA256Flag)
+	cfg, err := pluginOptions("keyvault", *keyVaultEnvFlag, *keyVaultSHA256Flag, *keyVaultUserFlag)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +75,9 @@ func startKeyVault(env *daemonEnv) (func(), error) {
 	}, nil
 }
 
-// pluginOptions reads a plugin's environment and pinning options.
-func pluginOptions(flag, envNames, sum string) (plugins.Config, error) {
-	var cfg plugins.Config
+// pluginOptions reads a plugin's environment, pinning and user options.
+func pluginOptions(flag, envNames, sum, user string) (plugins.Config, error) {
+	cfg := plugins.Config{User: user}
 	if envNames != "" {
 		cfg.PassEnv = discoverySplitList(envNames)
 	}

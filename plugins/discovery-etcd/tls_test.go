@@ -94,15 +94,6 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 	return path
 }
 
-// freePort is a loopback TCP port nobody listens on right now.
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // lockedBuffer collects etcd's output for the failure log.
 type lockedBuffer struct {

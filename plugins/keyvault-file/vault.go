@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -23,6 +24,8 @@ import (
 // the daemon anyway.
 type fileVault struct {
 	path string
+	// signer is the node's fleet record signing key, nil without one.
+	signer ed25519.PrivateKey
 
 	mu   sync.RWMutex
 	priv []byte // nil until a key exists
@@ -168,4 +171,13 @@ func (v *fileVault) GenerateKey(_ context.Context, overwrite bool) (sdk.Key, err
 func clamp(k []byte) {
 	k[0] &= 248
 	k[31] = k[31]&127 | 64
+}
+
+// SignRecord implements sdk.RecordSigner with the signing key given by
+// -signing-key; without one the vault has no signing capability.
+func (v *fileVault) SignRecord(_ context.Context, msg []byte) ([]byte, []byte, error) {
+	if v.signer == nil {
+		return nil, nil, fmt.Errorf("%w: no -signing-key", sdk.ErrNotSupported)
+	}
+	return ed25519.Sign(v.signer, msg), v.signer.Public().(ed25519.PublicKey), nil
 }

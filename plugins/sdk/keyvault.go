@@ -39,6 +39,23 @@ type KeyGenerator interface {
 	GenerateKey(ctx context.Context, overwrite bool) (Key, error)
 }
 
+// RecordSigner is implemented by vaults that also hold the node's fleet
+// signing key (docs/fleet.md), so that the key need not be a file the
+// daemon reads. The SDK passes only fleet records (RecordMagic first, at
+// most MaxSignedRecord bytes) to it.
+type RecordSigner interface {
+	// SignRecord returns the Ed25519 signature of msg and the public key
+	// it verifies under.
+	SignRecord(ctx context.Context, msg []byte) (sig, pub []byte, err error)
+}
+
+// RecordMagic starts every message a vault signs: the magic and version of
+// a signed fleet record.
+const RecordMagic = "WGFR\x01"
+
+// MaxSignedRecord bounds a message to sign.
+const MaxSignedRecord = MaxRecordSigned
+
 // Errors with a meaning on both sides of the gRPC connection: a plugin
 // returns them (wrapped or not) and the daemon gets them back, testable with
 // errors.Is.

@@ -42,7 +42,7 @@ func (p *KeyVaultPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *
 }
 
 // KeyVaultClient is the daemon's side of a key vault plugin: it implements
-// KeyVault and KeyGenerator by calling the plugin, and checks every reply
+// KeyVault, KeyGenerator and RecordSigner by calling the plugin, and checks every reply
 // so that a broken plugin yields an error wrapping ErrBadReply, never a bad
 // key handed to the handshake.
 type KeyVaultClient struct {
@@ -52,6 +52,7 @@ type KeyVaultClient struct {
 var (
 	_ KeyVault     = (*KeyVaultClient)(nil)
 	_ KeyGenerator = (*KeyVaultClient)(nil)
+	_ RecordSigner = (*KeyVaultClient)(nil)
 )
 
 // NewKeyVaultClient wraps a gRPC connection to a key vault.
@@ -84,6 +85,31 @@ func (c *KeyVaultClient) GenerateKey(ctx context.Context, overwrite bool) (Key, 
 		return Key{}, fromStatus(err)
 	}
 	return checkKey("public key of the generated key", resp.GetPublicKey())
+}
+
+// SignRecord asks the vault to sign a fleet record; a vault without a
+// signing key answers with ErrNotSupported.
+func (c *KeyVaultClient) SignRecord(ctx context.Context, msg []byte) ([]byte, []byte, error) {
+	if err := checkRecordMessage(msg); err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.rpc.SignRecord(ctx, &keyvaultv1.SignRecordRequest{Message: msg})
+	if err != nil {
+		return nil, nil, fromStatus(err)
+	}
+	sig, pub := resp.GetSignature(), resp.GetPublicKey()
+	if len(sig) != 64 || len(pub) != 32 {
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes and signing key of %d bytes", ErrBadReply, len(sig), len(pub))
+	}
+	return sig, pub, nil
+}
+
+// checkRecordMessage refuses what is not a fleet record to sign.
+func checkRecordMessage(msg []byte) error {
+	if len(msg) > MaxSignedRecord || len(msg) < len(RecordMagic) || string(msg[:len(RecordMagic)]) != RecordMagic {
+		return fmt.Errorf("%w: not a fleet record of at most %d bytes", ErrBadReply, MaxSignedRecord)
+	}
+	return nil
 }
 
 // keyVaultServer is the plugin's side: it unpacks requests, checks them and
@@ -128,6 +154,21 @@ func (s *keyVaultServer) GenerateKey(ctx context.Context, req *keyvaultv1.Genera
 		return nil, toStatus(err)
 	}
 	return &keyvaultv1.GenerateKeyResponse{PublicKey: k[:]}, nil
+}
+
+func (s *keyVaultServer) SignRecord(ctx context.Context, req *keyvaultv1.SignRecordRequest) (*keyvaultv1.SignRecordResponse, error) {
+	signer, ok := s.impl.(RecordSigner)
+	if !ok {
+		return nil, toStatus(ErrNotSupported)
+	}
+	if err := checkRecordMessage(req.GetMessage()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	sig, pub, err := signer.SignRecord(ctx, req.GetMessage())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &keyvaultv1.SignRecordResponse{Signature: sig, PublicKey: pub}, nil
 }
 
 // toStatus gives the SDK's errors their gRPC codes so that the other side

@@ -37,6 +37,10 @@ type meshBackend struct {
 	args []string
 	// etcd is the registry's server, nil for the directory.
 	etcd *etcdServer
+	// env is added to every node's environment (etcd credentials).
+	env []string
+	// prefix is the etcd key prefix of the mesh.
+	prefix string
 }
 
 // meshNode is one node of the mesh.
@@ -92,7 +96,7 @@ func (l *meshLab) startNode(host int) *meshNode {
 	if l.nodeArgs != nil {
 		args = append(append([]string(nil), args...), l.nodeArgs(n)...)
 	}
-	n.d = startDaemonArgs(l.t, ns, l.impl, nil, args...)
+	n.d = startDaemonArgs(l.t, ns, l.impl, l.be.env, args...)
 	n.d.Up(n.tunnelAddr(l) + "/24")
 	l.nodes = append(l.nodes, n)
 	return n
@@ -258,8 +262,9 @@ func dirBackend(t *testing.T) meshBackend {
 func etcdBackend(t *testing.T, l *meshLab, etcdBin, plugin string) meshBackend {
 	ns := l.attach(254)
 	e := startEtcd(t, ns, etcdBin, fmt.Sprintf("10.213.%d.254", l.subnet))
-	cmdline := fmt.Sprintf("%s -endpoints http://%s:2379 -prefix /wgpx-%s/ -ttl %s", plugin, e.addr, uniqueID(), meshLeaseTTL)
-	return meshBackend{name: "etcd", etcd: e, args: []string{"--discovery", cmdline}}
+	prefix := "/wgpx-" + uniqueID() + "/"
+	cmdline := fmt.Sprintf("%s -endpoints http://%s:2379 -prefix %s -ttl %s", plugin, e.addr, prefix, meshLeaseTTL)
+	return meshBackend{name: "etcd", etcd: e, args: []string{"--discovery", cmdline}, prefix: prefix}
 }
 
 // runMesh is the scenario both backends go through.
@@ -464,6 +469,9 @@ type etcdServer struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
+	// tls, if set, makes etcd serve clients over TLS and require client
+	// certificates (etcd_tls_test.go).
+	tls *etcdTLS
 }
 
 func startEtcd(t *testing.T, ns *Netns, bin, addr string) *etcdServer {
@@ -481,17 +489,21 @@ func startEtcd(t *testing.T, ns *Netns, bin, addr string) *etcdServer {
 
 func (e *etcdServer) start(t *testing.T) {
 	t.Helper()
-	client := fmt.Sprintf("http://%s:2379", e.addr)
+	client := e.clientURL()
 	peer := fmt.Sprintf("http://%s:2380", e.addr)
 	if e.out == nil {
 		e.out = &syncBuffer{}
 	}
-	e.cmd = exec.Command("ip", "netns", "exec", e.ns.Name, e.bin,
+	args := []string{"netns", "exec", e.ns.Name, e.bin,
 		"--name", e.name, "--data-dir", e.data,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", e.name+"="+peer, "--initial-cluster-token", e.name,
-		"--log-level", "warn")
+		"--initial-cluster", e.name + "=" + peer, "--initial-cluster-token", e.name,
+		"--log-level", "warn"}
+	if e.tls != nil {
+		args = append(args, e.tls.serverArgs()...)
+	}
+	e.cmd = exec.Command("ip", args...)
 	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
@@ -508,6 +520,10 @@ func (e *etcdServer) start(t *testing.T) {
 		case <-done:
 			t.Fatalf("etcd exited during start-up:\n%s", e.out)
 		default:
+		}
+		if e.tls != nil {
+			out, err := e.ns.Run(append(e.tls.ctl(e, ""), "endpoint", "health")...)
+			return err == nil && strings.Contains(out, "is healthy"), out
 		}
 		out, err := e.ns.Run("bash", "-c", fmt.Sprintf(`exec 3<>/dev/tcp/%s/2379 && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && cat <&3`, e.addr))
 		return err == nil && strings.Contains(out, `"health":"true"`), out

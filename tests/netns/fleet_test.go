@@ -211,10 +211,7 @@ func counts(t *testing.T, nodes []*meshNode, reason string) map[*meshNode]float6
 }
 
 // TestDiscoveryFleetDir: a 4-node mesh over the directory backend with a
-// fleet CA. While every node pings every other, the registry is fed
-// records that must not become peers; each is refused by every node,
-// counted by reason, and no ping is lost. A node whose own record is
-// overwritten puts it back within 2 s. Then another node brought up with
+// fleet CA goes through runFleet; then another node brought up with
 // `wgplex up` and SaveConfig joins, and `wgplex down` writes none of its
 // discovered peers into its configuration file.
 func TestDiscoveryFleetDir(t *testing.T) {
@@ -222,10 +219,48 @@ func TestDiscoveryFleetDir(t *testing.T) {
 	if impl.Name != "wgplex" {
 		t.Skip("peer discovery is a wgplex feature")
 	}
-	const S = 11
-	l := newMeshLab(t, impl, S)
-	files := t.TempDir()
+	l := newMeshLab(t, impl, 11)
 	dir := t.TempDir()
+	l.be = meshBackend{name: "dir+ca", args: []string{"--discovery-dir", dir}}
+	ca := runFleet(t, l, dirWriter{dir})
+	t.Run("saveconfig", func(t *testing.T) { fleetSaveConfig(t, l, ca, dir) })
+}
+
+// registryWriter is what an attacker with write access to the registry
+// does, for one backend.
+type registryWriter interface {
+	// put files a record under key pub, replacing what is there.
+	put(t *testing.T, pub, allowed, endpoint string, signed []byte)
+	// del removes the record of key pub.
+	del(t *testing.T, pub string)
+	// get is the stored form of key pub's record, "" if there is none.
+	get(t *testing.T, pub string) string
+}
+
+// dirWriter writes into a registry directory, under the file name a node
+// with the key would use.
+type dirWriter struct{ dir string }
+
+func (w dirWriter) put(t *testing.T, pub, allowed, endpoint string, signed []byte) {
+	writePeerFile(t, w.dir, filepath.Base(ownFile(t, w.dir, pub)), pub, allowed, endpoint, signed)
+}
+
+func (w dirWriter) del(t *testing.T, pub string) { os.Remove(ownFile(t, w.dir, pub)) }
+
+func (w dirWriter) get(t *testing.T, pub string) string {
+	b, _ := os.ReadFile(ownFile(t, w.dir, pub))
+	return string(b)
+}
+
+// runFleet: the lab's nodes get a fleet CA, certificates and signing keys
+// on top of l.be. A 4-node mesh forms; while every node pings every other,
+// the registry is fed records that must not become peers, and each is
+// refused by every node, counted by reason, and no ping is lost. A node
+// whose own record is overwritten puts it back within 2 s. Node 4 has its
+// record signed by a key vault (--discovery-signer). It returns the CA.
+func runFleet(t *testing.T, l *meshLab, reg registryWriter) *fleetCA {
+	impl, S := l.impl, l.subnet
+	files := t.TempDir()
 	ca := newFleetCA(t, impl.Bin, files, "fleet")
 	rogue := newFleetCA(t, impl.Bin, files, "rogue")
 	lan := fmt.Sprintf("10.213.%d.0/24", S)
@@ -237,11 +272,19 @@ func TestDiscoveryFleetDir(t *testing.T) {
 	fleetCmd(t, impl.Bin, "revoke", "-ca-key", ca.key, "-list", ca.rl, "66")
 
 	certs := map[*meshNode][2]string{}
-	l.be = meshBackend{name: "dir+ca", args: []string{"--discovery-dir", dir, "--discovery-ca", ca.pub,
-		"--discovery-revocations", ca.rl, "--metrics-listen", "127.0.0.1:9586"}}
+	vault := buildFileVault(t)
+	l.be.args = append(l.be.args, "--discovery-ca", ca.pub, "--discovery-revocations", ca.rl, "--metrics-listen", "127.0.0.1:9586")
 	l.nodeArgs = func(n *meshNode) []string {
 		c, s := ca.issue(fmt.Sprintf("node%d", n.host), n.key.Public, n.host, tunAddr(n.host), lan)
 		certs[n] = [2]string{c, s}
+		if n.host == 4 {
+			// Node 4's signing key is held by a key vault.
+			wgKey := filepath.Join(files, "node4.wgkey")
+			if err := os.WriteFile(wgKey, []byte(n.key.Private+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--discovery-cert", c, "--discovery-signer", vault + " -key " + wgKey + " -signing-key " + s}
+		}
 		return []string{"--discovery-cert", c, "--discovery-signing-key", s}
 	}
 	for h := 1; h <= 5; h++ {
@@ -252,7 +295,7 @@ func TestDiscoveryFleetDir(t *testing.T) {
 		l.join(n)
 	}
 	l.waitMesh(start, 30*time.Second, "a full mesh of 5 nodes with a CA")
-	// Node 5 leaves in good order (its file goes): the others remember
+	// Node 5 leaves in good order (its record goes): the others remember
 	// the sequence of its last record, so a replay of an older one fails.
 	ghost := l.nodes[4]
 	ghost.d.cmd.Process.Signal(syscall.SIGTERM)
@@ -265,12 +308,12 @@ func TestDiscoveryFleetDir(t *testing.T) {
 	pings := l.startPings(l.nodes)
 	defer pings.finish()
 	all := l.nodes
-	attack := func(name, reason string, nodes []*meshNode, do func()) {
+	attack := func(name, reason string, do func()) {
 		t.Helper()
-		before := counts(t, nodes, reason)
+		before := counts(t, all, reason)
 		do()
-		waitRefused(t, nodes, reason, before)
-		t.Logf("%s: refused as %s by nodes %v", name, reason, hosts(nodes))
+		waitRefused(t, all, reason, before)
+		t.Logf("%s: %s refused as %s by nodes %v", l.be.name, name, reason, hosts(all))
 	}
 
 	// Mallory holds a valid certificate for her own key and address.
@@ -279,46 +322,45 @@ func TestDiscoveryFleetDir(t *testing.T) {
 	ep := fmt.Sprintf("10.213.%d.50:51820", S)
 	seq := uint64(time.Now().UnixNano())
 
-	attack("unsigned record", "unsigned", all, func() {
-		writePeerFile(t, dir, "unsigned.conf", GenKey(t).Public, tunAddr(60), ep, nil)
+	attack("unsigned record", "unsigned", func() {
+		reg.put(t, GenKey(t).Public, tunAddr(60), ep, nil)
 	})
-	attack("record under another CA", "unknown_ca", all, func() {
+	attack("record under another CA", "unknown_ca", func() {
 		k := GenKey(t)
 		c, s := rogue.issue("rogue-node", k.Public, 1, tunAddr(61), lan)
-		writePeerFile(t, dir, "rogue.conf", k.Public, tunAddr(61), ep, signRecord(t, c, s, seq, ep, tunAddr(61)))
+		reg.put(t, k.Public, tunAddr(61), ep, signRecord(t, c, s, seq, ep, tunAddr(61)))
 	})
-	attack("expired certificate", "expired", all, func() {
+	attack("expired certificate", "expired", func() {
 		k := GenKey(t)
 		c, s := ca.issue("expired", k.Public, 62, tunAddr(62), lan,
 			"-not-before", time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339), "-valid", "1h")
-		writePeerFile(t, dir, "expired.conf", k.Public, tunAddr(62), ep, signRecord(t, c, s, seq, ep, tunAddr(62)))
+		reg.put(t, k.Public, tunAddr(62), ep, signRecord(t, c, s, seq, ep, tunAddr(62)))
 	})
-	attack("revoked serial", "revoked", all, func() {
-		writePeerFile(t, dir, "revoked.conf", revokedKey.Public, tunAddr(66), ep, signRecord(t, revCert, revSign, seq, ep, tunAddr(66)))
+	attack("revoked serial", "revoked", func() {
+		reg.put(t, revokedKey.Public, tunAddr(66), ep, signRecord(t, revCert, revSign, seq, ep, tunAddr(66)))
 	})
-	attack("prefix outside the certificate", "prefix_outside_cert", all, func() {
+	attack("prefix outside the certificate", "prefix_outside_cert", func() {
 		// Mallory claims node 2's address besides her own.
-		writePeerFile(t, dir, "mallory.conf", mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq, ep, tunAddr(50), tunAddr(2)))
+		reg.put(t, mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq, ep, tunAddr(50), tunAddr(2)))
 	})
-	attack("endpoint outside the allowed networks", "endpoint_outside_allowed", all, func() {
-		writePeerFile(t, dir, "mallory.conf", mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+1, "192.0.2.50:51820", tunAddr(50)))
+	attack("endpoint outside the allowed networks", "endpoint_outside_allowed", func() {
+		reg.put(t, mallory.Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+1, "192.0.2.50:51820", tunAddr(50)))
 	})
-	attack("certificate of another key", "key_mismatch", all, func() {
-		os.Remove(filepath.Join(dir, "mallory.conf"))
-		writePeerFile(t, dir, "stolen.conf", GenKey(t).Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+2, ep, tunAddr(50)))
+	attack("certificate of another key", "key_mismatch", func() {
+		reg.del(t, mallory.Public)
+		reg.put(t, GenKey(t).Public, tunAddr(50), ep, signRecord(t, malCert, malSign, seq+2, ep, tunAddr(50)))
 	})
-
 	// An older record of node 5 (signed with its real key, sequence 1),
 	// put back after it left.
-	attack("older sequence replayed", "stale_sequence", all, func() {
-		writePeerFile(t, dir, "replay.conf", ghost.key.Public, tunAddr(5), ep,
+	attack("older sequence replayed", "stale_sequence", func() {
+		reg.put(t, ghost.key.Public, tunAddr(5), ep,
 			signRecord(t, certs[ghost][0], certs[ghost][1], 1, fmt.Sprintf("10.213.%d.5:51820", S), tunAddr(5)))
 	})
 
 	// Own records overwritten, by an older record of node 2 and by an
 	// unsigned one of node 3, each pointing elsewhere: the owner puts its
 	// record back within 2 s. The others refuse what they see of it in
-	// the meantime (the owner may be quicker than their next scan, so not
+	// the meantime (the owner may be quicker than their next look, so not
 	// every node need see it); none applies it (the mesh check below).
 	for _, tc := range []struct {
 		n      *meshNode
@@ -329,14 +371,18 @@ func TestDiscoveryFleetDir(t *testing.T) {
 		}},
 		{l.nodes[2], func() []byte { return nil }},
 	} {
-		own := ownFile(t, dir, tc.n.key.Public)
-		orig, err := os.ReadFile(own)
-		if err != nil {
-			t.Fatal(err)
+		orig := reg.get(t, tc.n.key.Public)
+		if orig == "" {
+			t.Fatalf("node %d has no record in the registry", tc.n.host)
 		}
 		restored0 := metricValue(scrapeMetrics(t, tc.n.ns), "wgplex_discovery_self_restored_total")
-		writePeerFile(t, dir, filepath.Base(own), tc.n.key.Public, tunAddr(tc.n.host), fmt.Sprintf("10.213.%d.98:51820", S), tc.signed())
-		waitRestored(t, own, orig)
+		reg.put(t, tc.n.key.Public, tunAddr(tc.n.host), fmt.Sprintf("10.213.%d.98:51820", S), tc.signed())
+		start := time.Now()
+		Eventually(t, 2*time.Second, fmt.Sprintf("node %d to restore its record", tc.n.host), func() (bool, string) {
+			v := reg.get(t, tc.n.key.Public)
+			return v == orig, v
+		})
+		t.Logf("%s: node %d restored its record after %v", l.be.name, tc.n.host, time.Since(start).Round(time.Millisecond))
 		if v := metricValue(scrapeMetrics(t, tc.n.ns), "wgplex_discovery_self_restored_total"); v < restored0+1 {
 			t.Errorf("node %d restored its record but counted %v restorations (was %v)", tc.n.host, v, restored0)
 		}
@@ -348,10 +394,10 @@ func TestDiscoveryFleetDir(t *testing.T) {
 	lost, sent := pings.finish()
 	if len(lost) > 0 {
 		t.Errorf("pings lost during the attacks: %v", lost)
+	} else {
+		t.Logf("%s: %d pings across the attacks, none lost", l.be.name, sent)
 	}
-	t.Logf("%d pings across the attacks, none lost", sent)
-
-	t.Run("saveconfig", func(t *testing.T) { fleetSaveConfig(t, l, ca, dir) })
+	return ca
 }
 
 func hosts(nodes []*meshNode) []int {
@@ -438,4 +484,24 @@ func fleetSaveConfig(t *testing.T, l *meshLab, ca *fleetCA, dir string) {
 			t.Errorf("the saved file holds discovered peer %d:\n%s", m.host, saved)
 		}
 	}
+}
+
+// buildFileVault builds the file key vault plugin.
+func buildFileVault(t *testing.T) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "./plugins/keyvault-file")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the file key vault: %v\n%s", err, out)
+	}
+	p, err := realPath(filepath.Join(dir, "keyvault-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -298,6 +298,106 @@ func (x *GenerateKeyResponse) GetPublicKey() []byte {
 	return nil
 }
 
+// SignRecordRequest carries the record bytes to sign (all but the
+// signature).
+type SignRecordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignRecordRequest) Reset() {
+	*x = SignRecordRequest{}
+	mi := &file_keyvault_v1_keyvault_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignRecordRequest) ProtoMessage() {}
+
+func (x *SignRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_keyvault_v1_keyvault_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignRecordRequest.ProtoReflect.Descriptor instead.
+func (*SignRecordRequest) Descriptor() ([]byte, []int) {
+	return file_keyvault_v1_keyvault_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SignRecordRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+// SignRecordResponse carries the 64-byte Ed25519 signature and the 32-byte
+// public signing key it verifies under.
+type SignRecordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Signature     []byte                 `protobuf:"bytes,1,opt,name=signature,proto3" json:"signature,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignRecordResponse) Reset() {
+	*x = SignRecordResponse{}
+	mi := &file_keyvault_v1_keyvault_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignRecordResponse) ProtoMessage() {}
+
+func (x *SignRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_keyvault_v1_keyvault_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignRecordResponse.ProtoReflect.Descriptor instead.
+func (*SignRecordResponse) Descriptor() ([]byte, []int) {
+	return file_keyvault_v1_keyvault_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SignRecordResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignRecordResponse) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
 var File_keyvault_v1_keyvault_proto protoreflect.FileDescriptor
 
 const file_keyvault_v1_keyvault_proto_rawDesc = "" +
@@ -316,11 +416,19 @@ const file_keyvault_v1_keyvault_proto_rawDesc = "" +
 	"\toverwrite\x18\x01 \x01(\bR\toverwrite\"4\n" +
 	"\x13GenerateKeyResponse\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x01 \x01(\fR\tpublicKey2\x89\x02\n" +
+	"public_key\x18\x01 \x01(\fR\tpublicKey\"-\n" +
+	"\x11SignRecordRequest\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\"Q\n" +
+	"\x12SignRecordResponse\x12\x1c\n" +
+	"\tsignature\x18\x01 \x01(\fR\tsignature\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey2\xe6\x02\n" +
 	"\bKeyVault\x12X\n" +
 	"\tPublicKey\x12$.wgplex.keyvault.v1.PublicKeyRequest\x1a%.wgplex.keyvault.v1.PublicKeyResponse\x12C\n" +
 	"\x02DH\x12\x1d.wgplex.keyvault.v1.DHRequest\x1a\x1e.wgplex.keyvault.v1.DHResponse\x12^\n" +
-	"\vGenerateKey\x12&.wgplex.keyvault.v1.GenerateKeyRequest\x1a'.wgplex.keyvault.v1.GenerateKeyResponseB?Z=github.com/wgplex/wgplex/plugins/proto/keyvault/v1;keyvaultv1b\x06proto3"
+	"\vGenerateKey\x12&.wgplex.keyvault.v1.GenerateKeyRequest\x1a'.wgplex.keyvault.v1.GenerateKeyResponse\x12[\n" +
+	"\n" +
+	"SignRecord\x12%.wgplex.keyvault.v1.SignRecordRequest\x1a&.wgplex.keyvault.v1.SignRecordResponseB?Z=github.com/wgplex/wgplex/plugins/proto/keyvault/v1;keyvaultv1b\x06proto3"
 
 var (
 	file_keyvault_v1_keyvault_proto_rawDescOnce sync.Once
@@ -334,7 +442,7 @@ func file_keyvault_v1_keyvault_proto_rawDescGZIP() []byte {
 	return file_keyvault_v1_keyvault_proto_rawDescData
 }
 
-var file_keyvault_v1_keyvault_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_keyvault_v1_keyvault_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_keyvault_v1_keyvault_proto_goTypes = []any{
 	(*PublicKeyRequest)(nil),    // 0: wgplex.keyvault.v1.PublicKeyRequest
 	(*PublicKeyResponse)(nil),   // 1: wgplex.keyvault.v1.PublicKeyResponse
@@ -342,16 +450,20 @@ var file_keyvault_v1_keyvault_proto_goTypes = []any{
 	(*DHResponse)(nil),          // 3: wgplex.keyvault.v1.DHResponse
 	(*GenerateKeyRequest)(nil),  // 4: wgplex.keyvault.v1.GenerateKeyRequest
 	(*GenerateKeyResponse)(nil), // 5: wgplex.keyvault.v1.GenerateKeyResponse
+	(*SignRecordRequest)(nil),   // 6: wgplex.keyvault.v1.SignRecordRequest
+	(*SignRecordResponse)(nil),  // 7: wgplex.keyvault.v1.SignRecordResponse
 }
 var file_keyvault_v1_keyvault_proto_depIdxs = []int32{
 	0, // 0: wgplex.keyvault.v1.KeyVault.PublicKey:input_type -> wgplex.keyvault.v1.PublicKeyRequest
 	2, // 1: wgplex.keyvault.v1.KeyVault.DH:input_type -> wgplex.keyvault.v1.DHRequest
 	4, // 2: wgplex.keyvault.v1.KeyVault.GenerateKey:input_type -> wgplex.keyvault.v1.GenerateKeyRequest
-	1, // 3: wgplex.keyvault.v1.KeyVault.PublicKey:output_type -> wgplex.keyvault.v1.PublicKeyResponse
-	3, // 4: wgplex.keyvault.v1.KeyVault.DH:output_type -> wgplex.keyvault.v1.DHResponse
-	5, // 5: wgplex.keyvault.v1.KeyVault.GenerateKey:output_type -> wgplex.keyvault.v1.GenerateKeyResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
+	6, // 3: wgplex.keyvault.v1.KeyVault.SignRecord:input_type -> wgplex.keyvault.v1.SignRecordRequest
+	1, // 4: wgplex.keyvault.v1.KeyVault.PublicKey:output_type -> wgplex.keyvault.v1.PublicKeyResponse
+	3, // 5: wgplex.keyvault.v1.KeyVault.DH:output_type -> wgplex.keyvault.v1.DHResponse
+	5, // 6: wgplex.keyvault.v1.KeyVault.GenerateKey:output_type -> wgplex.keyvault.v1.GenerateKeyResponse
+	7, // 7: wgplex.keyvault.v1.KeyVault.SignRecord:output_type -> wgplex.keyvault.v1.SignRecordResponse
+	4, // [4:8] is the sub-list for method output_type
+	0, // [0:4] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -368,7 +480,7 @@ func file_keyvault_v1_keyvault_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_keyvault_v1_keyvault_proto_rawDesc), len(file_keyvault_v1_keyvault_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	KeyVault_PublicKey_FullMethodName   = "/wgplex.keyvault.v1.KeyVault/PublicKey"
 	KeyVault_DH_FullMethodName          = "/wgplex.keyvault.v1.KeyVault/DH"
 	KeyVault_GenerateKey_FullMethodName = "/wgplex.keyvault.v1.KeyVault/GenerateKey"
+	KeyVault_SignRecord_FullMethodName  = "/wgplex.keyvault.v1.KeyVault/SignRecord"
 )
 
 // KeyVaultClient is the client API for KeyVault service.
@@ -55,6 +56,13 @@ type KeyVaultClient interface {
 	// vaults that already hold a key return ALREADY_EXISTS unless overwrite
 	// is set.
 	GenerateKey(ctx context.Context, in *GenerateKeyRequest, opts ...grpc.CallOption) (*GenerateKeyResponse, error)
+	// SignRecord signs a node's fleet record (docs/fleet.md) with the vault's
+	// Ed25519 node signing key, which the vault holds besides the static key
+	// and never returns. The message must start with the record magic and
+	// version ("WGFR", 1) and be at most 16 KiB: the vault signs records and
+	// nothing else (no certificate, no revocation list). Vaults without a
+	// signing key return UNIMPLEMENTED.
+	SignRecord(ctx context.Context, in *SignRecordRequest, opts ...grpc.CallOption) (*SignRecordResponse, error)
 }
 
 type keyVaultClient struct {
@@ -95,6 +103,16 @@ func (c *keyVaultClient) GenerateKey(ctx context.Context, in *GenerateKeyRequest
 	return out, nil
 }
 
+func (c *keyVaultClient) SignRecord(ctx context.Context, in *SignRecordRequest, opts ...grpc.CallOption) (*SignRecordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignRecordResponse)
+	err := c.cc.Invoke(ctx, KeyVault_SignRecord_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyVaultServer is the server API for KeyVault service.
 // All implementations must embed UnimplementedKeyVaultServer
 // for forward compatibility.
@@ -112,6 +130,13 @@ type KeyVaultServer interface {
 	// vaults that already hold a key return ALREADY_EXISTS unless overwrite
 	// is set.
 	GenerateKey(context.Context, *GenerateKeyRequest) (*GenerateKeyResponse, error)
+	// SignRecord signs a node's fleet record (docs/fleet.md) with the vault's
+	// Ed25519 node signing key, which the vault holds besides the static key
+	// and never returns. The message must start with the record magic and
+	// version ("WGFR", 1) and be at most 16 KiB: the vault signs records and
+	// nothing else (no certificate, no revocation list). Vaults without a
+	// signing key return UNIMPLEMENTED.
+	SignRecord(context.Context, *SignRecordRequest) (*SignRecordResponse, error)
 	mustEmbedUnimplementedKeyVaultServer()
 }
 
@@ -130,6 +155,9 @@ func (UnimplementedKeyVaultServer) DH(context.Context, *DHRequest) (*DHResponse,
 }
 func (UnimplementedKeyVaultServer) GenerateKey(context.Context, *GenerateKeyRequest) (*GenerateKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GenerateKey not implemented")
+}
+func (UnimplementedKeyVaultServer) SignRecord(context.Context, *SignRecordRequest) (*SignRecordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignRecord not implemented")
 }
 func (UnimplementedKeyVaultServer) mustEmbedUnimplementedKeyVaultServer() {}
 func (UnimplementedKeyVaultServer) testEmbeddedByValue()                  {}
@@ -206,6 +234,24 @@ func _KeyVault_GenerateKey_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyVault_SignRecord_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignRecordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyVaultServer).SignRecord(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyVault_SignRecord_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyVaultServer).SignRecord(ctx, req.(*SignRecordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyVault_ServiceDesc is the grpc.ServiceDesc for KeyVault service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -224,6 +270,10 @@ var KeyVault_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GenerateKey",
 			Handler:    _KeyVault_GenerateKey_Handler,
+		},
+		{
+			MethodName: "SignRecord",
+			Handler:    _KeyVault_SignRecord_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
