@@ -116,7 +116,8 @@ func TestTCPBothFamilies(t *testing.T) {
 
 func TestUDP(t *testing.T) {
 	a, b := pair(t)
-	pc, err := a.Net().ListenPacket("udp", "10.0.0.1:9000")
+	// Without an address, one socket takes both families.
+	pc, err := a.Net().ListenPacket("udp", ":9000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,14 @@ func TestUDP(t *testing.T) {
 			pc.WriteTo(buf[:n], from)
 		}
 	}()
-	c, err := b.Net().Dial("udp", "10.0.0.1:9000")
+	for _, addr := range []string{"10.0.0.1:9000", "[fd00::1]:9000"} {
+		udpPing(t, b, addr)
+	}
+}
+
+func udpPing(t *testing.T, b *Device, addr string) {
+	t.Helper()
+	c, err := b.Net().Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +262,9 @@ func TestBadAddresses(t *testing.T) {
 	}
 	if _, err := New(Options{MTU: 20}); err == nil {
 		t.Fatal("MTU 20 accepted")
+	}
+	if _, err := New(Options{MTU: 1000, Addresses: []netip.Prefix{netip.MustParsePrefix("fd00::1/64")}}); err == nil {
+		t.Fatal("MTU 1000 accepted with an IPv6 address")
 	}
 	d, err := New(Options{Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/32")}})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -156,11 +155,9 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.Reader, stdout, stderr io.Writer) int {
 	log := newLogger(name, stderr)
-	var addrs []netip.Prefix
-	addrs = append(addrs, cfg.WG.Interface.Address...)
 	dev, err := netstack.New(netstack.Options{
 		Name:      name,
-		Addresses: addrs,
+		Addresses: cfg.WG.Interface.Address,
 		DNS:       cfg.WG.Interface.DNS,
 		MTU:       cfg.WG.Interface.MTU,
 	})
@@ -265,4 +262,3 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 	logFinalStats(log, tun.Stats())
 	return 0
 }
-
