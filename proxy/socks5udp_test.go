@@ -110,3 +110,30 @@ func TestParseUDPHeader(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseUDPHeader feeds arbitrary datagrams to the header parser: no
+// panic, and a header it accepts for an IP address is the one udpHeader
+// writes for it.
+func FuzzParseUDPHeader(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 10, 0, 0, 1, 0, 53, 'q'})
+	f.Add(append([]byte{0, 0, 0, 3, 4}, "a.bc\x01\xbbq"...))
+	f.Add(append(append([]byte{0, 0, 0, 4}, make([]byte, 16)...), 0, 1))
+	f.Add([]byte{0, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		host, port, payload, ok := parseUDPHeader(b)
+		if !ok {
+			return
+		}
+		if len(payload) > len(b) {
+			t.Fatal("payload longer than the datagram")
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || b[3] == atypDomain {
+			return
+		}
+		h := udpHeader(netip.AddrPortFrom(a, port))
+		if !bytes.Equal(append(h, payload...), b) && b[3] != atypIPv6 {
+			t.Fatalf("% x reparsed as % x", b, append(h, payload...))
+		}
+	})
+}
