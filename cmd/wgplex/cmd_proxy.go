@@ -199,7 +199,11 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 			stops = append(stops, stop)
 		}
 	}
-	if err := tun.Apply(change); err != nil {
+	err = tun.Apply(change)
+	// The tunnel keeps its own copies; the parsed ones are not needed
+	// again.
+	wipeKeys(cfg, change)
+	if err != nil {
 		return fail("%s: %v", cfg.Name, err)
 	}
 	if err := tun.Up(); err != nil {
@@ -261,4 +265,25 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 	stopAll()
 	logFinalStats(log, tun.Stats())
 	return 0
+}
+
+// wipeKeys clears the private and pre-shared keys of the parsed file and
+// of the change set made from it.
+func wipeKeys(cfg *proxyconf.File, change core.Config) {
+	if k := cfg.WG.Interface.PrivateKey; k != nil {
+		clear(k[:])
+	}
+	if change.PrivateKey != nil {
+		clear(change.PrivateKey[:])
+	}
+	for _, p := range cfg.WG.Peers {
+		if p.PresharedKey != nil {
+			clear(p.PresharedKey[:])
+		}
+	}
+	for _, p := range change.Peers {
+		if p.PresharedKey != nil {
+			clear(p.PresharedKey[:])
+		}
+	}
 }
