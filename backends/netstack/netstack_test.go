@@ -20,7 +20,9 @@ import (
 // pair connects two netstack devices through two tunnels over an in-memory
 // underlay: a is 10.0.0.1 and fd00::1, b is 10.0.0.2 and fd00::2, each
 // allowing exactly the other's addresses. b's DNS server is a's address.
-func pair(t *testing.T) (a, b *Device) {
+func pair(t *testing.T) (a, b *Device) { return pairB(t) }
+
+func pairB(t testing.TB) (a, b *Device) {
 	t.Helper()
 	nw := coretest.NewMemNetwork()
 	newEnd := func(outer string, addrs []string, dns []netip.Addr) (*Device, *core.Tunnel, core.PrivateKey) {
