@@ -133,6 +133,14 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer cfg.Wipe()
+	if len(cfg.WG.Interface.Address) == 0 {
+		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no Address; the tunnel needs one of its own\n", cfg.Name)
+		return 1
+	}
+	if in := cfg.WG.Interface; in.Table != "" || in.SaveConfig || len(in.PreUp)+len(in.PostUp)+len(in.PreDown)+len(in.PostDown) > 0 {
+		// Nothing on the host changes, so there is nothing for these to do.
+		fmt.Fprintf(stderr, "wgplex proxy: %s: Table, SaveConfig and the Up/Down hooks are ignored without a host interface\n", cfg.Name)
+	}
 	if cfg.WG.Interface.PrivateKey == nil && *keyVaultFlag == "" {
 		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no PrivateKey and no --keyvault holds one\n", cfg.Name)
 		return 1

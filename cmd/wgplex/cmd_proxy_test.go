@@ -98,4 +98,19 @@ func TestProxyConfigTest(t *testing.T) {
 	if strings.Contains(errb.String(), "yAnz5TF") {
 		t.Fatal("the error quotes the private key")
 	}
+	os.WriteFile(conf, []byte("[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n"), 0o600)
+	errb.Reset()
+	if code := runProxy([]string{"-n", conf}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "has no Address") {
+		t.Fatalf("no Address: code %d, %q", code, errb.String())
+	}
+	os.WriteFile(conf, []byte("[Interface]\nAddress = 10.0.0.2/32\n"), 0o600)
+	errb.Reset()
+	if code := runProxy([]string{"-n", conf}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no PrivateKey") {
+		t.Fatalf("no key: code %d, %q", code, errb.String())
+	}
+	os.WriteFile(conf, []byte("[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nAddress = 10.0.0.2/32\nPostUp = echo hi\n"), 0o600)
+	errb.Reset()
+	if code := runProxy([]string{"-n", conf}, nil, &out, &errb); code != 0 || !strings.Contains(errb.String(), "ignored without a host interface") {
+		t.Fatalf("PostUp: code %d, %q", code, errb.String())
+	}
 }
