@@ -131,6 +131,9 @@ for port in "$WG_SOCKS" "$WP_SOCKS"; do
 	done
 done
 
+# What else uses the CPU: on a shared machine this is part of the result.
+BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | head -8 | awk '{printf "%s %s%%, ", $2, $1}' | sed 's/, $//')
+
 declare -A S
 measure() { # name port
 	local out
@@ -157,7 +160,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 	echo "$ROUNDS round(s) A B alternating; per round: one TCP stream downloading for $SECS s (after 1 s of warm-up),"
 	echo "$PINGS one-byte round trips on one connection, 50 connections opened (SOCKS5 + TCP handshake to the first byte)."
 	echo "Both SOCKS5 ends use the same peer, a wgplex proxy forwarding to bench/proxyload on 127.0.0.1; tunnel MTU 1420."
-	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Busiest processes at the start (CPU share since they started): $BUSY."
 	echo
 	echo "| metric: min / median / max | wgplex | wireproxy | wgplex / wireproxy (medians) |"
 	echo "|---|---|---|---|"

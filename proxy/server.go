@@ -21,8 +21,9 @@ import (
 type Tunnel interface {
 	// DialContext opens a connection through the tunnel.
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-	// Listen and ListenPacket listen on the interface's addresses.
+	// Listen listens for TCP on the interface's addresses.
 	Listen(network, address string) (net.Listener, error)
+	// ListenPacket opens a UDP socket on the interface's addresses.
 	ListenPacket(network, address string) (net.PacketConn, error)
 	// LookupNetIP resolves a name with the tunnel's DNS servers.
 	LookupNetIP(ctx context.Context, host string) ([]netip.Addr, error)
@@ -30,11 +31,19 @@ type Tunnel interface {
 
 // Defaults of Options.
 const (
-	DefaultMaxConns         = 1024
+	// DefaultMaxConns bounds each server's connections: with two 16 KiB
+	// relay buffers each, 32 MiB at most.
+	DefaultMaxConns = 1024
+	// DefaultHandshakeTimeout is generous for a person typing a password
+	// into a client and short for a connection that never speaks.
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultDialTimeout      = 15 * time.Second
-	DefaultUDPIdleTimeout   = 2 * time.Minute
-	DefaultMaxUDPFlows      = 256
+	// DefaultDialTimeout covers a DNS lookup and a TCP handshake through
+	// the tunnel, including a WireGuard handshake first.
+	DefaultDialTimeout = 15 * time.Second
+	// DefaultUDPIdleTimeout ends a UDP forward's flow, as a NAT would.
+	DefaultUDPIdleTimeout = 2 * time.Minute
+	// DefaultMaxUDPFlows bounds the clients of one UDP forward.
+	DefaultMaxUDPFlows = 256
 )
 
 // Options are shared by every server.
@@ -249,8 +258,9 @@ func (s *server) start() {
 	go s.serve()
 }
 
-// bufPool holds relay buffers, so that a connection costs no buffer while
-// it waits and idle connections do not each pin one.
+// bufPool holds relay buffers, so that connections coming and going reuse
+// them instead of allocating two per connection. A relaying connection
+// holds its two for its life: at most 32 KiB times MaxConns per server.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // relay copies both ways until both directions end, passing a half close

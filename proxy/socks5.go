@@ -15,8 +15,8 @@ import (
 )
 
 // SOCKS5 (RFC 1928) with username/password authentication (RFC 1929).
-// Only CONNECT is served; BIND and UDP ASSOCIATE are answered "command not
-// supported".
+// CONNECT and UDP ASSOCIATE (socks5udp.go) are served; BIND is answered
+// "command not supported".
 
 const (
 	socksVersion     = 5
@@ -74,6 +74,10 @@ func (s *Socks5) handle(c net.Conn) {
 		s.o.Logger.Debug("SOCKS5 client refused", "client", c.RemoteAddr().String(), "err", err)
 		return
 	}
+	if target.cmd == cmdUDPAssociate {
+		s.udpAssociate(c)
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	host, port := target.host, target.port
@@ -108,6 +112,7 @@ func replyCode(err error) byte {
 }
 
 type socksTarget struct {
+	cmd  byte
 	host string
 	port uint16
 }
@@ -191,7 +196,8 @@ func (s *Socks5) handshake(c net.Conn) (socksTarget, error) {
 		return t, err
 	}
 	t.port = binary.BigEndian.Uint16(port[:])
-	if req[1] != cmdConnect {
+	t.cmd = req[1]
+	if req[1] != cmdConnect && req[1] != cmdUDPAssociate {
 		reply(c, repCommandUnsupported, nil)
 		return t, fmt.Errorf("command %#x not supported", req[1])
 	}

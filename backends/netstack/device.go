@@ -4,7 +4,6 @@ package netstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -90,8 +89,12 @@ func New(o Options) (*Device, error) {
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	if mtu < 576 && hasV6(o.Addresses) || mtu < 68 || mtu > 65535 {
+	if mtu < 68 || mtu > 65535 {
 		return nil, fmt.Errorf("netstack: MTU %d out of range", mtu)
+	}
+	if mtu < 1280 && hasV6(o.Addresses) {
+		// RFC 8200: every IPv6 link carries 1280-byte packets.
+		return nil, fmt.Errorf("netstack: MTU %d is below IPv6's minimum of 1280", mtu)
 	}
 	d := &Device{
 		name:   o.Name,
@@ -304,6 +307,3 @@ func (d *Device) Close() error {
 	d.stack.Wait()
 	return nil
 }
-
-// errClosed is what Net returns once the device is closed.
-var errClosed = errors.New("netstack: device closed")

@@ -20,7 +20,9 @@ import (
 // pair connects two netstack devices through two tunnels over an in-memory
 // underlay: a is 10.0.0.1 and fd00::1, b is 10.0.0.2 and fd00::2, each
 // allowing exactly the other's addresses. b's DNS server is a's address.
-func pair(t *testing.T) (a, b *Device) {
+func pair(t *testing.T) (a, b *Device) { return pairB(t) }
+
+func pairB(t testing.TB) (a, b *Device) {
 	t.Helper()
 	nw := coretest.NewMemNetwork()
 	newEnd := func(outer string, addrs []string, dns []netip.Addr) (*Device, *core.Tunnel, core.PrivateKey) {
@@ -116,7 +118,8 @@ func TestTCPBothFamilies(t *testing.T) {
 
 func TestUDP(t *testing.T) {
 	a, b := pair(t)
-	pc, err := a.Net().ListenPacket("udp", "10.0.0.1:9000")
+	// Without an address, one socket takes both families.
+	pc, err := a.Net().ListenPacket("udp", ":9000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +134,14 @@ func TestUDP(t *testing.T) {
 			pc.WriteTo(buf[:n], from)
 		}
 	}()
-	c, err := b.Net().Dial("udp", "10.0.0.1:9000")
+	for _, addr := range []string{"10.0.0.1:9000", "[fd00::1]:9000"} {
+		udpPing(t, b, addr)
+	}
+}
+
+func udpPing(t *testing.T, b *Device, addr string) {
+	t.Helper()
+	c, err := b.Net().Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +264,9 @@ func TestBadAddresses(t *testing.T) {
 	}
 	if _, err := New(Options{MTU: 20}); err == nil {
 		t.Fatal("MTU 20 accepted")
+	}
+	if _, err := New(Options{MTU: 1000, Addresses: []netip.Prefix{netip.MustParsePrefix("fd00::1/64")}}); err == nil {
+		t.Fatal("MTU 1000 accepted with an IPv6 address")
 	}
 	d, err := New(Options{Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/32")}})
 	if err != nil {

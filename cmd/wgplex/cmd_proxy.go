@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -134,6 +133,14 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer cfg.Wipe()
+	if len(cfg.WG.Interface.Address) == 0 {
+		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no Address; the tunnel needs one of its own\n", cfg.Name)
+		return 1
+	}
+	if in := cfg.WG.Interface; in.Table != "" || in.SaveConfig || len(in.PreUp)+len(in.PostUp)+len(in.PreDown)+len(in.PostDown) > 0 {
+		// Nothing on the host changes, so there is nothing for these to do.
+		fmt.Fprintf(stderr, "wgplex proxy: %s: Table, SaveConfig and the Up/Down hooks are ignored without a host interface\n", cfg.Name)
+	}
 	if cfg.WG.Interface.PrivateKey == nil && *keyVaultFlag == "" {
 		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no PrivateKey and no --keyvault holds one\n", cfg.Name)
 		return 1
@@ -156,11 +163,9 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.Reader, stdout, stderr io.Writer) int {
 	log := newLogger(name, stderr)
-	var addrs []netip.Prefix
-	addrs = append(addrs, cfg.WG.Interface.Address...)
 	dev, err := netstack.New(netstack.Options{
 		Name:      name,
-		Addresses: addrs,
+		Addresses: cfg.WG.Interface.Address,
 		DNS:       cfg.WG.Interface.DNS,
 		MTU:       cfg.WG.Interface.MTU,
 	})
@@ -202,7 +207,11 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 			stops = append(stops, stop)
 		}
 	}
-	if err := tun.Apply(change); err != nil {
+	err = tun.Apply(change)
+	// The tunnel keeps its own copies; the parsed ones are not needed
+	// again.
+	wipeKeys(cfg, change)
+	if err != nil {
 		return fail("%s: %v", cfg.Name, err)
 	}
 	if err := tun.Up(); err != nil {
@@ -266,3 +275,23 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 	return 0
 }
 
+// wipeKeys clears the private and pre-shared keys of the parsed file and
+// of the change set made from it.
+func wipeKeys(cfg *proxyconf.File, change core.Config) {
+	if k := cfg.WG.Interface.PrivateKey; k != nil {
+		clear(k[:])
+	}
+	if change.PrivateKey != nil {
+		clear(change.PrivateKey[:])
+	}
+	for _, p := range cfg.WG.Peers {
+		if p.PresharedKey != nil {
+			clear(p.PresharedKey[:])
+		}
+	}
+	for _, p := range change.Peers {
+		if p.PresharedKey != nil {
+			clear(p.PresharedKey[:])
+		}
+	}
+}

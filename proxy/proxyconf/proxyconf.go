@@ -56,6 +56,7 @@ type File struct {
 	// CheckAliveInterval is wireproxy's ping interval in seconds.
 	CheckAliveInterval int
 
+	// Socks5 and HTTP are the [Socks5] and [http] sections, in file order.
 	Socks5 []Proxy
 	HTTP   []Proxy
 	// TCPClientTunnels and UDPClientTunnels listen on the host and forward
@@ -64,7 +65,9 @@ type File struct {
 	// TCPServerTunnels and UDPServerTunnels listen in the tunnel and
 	// forward to the host.
 	TCPServerTunnels, UDPServerTunnels []ServerTunnel
-	STDIOTunnels                       []STDIOTunnel
+	// STDIOTunnels are the [STDIOTunnel] sections; only the first is
+	// served, as a process has one standard input.
+	STDIOTunnels []STDIOTunnel
 }
 
 // Proxy is a [Socks5] or [http] section.
@@ -86,7 +89,8 @@ type ClientTunnel struct {
 	// Target is "host:port" inside the tunnel; a name is resolved with
 	// the tunnel's DNS servers.
 	Target string
-	Line   int
+	// Line is the line of the section header.
+	Line int
 }
 
 // ServerTunnel is a [TCPServerTunnel] or [UDPServerTunnel] section.
@@ -96,13 +100,16 @@ type ServerTunnel struct {
 	// Target is "host:port" on the host side; a name is resolved by the
 	// host.
 	Target string
-	Line   int
+	// Line is the line of the section header.
+	Line int
 }
 
 // STDIOTunnel is a [STDIOTunnel] section.
 type STDIOTunnel struct {
+	// Target is "host:port" inside the tunnel.
 	Target string
-	Line   int
+	// Line is the line of the section header.
+	Line int
 }
 
 // Wipe clears the passwords; the keys of WG are the caller's to handle.

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 package proxy
 
 import (
@@ -38,7 +40,8 @@ var (
 	buildLogged sync.Once
 )
 
-// wgplexBinary builds the binary once for the package's tests.
+// wgplexBinary builds the binaries once for the package's tests and
+// returns wgplex's path; keyvault-file lies next to it.
 func wgplexBinary(t *testing.T) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
@@ -51,7 +54,9 @@ func wgplexBinary(t *testing.T) string {
 		}
 		os.Chmod(buildDir, 0o755)
 		binPath = filepath.Join(buildDir, "wgplex")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/wgplex/wgplex/cmd/wgplex")
+		// The key vault plugin too, for the test that keeps the key in it.
+		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
+			"github.com/wgplex/wgplex/cmd/wgplex", "github.com/wgplex/wgplex/plugins/keyvault-file")
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		buildTime = time.Since(start)

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux
+
 package proxy
 
 import (
@@ -197,6 +199,44 @@ func TestProxyPair(t *testing.T) {
 			}
 			if string(buf[:n]) != "echo:ping" {
 				return fmt.Errorf("answer %q", buf[:n])
+			}
+			return nil
+		})
+	})
+	t.Run("SOCKS5UDP", func(t *testing.T) {
+		// UDP ASSOCIATE, to B's echo server behind its UDPServerTunnel.
+		ctrl, err := net.Dial("tcp", a.all["socks5"][0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ctrl.Close()
+		ctrl.SetDeadline(time.Now().Add(10 * time.Second))
+		ctrl.Write([]byte{5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0})
+		var rep [12]byte
+		if _, err := io.ReadFull(ctrl, rep[:]); err != nil || rep[3] != 0 {
+			t.Fatalf("UDP ASSOCIATE: % x %v", rep, err)
+		}
+		relay := netip.AddrPortFrom(netip.AddrFrom4([4]byte(rep[6:10])), uint16(rep[10])<<8|uint16(rep[11]))
+		uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(relay))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer uc.Close()
+		// By name: resolved through the tunnel like a CONNECT target.
+		msg := append([]byte{0, 0, 0, 3, byte(len("web.wgplex.test"))}, "web.wgplex.test"...)
+		msg = append(msg, 0, 7)
+		msg = append(msg, "udp-ping"...)
+		want := append([]byte{0, 0, 0, 1, 10, 77, 0, 2, 0, 7}, "echo:udp-ping"...)
+		buf := make([]byte, 256)
+		waitFor(t, 15*time.Second, "a UDP answer through SOCKS5", func() error {
+			uc.Write(msg)
+			uc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			n, err := uc.Read(buf)
+			if err != nil {
+				return err
+			}
+			if string(buf[:n]) != string(want) {
+				return fmt.Errorf("answer % x", buf[:n])
 			}
 			return nil
 		})
