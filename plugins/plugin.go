@@ -322,7 +322,15 @@ func (p *Plugin) launch() error {
 	isolate(cmd)
 	if p.cfg.User != "" {
 		if err := runAs(cmd, p.cfg.uid, p.cfg.gid); err != nil {
+			os.RemoveAll(sockDir)
 			return fmt.Errorf("plugin %s: %w", p.cfg.Name, err)
+		}
+		// The plugin creates its socket in this directory, so it must be
+		// the plugin user's; it stays 0700, and the daemon (root) can
+		// still connect to the socket and remove the directory.
+		if err := os.Chown(sockDir, int(p.cfg.uid), int(p.cfg.gid)); err != nil {
+			os.RemoveAll(sockDir)
+			return fmt.Errorf("plugin %s: socket directory: %w", p.cfg.Name, err)
 		}
 	}
 	tail := &tailWriter{max: 2048}
