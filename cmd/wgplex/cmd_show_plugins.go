@@ -22,7 +22,7 @@ import (
 // getDeviceWithPlugins reads an interface and the state of the plugins its
 // daemon runs.
 func getDeviceWithPlugins(ifname string) (core.Snapshot, []plugins.State, error) {
-	c, err := uapi.Dial(ifname)
+	c, err := dialInterface(ifname)
 	if err != nil {
 		return core.Snapshot{}, nil, err
 	}
@@ -149,7 +149,7 @@ func runShowJSON(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(toShowJSON(args[0], s, states))
 		return 0
 	}
-	names, err := uapi.List()
+	names, err := listInterfaces()
 	if err != nil {
 		fmt.Fprintf(stderr, "Unable to list interfaces: %s\n", strerror(err))
 		return 1
