@@ -179,7 +179,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) bool {
 		return false
 	}
 	p.cookies.AddMACs(resp[:], now)
-	kp, err := newKeypair(keys, false, idx, st.SenderIndex, now, p)
+	kp, err := newKeypair(&keys, false, idx, st.SenderIndex, now, p)
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(idx)
@@ -234,7 +234,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) bool {
 	}
 	p.initiation = nil
 	started := p.handshakeStarted
-	kp, err := newKeypair(keys, true, st.LocalIndex(), remote, now, p)
+	kp, err := newKeypair(&keys, true, st.LocalIndex(), remote, now, p)
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(st.LocalIndex())
