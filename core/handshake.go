@@ -150,6 +150,8 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) bool {
 		t.rl.debugf("Invalid handshake initiation from %s: %v", j.ep, err)
 		return false
 	}
+	// CreateResponse wipes the state; a refused initiation must too.
+	defer st.Zero()
 	p := peer
 	if p == nil || p.removed.Load() {
 		return false
