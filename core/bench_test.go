@@ -16,11 +16,11 @@ func benchKeypairs(tb testing.TB) (send, recv *keypair) {
 	rand.Read(a[:])
 	rand.Read(b[:])
 	now := time.Now()
-	s, err := newKeypair(noise.SessionKeys{Send: a, Receive: b}, true, 1, 2, now, nil)
+	s, err := newKeypair(&noise.SessionKeys{Send: a, Receive: b}, true, 1, 2, now, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, err := newKeypair(noise.SessionKeys{Send: b, Receive: a}, false, 2, 1, now, nil)
+	r, err := newKeypair(&noise.SessionKeys{Send: b, Receive: a}, false, 2, 1, now, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -152,6 +152,8 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) bool {
 		t.rl.debugf("Invalid handshake initiation from %s: %v", j.ep, err)
 		return false
 	}
+	// CreateResponse wipes the state; a refused initiation must too.
+	defer st.Zero()
 	p := peer
 	if p == nil || p.removed.Load() {
 		return false
@@ -181,7 +183,7 @@ func (t *Tunnel) consumeInitiation(j hsJob, now time.Time) bool {
 		return false
 	}
 	p.cookies.AddMACs(resp[:], now)
-	kp, err := newKeypair(keys, false, idx, st.SenderIndex, now, p)
+	kp, err := newKeypair(&keys, false, idx, st.SenderIndex, now, p)
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(idx)
@@ -236,7 +238,7 @@ func (t *Tunnel) consumeResponse(j hsJob, now time.Time) bool {
 	}
 	p.initiation = nil
 	started := p.handshakeStarted
-	kp, err := newKeypair(keys, true, st.LocalIndex(), remote, now, p)
+	kp, err := newKeypair(&keys, true, st.LocalIndex(), remote, now, p)
 	p.hsMu.Unlock()
 	if err != nil {
 		t.index.delete(st.LocalIndex())

@@ -43,16 +43,20 @@ type keypair struct {
 // The transport keys use core/aead: on CPUs with AVX-512 IFMA it seals and
 // opens a full-size packet in about half the time of x/crypto, which it
 // falls back to elsewhere (and with WGPLEX_AEAD=generic).
-func newKeypair(keys noise.SessionKeys, initiator bool, local, remote uint32, now time.Time, p *Peer) (*keypair, error) {
+//
+// It wipes *keys, the caller's copy, whatever the outcome: from here on
+// the keys live only in the AEADs.
+func newKeypair(keys *noise.SessionKeys, initiator bool, local, remote uint32, now time.Time, p *Peer) (*keypair, error) {
+	defer keys.Zero()
 	s, err := aead.New(keys.Send[:])
 	if err != nil {
 		return nil, err
 	}
 	r, err := aead.New(keys.Receive[:])
 	if err != nil {
+		aead.Wipe(s)
 		return nil, err
 	}
-	keys.Zero()
 	kp := &keypair{send: s, recv: r, created: now, initiator: initiator, localIndex: local, remoteIndex: remote, peer: p}
 	kp.refs.Store(1)
 	return kp, nil

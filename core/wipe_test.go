@@ -123,3 +123,20 @@ func TestSecretsWipedOnKeyChangeAndRemoval(t *testing.T) {
 		waitFor(t, "keypairs of a removed peer wiped", kp.Wiped)
 	}
 }
+
+// TestMemoryKeyStoreWipe: a wiped key store holds a zero key and refuses
+// DH rather than computing with it.
+func TestMemoryKeyStoreWipe(t *testing.T) {
+	ks := core.NewMemoryKeyStore(mustKey(t))
+	peer := mustKey(t).PublicKey()
+	if _, err := ks.DH(peer); err != nil {
+		t.Fatal(err)
+	}
+	ks.Wipe()
+	if !ks.PrivateKey().IsZero() {
+		t.Fatal("private key still in memory after Wipe")
+	}
+	if _, err := ks.DH(peer); err == nil {
+		t.Fatal("DH with a wiped key succeeded")
+	}
+}

@@ -8,8 +8,9 @@
 #
 # FUZZ_PARALLEL sets the number of fuzzing workers per target (default 1, so
 # that the run takes one CPU and leaves the rest to whatever runs beside it).
-# The targets are found by looking for `func FuzzXxx` in the test files, so a
-# new target is fuzzed without touching this script. A failing input is left
+# The targets are found by looking for `func FuzzXxx` in the test files that
+# build on this system, so a new target is fuzzed without touching this
+# script. A failing input is left
 # in the package's testdata/fuzz/FuzzXxx/ by `go test`: commit it as a
 # regression seed once the bug (or the oracle) is fixed.
 set -uo pipefail
@@ -20,13 +21,17 @@ fuzztime=${1:-20s}
 filter=${2:-}
 parallel=${FUZZ_PARALLEL:-1}
 
-# "package-dir target" lines, sorted so that runs are comparable. The
-# nested interop module has no fuzz targets of its own; excluding it keeps
-# `go test` from being asked for a package outside this module.
+# "package-dir target" lines, sorted so that runs are comparable. go list
+# names the test files that build on this system (a target behind a build
+# tag for another OS is left out) without compiling anything; the nested
+# interop module is not part of ./... and has no fuzz targets of its own.
 mapfile -t targets < <(
-	grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . |
-		grep -v '^./tests/interop/' |
-		sed -E 's#^(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+)$#\1 \2#' |
+	go list -f '{{$d := .Dir}}{{range .TestGoFiles}}{{$d}}/{{.}}
+{{end}}{{range .XTestGoFiles}}{{$d}}/{{.}}
+{{end}}' ./... |
+		grep -v '^$' |
+		xargs grep -HEo '^func Fuzz[A-Za-z0-9_]+' |
+		sed -E "s#^$PWD/(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+)\$#./\1 \2#" |
 		sort -u
 )
 if ((${#targets[@]} == 0)); then

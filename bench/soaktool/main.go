@@ -342,18 +342,17 @@ func maxOf(s []float64) float64 {
 
 // writeCurve prints every nth sampling round (and the last) as one row:
 // minutes since the first sample, then RSS (MiB), heap (MiB), goroutines
-// and fds of each daemon.
+// and fds of each daemon. A round is the run of samples up to the next
+// sample of a daemon already in it (its samples may straddle a second).
 func writeCurve(out *strings.Builder, rows [][]string, names []string, n int) {
-	byTime := map[string]map[string][]string{}
-	var times []string
+	var rounds []map[string][]string
 	for _, r := range rows {
-		if byTime[r[0]] == nil {
-			byTime[r[0]] = map[string][]string{}
-			times = append(times, r[0])
+		if len(rounds) == 0 || rounds[len(rounds)-1][r[1]] != nil {
+			rounds = append(rounds, map[string][]string{})
 		}
-		byTime[r[0]][r[1]] = r
+		rounds[len(rounds)-1][r[1]] = r
 	}
-	t0, _ := strconv.ParseInt(times[0], 10, 64)
+	t0, _ := strconv.ParseInt(rows[0][0], 10, 64)
 	fmt.Fprintf(out, "\nCurve (one row every %d samples, and the last; RSS and heap in MiB):\n\n| min |", n)
 	for _, name := range names {
 		fmt.Fprintf(out, " %s RSS | heap | gor. | fds |", name)
@@ -370,14 +369,18 @@ func writeCurve(out *strings.Builder, rows [][]string, names []string, n int) {
 		}
 		return fmt.Sprintf("%.1f", v/div)
 	}
-	for i, t := range times {
-		if i%n != 0 && i != len(times)-1 {
+	for i, round := range rounds {
+		if i%n != 0 && i != len(rounds)-1 {
 			continue
 		}
-		ts, _ := strconv.ParseInt(t, 10, 64)
+		var ts int64
+		for _, r := range round {
+			ts, _ = strconv.ParseInt(r[0], 10, 64)
+			break
+		}
 		fmt.Fprintf(out, "| %.0f |", float64(ts-t0)/60)
 		for _, name := range names {
-			r := byTime[t][name]
+			r := round[name]
 			if r == nil {
 				out.WriteString(" | | | |")
 				continue

@@ -67,14 +67,9 @@ func TestParseSetPeerLimit(t *testing.T) {
 		t.Fatalf("replace_peers: %v", err)
 	}
 	// Without a tunnel to ask, the request alone may not pass the limit.
-	var b strings.Builder
-	for i := range core.MaxPeers + 1 {
-		b.WriteString("public_key=")
-		b.WriteString(peerKey(i))
-		b.WriteByte('\n')
-	}
-	b.WriteString("\n")
-	wantNoSpace(t, parseFor(nil, b.String()), fmt.Sprint(core.MaxPeers))
+	s := &peerStream{n: core.MaxPeers + 1, bare: true}
+	_, err := ParseSetFor(bufio.NewReaderSize(s, 64<<10), nil)
+	wantNoSpace(t, err, fmt.Sprint(core.MaxPeers))
 }
 
 // TestParseSetAllowedIPsLimit: one peer may list MaxAllowedIPsPerPeer
@@ -105,9 +100,11 @@ func TestParseSetAllowedIPsLimit(t *testing.T) {
 }
 
 // peerStream produces a set request of n new peers with an endpoint and
-// an allowed IP each (about 130 bytes per peer), line by line, and samples
-// the live heap every sampleEvery bytes it hands out.
+// an allowed IP each (about 130 bytes per peer; with bare, a public_key
+// line alone), line by line, and samples the live heap every sampleEvery
+// bytes it hands out (never if 0).
 type peerStream struct {
+	bare        bool
 	n, next     int
 	buf         []byte
 	read        int
@@ -134,15 +131,18 @@ func (s *peerStream) Read(p []byte) (int, error) {
 		if s.next > s.n {
 			return 0, io.EOF
 		}
-		if s.next == s.n {
+		switch {
+		case s.next == s.n:
 			s.buf = []byte("\n")
-		} else {
+		case s.bare:
+			s.buf = fmt.Appendf(s.buf[:0], "public_key=%s\n", peerKey(s.next))
+		default:
 			s.buf = fmt.Appendf(s.buf[:0], "public_key=%s\nendpoint=192.0.2.%d:51820\nallowed_ip=10.%d.%d.%d/32\n",
 				peerKey(s.next), s.next%250+1, s.next>>16&255, s.next>>8&255, s.next&255)
 		}
 		s.next++
 	}
-	if s.read >= s.nextSample {
+	if s.sampleEvery > 0 && s.read >= s.nextSample {
 		live := liveHeap()
 		s.samples = append(s.samples, heapSample{s.read, live - min(live, s.base)})
 		s.nextSample += s.sampleEvery
