@@ -71,3 +71,22 @@ func (t *Tunnel) WaitChange(ctx context.Context, gen uint64) (uint64, error) {
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Identity returns the interface's public key (zero without one) and its
+// listen port (the bound one while up): what a node announces of itself,
+// without the cost of a Snapshot.
+func (t *Tunnel) Identity() (PublicKey, uint16) {
+	t.mu.RLock()
+	var pub PublicKey
+	if t.keyStore != nil {
+		pub = t.keyStore.PublicKey()
+	}
+	port := t.listenPort
+	t.mu.RUnlock()
+	t.bindMu.RLock()
+	if t.bindOpen {
+		port = t.boundPort
+	}
+	t.bindMu.RUnlock()
+	return pub, port
+}

@@ -20,7 +20,16 @@ import (
 
 // Defaults for the zero values of DiscoveryOptions.
 const (
-	DefaultSelfInterval  = 500 * time.Millisecond
+	// DefaultSelfInterval is the look at the tunnel and the announcement
+	// for a tunnel that cannot say when it changed.
+	DefaultSelfInterval = 500 * time.Millisecond
+	// DefaultRefreshInterval is the slow pass for a tunnel that says when
+	// it changed (core.Tunnel): it only catches what the tunnel cannot
+	// report, an AnnounceFunc that follows the host's addresses.
+	DefaultRefreshInterval = 30 * time.Second
+	// revocationCheck is how often changed revocation lists are looked
+	// for (a file stat, rate-limited by the loader).
+	revocationCheck      = time.Second
 	DefaultWatchRetry    = time.Second
 	defaultPublishLogGap = 10 * time.Second
 )
@@ -73,8 +82,12 @@ type DiscoveryOptions struct {
 	// Resolve turns a record's host:port endpoint into an address; nil
 	// uses the system resolver.
 	Resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
-	// SelfInterval is how often the tunnel is looked at for a new key or
-	// listen port to announce.
+	// SelfInterval is how often the announcement and the tunnel are
+	// looked at for something to publish or reconcile. A tunnel that
+	// reports its changes (core.Tunnel's Generation and Changed) is
+	// followed as it changes and this is only a slow pass
+	// (DefaultRefreshInterval); otherwise it is polled
+	// (DefaultSelfInterval).
 	SelfInterval time.Duration
 	// WatchRetry is the wait before watching again after a stream broke
 	// while the plugin kept running.
@@ -186,6 +199,9 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	}
 	if opts.SelfInterval <= 0 {
 		opts.SelfInterval = DefaultSelfInterval
+		if _, ok := opts.Tunnel.(generationSource); ok {
+			opts.SelfInterval = DefaultRefreshInterval
+		}
 	}
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
@@ -243,7 +259,7 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	if !ok {
 		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
 	}
-	self, ok := d.selfRecord(d.opts.Tunnel.Snapshot())
+	self, ok := d.selfRecord(d.identity())
 	if ok {
 		if err := v.Publish(ctx, self); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -365,21 +381,44 @@ func (s *bookSink) InvalidRecord(err error) {
 
 // selfLoop publishes this node's record whenever it changes (a key set
 // through wg(8), a listen port chosen on up) and reconciles when the
-// interface's key changes.
+// interface's key changes or someone else changed the tunnel. With a
+// tunnel that reports its changes it sleeps until one comes, a hold or
+// certificate runs out, or the slow pass is due.
 func (d *Discovery) selfLoop() {
 	defer d.wg.Done()
-	t := time.NewTicker(d.opts.SelfInterval)
-	defer t.Stop()
+	src, _ := d.opts.Tunnel.(generationSource)
+	slow := time.NewTicker(d.opts.SelfInterval)
+	defer slow.Stop()
+	var revocations <-chan time.Time
+	if src != nil && d.opts.Trust.Revocations != nil {
+		rt := time.NewTicker(revocationCheck)
+		defer rt.Stop()
+		revocations = rt.C
+	}
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
+	var seen uint64 // the tunnel generation last looked at
 	var lastErr time.Time
 	for {
+		var changed <-chan struct{}
+		if src != nil {
+			changed = src.Changed(seen)
+		}
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-t.C:
+		case <-slow.C:
 		case <-d.wake:
+		case <-changed:
+		case <-revocations:
+		case <-due.C:
 		}
-		snap := d.opts.Tunnel.Snapshot()
-		self, ok := d.selfRecord(snap)
+		if src != nil {
+			seen = src.Generation()
+		}
+		pub, port := d.identity()
+		self, ok := d.selfRecord(pub, port)
 		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()
 		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
@@ -391,8 +430,16 @@ func (d *Discovery) selfLoop() {
 		d.mu.Unlock()
 		// A wg setconf, say, may have removed discovered peers; they
 		// come back while the registry has them.
-		if keyChanged || selfChanged || d.book.lost(snap) || d.book.expiryDue(time.Now()) {
+		switch {
+		case keyChanged || selfChanged || d.book.expiryDue(time.Now()):
 			d.book.refresh()
+		case src != nil:
+			d.book.tunnelChanged()
+		case d.book.lost(d.opts.Tunnel.Snapshot()):
+			d.book.refresh()
+		}
+		if t := d.book.nextDeadline(); !t.IsZero() {
+			due.Reset(time.Until(t) + 10*time.Millisecond)
 		}
 		if !need {
 			continue
@@ -417,15 +464,30 @@ func (d *Discovery) selfLoop() {
 	}
 }
 
+// identityReader is the cheap way to the interface's key and port
+// (core.Tunnel has it); without it they come from a Snapshot.
+type identityReader interface {
+	Identity() (core.PublicKey, uint16)
+}
+
+// identity is the interface's public key and listen port.
+func (d *Discovery) identity() (core.PublicKey, uint16) {
+	if r, ok := d.opts.Tunnel.(identityReader); ok {
+		return r.Identity()
+	}
+	snap := d.opts.Tunnel.Snapshot()
+	return snap.PublicKey, snap.ListenPort
+}
+
 // selfRecord is this node's record as it stands, false while the
 // interface has no key.
-func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
+func (d *Discovery) selfRecord(pub core.PublicKey, port uint16) (sdk.Record, bool) {
 	a := d.announcement()
-	if snap.PublicKey.IsZero() {
+	if pub.IsZero() {
 		return sdk.Record{AllowedIPs: a.AllowedIPs}, false
 	}
 	r := sdk.Record{
-		PublicKey:           sdk.Key(snap.PublicKey),
+		PublicKey:           sdk.Key(pub),
 		Name:                a.Name,
 		AllowedIPs:          append([]netip.Prefix(nil), a.AllowedIPs...),
 		PersistentKeepalive: a.PersistentKeepalive,
@@ -434,8 +496,8 @@ func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	for _, e := range a.Endpoints {
 		if sdk.CheckEndpoint(e) == nil {
 			r.Endpoints = append(r.Endpoints, e)
-		} else if snap.ListenPort != 0 {
-			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(snap.ListenPort))))
+		} else if port != 0 {
+			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(port))))
 		}
 	}
 	if len(r.Endpoints) > sdk.MaxRecordEndpoints {
@@ -443,7 +505,7 @@ func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	}
 	if d.signer != nil {
 		if msg := d.signer.sign(&r); d.signer.problem(msg) {
-			d.log.Error("This node's fleet record: "+msg, "public_key", snap.PublicKey.String())
+			d.log.Error("This node's fleet record: "+msg, "public_key", pub.String())
 		}
 	}
 	return r, true

@@ -335,7 +335,7 @@ func TestDiscoverySignsThroughAVault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, ok := d.selfRecord(tun.Snapshot())
+		r, ok := d.selfRecord(d.identity())
 		d.cancel()
 		if !ok {
 			t.Fatal("no record")
