@@ -259,7 +259,8 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	if !ok {
 		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
 	}
-	self, ok := d.selfRecord(d.identity())
+	pub, port := d.identity()
+	self, ok := d.selfRecord(d.announcement(), pub, port)
 	if ok {
 		if err := v.Publish(ctx, self); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -400,6 +401,11 @@ func (d *Discovery) selfLoop() {
 	defer due.Stop()
 	var seen uint64 // the tunnel generation last looked at
 	var lastErr time.Time
+	// The announcement may walk the host's interfaces: it is taken again
+	// on the slow pass and when the record must be published again, not
+	// at every change of the tunnel.
+	var ann Announcement
+	fresh := false
 	for {
 		var changed <-chan struct{}
 		if src != nil {
@@ -409,16 +415,25 @@ func (d *Discovery) selfLoop() {
 		case <-d.ctx.Done():
 			return
 		case <-slow.C:
+			fresh = false
 		case <-d.wake:
+			fresh = false
 		case <-changed:
 		case <-revocations:
+			if d.book.expiryDue(time.Now()) {
+				d.book.refresh()
+			}
+			continue
 		case <-due.C:
 		}
 		if src != nil {
 			seen = src.Generation()
 		}
+		if !fresh || src == nil {
+			ann, fresh = d.announcement(), true
+		}
 		pub, port := d.identity()
-		self, ok := d.selfRecord(pub, port)
+		self, ok := d.selfRecord(ann, pub, port)
 		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()
 		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
@@ -481,8 +496,7 @@ func (d *Discovery) identity() (core.PublicKey, uint16) {
 
 // selfRecord is this node's record as it stands, false while the
 // interface has no key.
-func (d *Discovery) selfRecord(pub core.PublicKey, port uint16) (sdk.Record, bool) {
-	a := d.announcement()
+func (d *Discovery) selfRecord(a Announcement, pub core.PublicKey, port uint16) (sdk.Record, bool) {
 	if pub.IsZero() {
 		return sdk.Record{AllowedIPs: a.AllowedIPs}, false
 	}
