@@ -99,8 +99,10 @@ type DiscoveryOptions struct {
 	// Metrics counts refusals and restorations; nil for none.
 	Metrics *DiscoveryMetrics
 	// OnManaged, if set, is told the keys of the peers discovery manages
-	// after each change, so that what saves the configuration can leave
-	// them out. It runs with discovery's lock held and must not call back.
+	// after they change, so that what saves the configuration can leave
+	// them out. It runs on a goroutine of its own, without discovery's
+	// lock; changes that come while it runs are told in one later call,
+	// so that a burst of record events costs one call, not one each.
 	OnManaged func([]core.PublicKey)
 }
 
@@ -153,6 +155,7 @@ type Discovery struct {
 	lastAnnErr    string
 	started       chan struct{} // signalled at each (re)start
 	wake          chan struct{} // publish again now (own record altered)
+	managed       chan struct{} // the owned peers changed (nil without OnManaged)
 	signer        *selfSigner   // nil without a fleet identity
 	metrics       *DiscoveryMetrics
 
@@ -215,7 +218,15 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 		metrics: opts.Metrics,
 	}
 	d.book.gate = newTrustGate(opts.Trust)
-	d.book.onOwned = opts.OnManaged
+	if opts.OnManaged != nil {
+		d.managed = make(chan struct{}, 1)
+		d.book.onOwned = func() {
+			select {
+			case d.managed <- struct{}{}:
+			default:
+			}
+		}
+	}
 	d.book.metrics = opts.Metrics
 	if opts.Identity != nil {
 		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 && opts.Identity.Sign == nil {
@@ -233,6 +244,23 @@ func (d *Discovery) run() {
 	d.wg.Add(2)
 	go d.watchLoop()
 	go d.selfLoop()
+	if d.managed != nil {
+		d.wg.Add(1)
+		go d.managedLoop()
+	}
+}
+
+// managedLoop tells OnManaged the owned peers after they changed.
+func (d *Discovery) managedLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.managed:
+			d.opts.OnManaged(d.book.ownedKeys())
+		}
+	}
 }
 
 // Plugin is the supervised plugin behind the discovery.

@@ -46,7 +46,7 @@ type peerBook struct {
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
 	gate    *trustGate             // nil: no trust policy (tests of the book alone)
-	onOwned func([]core.PublicKey) // told the owned keys after each change; may be nil
+	onOwned func() // told that the owned peers changed; may be nil; runs with b.mu held
 	metrics *DiscoveryMetrics      // nil: not counted
 	logs    logLimiter
 
@@ -409,7 +409,7 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) int {
 		return 0
 	}
 	if b.onOwned != nil {
-		defer func() { b.onOwned(b.sortedOwned()) }()
+		defer b.onOwned()
 	}
 	// Removals first frees their prefixes before additions claim them.
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Remove && !changes[j].Remove })

@@ -134,7 +134,7 @@ func (b *peerBook) one(k core.PublicKey, now time.Time) bool {
 		}
 	}
 	if b.onOwned != nil {
-		b.onOwned(b.sortedOwned())
+		b.onOwned()
 	}
 	for _, p := range before {
 		if !slices.Contains(after, p) {
