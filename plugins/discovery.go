@@ -27,6 +27,9 @@ const (
 	// it changed (core.Tunnel): it only catches what the tunnel cannot
 	// report, an AnnounceFunc that follows the host's addresses.
 	DefaultRefreshInterval = 30 * time.Second
+	// DefaultReresolveInterval is how often the host names in discovered
+	// peers' endpoints are looked up again.
+	DefaultReresolveInterval = 30 * time.Second
 	// revocationCheck is how often changed revocation lists are looked
 	// for (a file stat, rate-limited by the loader).
 	revocationCheck      = time.Second
@@ -89,6 +92,10 @@ type DiscoveryOptions struct {
 	// (DefaultRefreshInterval); otherwise it is polled
 	// (DefaultSelfInterval).
 	SelfInterval time.Duration
+	// ReresolveInterval is how often the endpoints of discovered peers
+	// that were announced as host names are looked up again
+	// (DefaultReresolveInterval if zero).
+	ReresolveInterval time.Duration
 	// WatchRetry is the wait before watching again after a stream broke
 	// while the plugin kept running.
 	WatchRetry time.Duration
@@ -206,6 +213,9 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 			opts.SelfInterval = DefaultRefreshInterval
 		}
 	}
+	if opts.ReresolveInterval <= 0 {
+		opts.ReresolveInterval = DefaultReresolveInterval
+	}
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
 	}
@@ -241,12 +251,29 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 
 // run starts the watch and self loops.
 func (d *Discovery) run() {
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go d.watchLoop()
 	go d.selfLoop()
+	go d.resolveLoop()
 	if d.managed != nil {
 		d.wg.Add(1)
 		go d.managedLoop()
+	}
+}
+
+// resolveLoop looks up host-name endpoints again now and then, on a
+// goroutine of its own so that a slow resolver holds up nothing else.
+func (d *Discovery) resolveLoop() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.opts.ReresolveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.book.reresolve(d.ctx)
+		}
 	}
 }
 

@@ -3,6 +3,9 @@
 package plugins
 
 import (
+	"context"
+	"errors"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -64,4 +67,68 @@ func TestDiscoveryFollowsTunnelChanges(t *testing.T) {
 	coretest.WaitFor(t, "the managed list with the new peer", func() bool {
 		return len(peers(tun)) == 2 && slices.Equal(lastTold(), []core.PublicKey{core.PublicKey(a.PublicKey), core.PublicKey(b.PublicKey)})
 	})
+}
+
+// Host-name endpoints are looked up again: a new address is applied, a
+// failed lookup or an unchanged one changes nothing (an endpoint the peer
+// roamed to stays).
+func TestDiscoveryReresolvesHostNames(t *testing.T) {
+	var mu sync.Mutex
+	addr := map[string]netip.AddrPort{"node1.example:51820": netip.MustParseAddrPort("198.51.100.1:51820")}
+	resolve := func(_ context.Context, e string) (netip.AddrPort, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ap, ok := addr[e]; ok {
+			return ap, nil
+		}
+		return netip.AddrPort{}, errors.New("no such host")
+	}
+	setAddr := func(ap netip.AddrPort, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			addr["node1.example:51820"] = ap
+		} else {
+			delete(addr, "node1.example:51820")
+		}
+	}
+	tun := newMemTunnel(core.PublicKey{0xff})
+	b := newPeerBook(testLog(t), tun, nil, "", resolve)
+	k := key(1)
+	b.snapshot([]sdk.Record{rec(k, "node1.example:51820", "10.0.0.1/32")})
+	endpoint := func() netip.AddrPort {
+		tun.mu.Lock()
+		defer tun.mu.Unlock()
+		if p := tun.peers[core.PublicKey(k)]; p != nil {
+			return p.endpoint
+		}
+		return netip.AddrPort{}
+	}
+	if got := endpoint(); got != netip.MustParseAddrPort("198.51.100.1:51820") {
+		t.Fatalf("endpoint %v after the snapshot", got)
+	}
+
+	setAddr(netip.MustParseAddrPort("198.51.100.7:51820"), true)
+	b.reresolve(context.Background())
+	if got := endpoint(); got != netip.MustParseAddrPort("198.51.100.7:51820") {
+		t.Fatalf("endpoint %v after the name moved", got)
+	}
+
+	// The peer roams; the name still says what it said: nothing undone.
+	roamed := netip.MustParseAddrPort("203.0.113.9:40000")
+	if err := tun.Apply(core.Config{Peers: []core.PeerConfig{{PublicKey: core.PublicKey(k), UpdateOnly: true, Endpoint: &roamed}}}); err != nil {
+		t.Fatal(err)
+	}
+	b.reresolve(context.Background())
+	if got := endpoint(); got != roamed {
+		t.Fatalf("endpoint %v: roaming undone by a lookup that did not change", got)
+	}
+	setAddr(netip.AddrPort{}, false)
+	b.reresolve(context.Background())
+	if got := endpoint(); got != roamed {
+		t.Fatalf("endpoint %v after a failed lookup", got)
+	}
+	if !b.tunnelChanged() {
+		t.Fatal("the roaming change made outside the book went unnoticed")
+	}
 }

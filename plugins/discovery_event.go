@@ -252,3 +252,66 @@ func (b *peerBook) prepFor(k core.PublicKey, r *sdk.Record) *prepared {
 	b.prep[k] = q
 	return q
 }
+
+// reresolve looks up again the endpoints of discovered peers that were
+// announced as host names, as wg-quick users do with reresolve-dns: a
+// node whose name now points elsewhere is followed. Lookups run without
+// the lock; a peer is changed only if its record is still the one
+// looked up and the name now gives another address than it gave before
+// (an endpoint the peer roamed to is not undone while the name stays put).
+func (b *peerBook) reresolve(ctx context.Context) {
+	type job struct {
+		k         core.PublicKey
+		endpoints []string
+	}
+	var jobs []job
+	b.mu.Lock()
+	for k, op := range b.owned {
+		for _, e := range op.rec.Endpoints {
+			if _, err := netip.ParseAddrPort(e); err != nil {
+				jobs = append(jobs, job{k, slices.Clone(op.rec.Endpoints)})
+				break
+			}
+		}
+	}
+	b.mu.Unlock()
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			return
+		}
+		var ap netip.AddrPort
+		for _, e := range j.endpoints {
+			lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+			got, err := b.resolve(lctx, e)
+			cancel()
+			if err == nil && got.IsValid() && got.Port() != 0 {
+				ap = got
+				break
+			}
+		}
+		if !ap.IsValid() {
+			continue // keep what there is; a failed lookup is no news
+		}
+		b.mu.Lock()
+		op := b.owned[j.k]
+		if op != nil && slices.Equal(op.rec.Endpoints, j.endpoints) && op.endpoint != ap {
+			pc := core.PeerConfig{PublicKey: j.k, UpdateOnly: true, Endpoint: &ap}
+			g0, _ := b.generation()
+			if err := b.tun.Apply(core.Config{Peers: []core.PeerConfig{pc}}); err != nil {
+				b.log.Warn("Discovered peer's new address not applied", "peer", j.k.String(), "err", err)
+			} else {
+				b.log.Info("Discovered peer's endpoint resolves to a new address", "peer", j.k.String(), "endpoint", ap.String())
+				op.endpoint = ap
+				if p := b.prep[j.k]; p != nil && slices.Equal(p.endpoints, j.endpoints) {
+					p.endpoint = ap
+				}
+				if g, _ := b.generation(); g != g0+1 {
+					b.viewOK = false
+				} else {
+					b.viewGen = g
+				}
+			}
+		}
+		b.mu.Unlock()
+	}
+}
