@@ -261,35 +261,6 @@ func (d *Discovery) run() {
 	}
 }
 
-// resolveLoop looks up host-name endpoints again now and then, on a
-// goroutine of its own so that a slow resolver holds up nothing else.
-func (d *Discovery) resolveLoop() {
-	defer d.wg.Done()
-	t := time.NewTicker(d.opts.ReresolveInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-t.C:
-			d.book.reresolve(d.ctx)
-		}
-	}
-}
-
-// managedLoop tells OnManaged the owned peers after they changed.
-func (d *Discovery) managedLoop() {
-	defer d.wg.Done()
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-d.managed:
-			d.opts.OnManaged(d.book.ownedKeys())
-		}
-	}
-}
-
 // Plugin is the supervised plugin behind the discovery.
 func (d *Discovery) Plugin() *Plugin { return d.p }
 
@@ -532,21 +503,6 @@ func (d *Discovery) selfLoop() {
 		d.log.Info("Published this node's record", "public_key", core.PublicKey(self.PublicKey).String(),
 			"endpoints", strings.Join(self.Endpoints, ","), "allowed_ips", fmt.Sprint(self.AllowedIPs))
 	}
-}
-
-// identityReader is the cheap way to the interface's key and port
-// (core.Tunnel has it); without it they come from a Snapshot.
-type identityReader interface {
-	Identity() (core.PublicKey, uint16)
-}
-
-// identity is the interface's public key and listen port.
-func (d *Discovery) identity() (core.PublicKey, uint16) {
-	if r, ok := d.opts.Tunnel.(identityReader); ok {
-		return r.Identity()
-	}
-	snap := d.opts.Tunnel.Snapshot()
-	return snap.PublicKey, snap.ListenPort
 }
 
 // selfRecord is this node's record as it stands, false while the

@@ -45,9 +45,9 @@ type peerBook struct {
 	pskDir  string
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
-	gate    *trustGate             // nil: no trust policy (tests of the book alone)
-	onOwned func() // told that the owned peers changed; may be nil; runs with b.mu held
-	metrics *DiscoveryMetrics      // nil: not counted
+	gate    *trustGate        // nil: no trust policy (tests of the book alone)
+	onOwned func()            // told that the owned peers changed; may be nil; runs with b.mu held
+	metrics *DiscoveryMetrics // nil: not counted
 	logs    logLimiter
 
 	mu         sync.Mutex
