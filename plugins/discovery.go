@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,10 @@ const (
 	// DefaultReresolveInterval is how often the host names in discovered
 	// peers' endpoints are looked up again.
 	DefaultReresolveInterval = 30 * time.Second
+	// announceCheck is how often the announcement alone is looked at (an
+	// address set on the interface after the daemon started, say); the
+	// rest of a pass follows only if it changed.
+	announceCheck = time.Second
 	// revocationCheck is how often changed revocation lists are looked
 	// for (a file stat, rate-limited by the loader).
 	revocationCheck      = time.Second
@@ -416,6 +421,12 @@ func (d *Discovery) selfLoop() {
 	src, _ := d.opts.Tunnel.(generationSource)
 	slow := time.NewTicker(d.opts.SelfInterval)
 	defer slow.Stop()
+	var announce <-chan time.Time
+	if src != nil {
+		at := time.NewTicker(announceCheck)
+		defer at.Stop()
+		announce = at.C
+	}
 	var revocations <-chan time.Time
 	if src != nil && d.opts.Trust.Revocations != nil {
 		rt := time.NewTicker(revocationCheck)
@@ -428,8 +439,8 @@ func (d *Discovery) selfLoop() {
 	var seen uint64 // the tunnel generation last looked at
 	var lastErr time.Time
 	// The announcement may walk the host's interfaces: it is taken again
-	// on the slow pass and when the record must be published again, not
-	// at every change of the tunnel.
+	// once a second and when the record must be published again, not at
+	// every change of the tunnel.
 	var ann Announcement
 	fresh := false
 	for {
@@ -445,6 +456,12 @@ func (d *Discovery) selfLoop() {
 		case <-d.wake:
 			fresh = false
 		case <-changed:
+		case <-announce:
+			if a := d.announcement(); !sameAnnouncement(a, ann) {
+				ann = a
+				break
+			}
+			continue
 		case <-revocations:
 			if d.book.expiryDue(time.Now()) {
 				d.book.refresh()
@@ -534,6 +551,12 @@ func (d *Discovery) selfRecord(a Announcement, pub core.PublicKey, port uint16) 
 		}
 	}
 	return r, true
+}
+
+// sameAnnouncement reports whether a and b announce the same.
+func sameAnnouncement(a, b Announcement) bool {
+	return a.Name == b.Name && a.PersistentKeepalive == b.PersistentKeepalive && a.PSKRef == b.PSKRef &&
+		slices.Equal(a.Endpoints, b.Endpoints) && slices.Equal(a.AllowedIPs, b.AllowedIPs)
 }
 
 // setPublished notes the record the plugin accepted. d.mu is held.

@@ -124,6 +124,9 @@ func (b *peerBook) upsert(r sdk.Record) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records[k] = r
+	if old := b.prep[k]; old != nil {
+		clear(old.psk[:])
+	}
 	b.prep[k] = p
 	b.event(k)
 }
@@ -133,7 +136,10 @@ func (b *peerBook) remove(k sdk.Key) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.records, core.PublicKey(k))
-	delete(b.prep, core.PublicKey(k))
+	if p := b.prep[core.PublicKey(k)]; p != nil {
+		clear(p.psk[:])
+		delete(b.prep, core.PublicKey(k))
+	}
 	b.event(core.PublicKey(k))
 }
 

@@ -212,15 +212,28 @@ func (b *peerBook) prepareAll(recs []sdk.Record) map[core.PublicKey]*prepared {
 	return out
 }
 
-// setPrep replaces the prepared endpoints and keys, wiping the PSKs of
-// the old ones. b.mu is held.
+// setPrep installs what prepareAll made for the records as they are now:
+// an entry made for a record that changed meanwhile (an event came while
+// the lookups ran) leaves the newer one in place. Replaced PSKs are
+// wiped. b.mu is held.
 func (b *peerBook) setPrep(prep map[core.PublicKey]*prepared) {
-	for k, p := range b.prep {
-		if q := prep[k]; q != p {
+	for k, p := range prep {
+		r, ok := b.records[k]
+		if !ok || !slices.Equal(p.endpoints, r.Endpoints) || p.pskRef != r.PSKRef {
 			clear(p.psk[:])
+			continue
+		}
+		if old := b.prep[k]; old != nil && old != p {
+			clear(old.psk[:])
+		}
+		b.prep[k] = p
+	}
+	for k, p := range b.prep {
+		if _, ok := b.records[k]; !ok {
+			clear(p.psk[:])
+			delete(b.prep, k)
 		}
 	}
-	b.prep = prep
 }
 
 // prepFor is what was prepared for r. A record the trust policy rewrote
