@@ -4,6 +4,8 @@ package core
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"time"
 )
@@ -22,6 +24,12 @@ func (t *Tunnel) Apply(c Config) error {
 	if err != nil {
 		return err
 	}
+	changed := false
+	defer func() {
+		if changed {
+			t.gen.bump()
+		}
+	}()
 
 	// The listen port is the one step that can fail after validation (the
 	// port may be taken), so it goes first: on failure nothing else has
@@ -42,11 +50,13 @@ func (t *Tunnel) Apply(c Config) error {
 		t.mu.Lock()
 		t.listenPort = *c.ListenPort
 		t.mu.Unlock()
+		changed = true
 	}
 	if c.FwMark != nil && *c.FwMark != oldMark {
 		t.mu.Lock()
 		t.fwmark = *c.FwMark
 		t.mu.Unlock()
+		changed = true
 		if t.isUp.Load() {
 			t.bindMu.RLock()
 			if t.bindOpen {
@@ -59,7 +69,7 @@ func (t *Tunnel) Apply(c Config) error {
 	}
 
 	if c.PrivateKey != nil || c.KeyStore != nil {
-		t.setKeyStore(c)
+		changed = t.setKeyStore(c) || changed
 	}
 
 	if c.ReplacePeers {
@@ -69,10 +79,11 @@ func (t *Tunnel) Apply(c Config) error {
 		// new file no longer has.
 		for _, p := range t.peerList() {
 			t.removePeer(p)
+			changed = true
 		}
 	}
 	for i := range c.Peers {
-		t.applyPeer(&c.Peers[i], endpoints[i])
+		changed = t.applyPeer(&c.Peers[i], endpoints[i]) || changed
 	}
 	return nil
 }
@@ -153,8 +164,9 @@ func wipeKeyStore(ks KeyStore) {
 // setKeyStore installs a new static identity. Every peer's cached
 // static-static DH becomes stale and its sessions are dropped, as they
 // were made with the old identity. A peer whose public key equals the new
-// interface key is removed: an interface cannot be its own peer.
-func (t *Tunnel) setKeyStore(c Config) {
+// interface key is removed: an interface cannot be its own peer. It
+// reports whether the identity changed.
+func (t *Tunnel) setKeyStore(c Config) bool {
 	var ks KeyStore
 	managed := false
 	switch {
@@ -169,7 +181,7 @@ func (t *Tunnel) setKeyStore(c Config) {
 		// Same key again (wg syncconf does this): keep sessions.
 		t.mu.Unlock()
 		wipeKeyStore(ks)
-		return
+		return false
 	}
 	oldManaged := t.keyManaged
 	t.keyStore, t.keyManaged = ks, managed
@@ -194,9 +206,12 @@ func (t *Tunnel) setKeyStore(c Config) {
 		p.hsMu.Unlock()
 		p.zeroKeys()
 	}
+	return true
 }
 
-func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) {
+// applyPeer applies one peer's change and reports whether it changed
+// anything.
+func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) bool {
 	t.mu.Lock()
 	p := t.peers[pc.PublicKey]
 	if pc.Remove {
@@ -204,17 +219,19 @@ func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) {
 		if p != nil {
 			t.removePeer(p)
 		}
-		return
+		return p != nil
 	}
+	changed := false
 	if p == nil {
 		if pc.UpdateOnly {
 			t.mu.Unlock()
-			return
+			return false
 		}
 		if t.keyStore != nil && t.keyStore.PublicKey() == pc.PublicKey {
 			t.mu.Unlock()
-			return // an interface cannot be its own peer
+			return false // an interface cannot be its own peer
 		}
+		changed = true
 		t.peerSeq++
 		p = newPeer(t, pc.PublicKey, t.peerSeq)
 		if !t.isUp.Load() {
@@ -227,20 +244,25 @@ func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) {
 	keepaliveChanged := false
 	p.mu.Lock()
 	if pc.PresharedKey != nil {
+		changed = changed || !p.psk.Equal(*pc.PresharedKey)
 		p.psk = *pc.PresharedKey
 	}
 	if ep != nil {
+		changed = changed || p.endpoint == nil || p.endpoint.DstAddrPort() != ep.DstAddrPort()
 		p.endpoint = ep
 	}
 	if pc.PersistentKeepalive != nil {
 		keepaliveChanged = p.keepalive != *pc.PersistentKeepalive
 		p.keepalive = *pc.PersistentKeepalive
 	}
+	changed = changed || keepaliveChanged
 	p.mu.Unlock()
 
 	if pc.ReplaceAllowedIPs || len(pc.AllowedIPs) > 0 {
 		t.routeMu.Lock()
+		var before []netip.Prefix
 		if pc.ReplaceAllowedIPs {
+			before = t.routes.Prefixes(p)
 			t.routes.RemoveValue(p)
 		}
 		for _, a := range pc.AllowedIPs {
@@ -248,10 +270,17 @@ func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) {
 				// Only this peer's own prefix may be removed through it.
 				if owner, ok := t.routes.Get(a.Prefix); ok && owner == p {
 					t.routes.Remove(a.Prefix)
+					changed = true
 				}
 			} else {
+				if owner, ok := t.routes.Get(a.Prefix); !pc.ReplaceAllowedIPs && (!ok || owner != p) {
+					changed = true
+				}
 				t.routes.Insert(a.Prefix, p)
 			}
+		}
+		if pc.ReplaceAllowedIPs && !changed {
+			changed = !slices.Equal(before, t.routes.Prefixes(p))
 		}
 		t.routeMu.Unlock()
 	}
@@ -260,6 +289,7 @@ func (t *Tunnel) applyPeer(pc *PeerConfig, ep Endpoint) {
 	if keepaliveChanged && t.isUp.Load() && p.keepaliveInterval() > 0 {
 		p.sendKeepalive()
 	}
+	return changed
 }
 
 // removePeer takes a peer out of every table and stops its timers.

@@ -139,6 +139,7 @@ type Tunnel struct {
 	busy           atomic.Int64 // jobs and handshake messages not yet finished
 	closed         chan struct{}
 	closeOnce      sync.Once
+	gen            generation // configuration changes (generation.go)
 }
 
 // NewTunnel starts a Tunnel on the given ports. It starts down: it comes up
@@ -300,6 +301,7 @@ func (t *Tunnel) Up() error {
 		p.startTimers()
 	}
 	t.isUp.Store(true)
+	t.gen.bump()
 	t.log.Info("Interface up", "port", t.boundPort)
 	for _, p := range peers {
 		if p.keepaliveInterval() > 0 {
@@ -326,6 +328,7 @@ func (t *Tunnel) down() error {
 		p.zeroKeys()
 		p.dropStaged()
 	}
+	t.gen.bump()
 	t.log.Info("Interface down")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,23 @@ import (
 
 // Defaults for the zero values of DiscoveryOptions.
 const (
-	DefaultSelfInterval  = 500 * time.Millisecond
+	// DefaultSelfInterval is the look at the tunnel and the announcement
+	// for a tunnel that cannot say when it changed.
+	DefaultSelfInterval = 500 * time.Millisecond
+	// DefaultRefreshInterval is the slow pass for a tunnel that says when
+	// it changed (core.Tunnel): it only catches what the tunnel cannot
+	// report, an AnnounceFunc that follows the host's addresses.
+	DefaultRefreshInterval = 30 * time.Second
+	// DefaultReresolveInterval is how often the host names in discovered
+	// peers' endpoints are looked up again.
+	DefaultReresolveInterval = 30 * time.Second
+	// announceCheck is how often the announcement alone is looked at (an
+	// address set on the interface after the daemon started, say); the
+	// rest of a pass follows only if it changed.
+	announceCheck = time.Second
+	// revocationCheck is how often changed revocation lists are looked
+	// for (a file stat, rate-limited by the loader).
+	revocationCheck      = time.Second
 	DefaultWatchRetry    = time.Second
 	defaultPublishLogGap = 10 * time.Second
 )
@@ -73,9 +90,17 @@ type DiscoveryOptions struct {
 	// Resolve turns a record's host:port endpoint into an address; nil
 	// uses the system resolver.
 	Resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
-	// SelfInterval is how often the tunnel is looked at for a new key or
-	// listen port to announce.
+	// SelfInterval is how often the announcement and the tunnel are
+	// looked at for something to publish or reconcile. A tunnel that
+	// reports its changes (core.Tunnel's Generation and Changed) is
+	// followed as it changes and this is only a slow pass
+	// (DefaultRefreshInterval); otherwise it is polled
+	// (DefaultSelfInterval).
 	SelfInterval time.Duration
+	// ReresolveInterval is how often the endpoints of discovered peers
+	// that were announced as host names are looked up again
+	// (DefaultReresolveInterval if zero).
+	ReresolveInterval time.Duration
 	// WatchRetry is the wait before watching again after a stream broke
 	// while the plugin kept running.
 	WatchRetry time.Duration
@@ -86,8 +111,10 @@ type DiscoveryOptions struct {
 	// Metrics counts refusals and restorations; nil for none.
 	Metrics *DiscoveryMetrics
 	// OnManaged, if set, is told the keys of the peers discovery manages
-	// after each change, so that what saves the configuration can leave
-	// them out. It runs with discovery's lock held and must not call back.
+	// after they change, so that what saves the configuration can leave
+	// them out. It runs on a goroutine of its own, without discovery's
+	// lock; changes that come while it runs are told in one later call,
+	// so that a burst of record events costs one call, not one each.
 	OnManaged func([]core.PublicKey)
 }
 
@@ -140,6 +167,7 @@ type Discovery struct {
 	lastAnnErr    string
 	started       chan struct{} // signalled at each (re)start
 	wake          chan struct{} // publish again now (own record altered)
+	managed       chan struct{} // the owned peers changed (nil without OnManaged)
 	signer        *selfSigner   // nil without a fleet identity
 	metrics       *DiscoveryMetrics
 
@@ -186,6 +214,12 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	}
 	if opts.SelfInterval <= 0 {
 		opts.SelfInterval = DefaultSelfInterval
+		if _, ok := opts.Tunnel.(generationSource); ok {
+			opts.SelfInterval = DefaultRefreshInterval
+		}
+	}
+	if opts.ReresolveInterval <= 0 {
+		opts.ReresolveInterval = DefaultReresolveInterval
 	}
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
@@ -199,7 +233,15 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 		metrics: opts.Metrics,
 	}
 	d.book.gate = newTrustGate(opts.Trust)
-	d.book.onOwned = opts.OnManaged
+	if opts.OnManaged != nil {
+		d.managed = make(chan struct{}, 1)
+		d.book.onOwned = func() {
+			select {
+			case d.managed <- struct{}{}:
+			default:
+			}
+		}
+	}
 	d.book.metrics = opts.Metrics
 	if opts.Identity != nil {
 		if opts.Identity.Cert == nil || len(opts.Identity.Key) == 0 && opts.Identity.Sign == nil {
@@ -214,9 +256,14 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 
 // run starts the watch and self loops.
 func (d *Discovery) run() {
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go d.watchLoop()
 	go d.selfLoop()
+	go d.resolveLoop()
+	if d.managed != nil {
+		d.wg.Add(1)
+		go d.managedLoop()
+	}
 }
 
 // Plugin is the supervised plugin behind the discovery.
@@ -243,7 +290,8 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	if !ok {
 		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
 	}
-	self, ok := d.selfRecord(d.opts.Tunnel.Snapshot())
+	pub, port := d.identity()
+	self, ok := d.selfRecord(d.announcement(), pub, port)
 	if ok {
 		if err := v.Publish(ctx, self); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -365,21 +413,70 @@ func (s *bookSink) InvalidRecord(err error) {
 
 // selfLoop publishes this node's record whenever it changes (a key set
 // through wg(8), a listen port chosen on up) and reconciles when the
-// interface's key changes.
+// interface's key changes or someone else changed the tunnel. With a
+// tunnel that reports its changes it sleeps until one comes, a hold or
+// certificate runs out, or the slow pass is due.
 func (d *Discovery) selfLoop() {
 	defer d.wg.Done()
-	t := time.NewTicker(d.opts.SelfInterval)
-	defer t.Stop()
+	src, _ := d.opts.Tunnel.(generationSource)
+	slow := time.NewTicker(d.opts.SelfInterval)
+	defer slow.Stop()
+	var announce <-chan time.Time
+	if src != nil {
+		at := time.NewTicker(announceCheck)
+		defer at.Stop()
+		announce = at.C
+	}
+	var revocations <-chan time.Time
+	if src != nil && d.opts.Trust.Revocations != nil {
+		rt := time.NewTicker(revocationCheck)
+		defer rt.Stop()
+		revocations = rt.C
+	}
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
+	var seen uint64 // the tunnel generation last looked at
 	var lastErr time.Time
+	// The announcement may walk the host's interfaces: it is taken again
+	// once a second and when the record must be published again, not at
+	// every change of the tunnel.
+	var ann Announcement
+	fresh := false
 	for {
+		var changed <-chan struct{}
+		if src != nil {
+			changed = src.Changed(seen)
+		}
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-t.C:
+		case <-slow.C:
+			fresh = false
 		case <-d.wake:
+			fresh = false
+		case <-changed:
+		case <-announce:
+			if a := d.announcement(); !sameAnnouncement(a, ann) {
+				ann = a
+				break
+			}
+			continue
+		case <-revocations:
+			if d.book.expiryDue(time.Now()) {
+				d.book.refresh()
+			}
+			continue
+		case <-due.C:
 		}
-		snap := d.opts.Tunnel.Snapshot()
-		self, ok := d.selfRecord(snap)
+		if src != nil {
+			seen = src.Generation()
+		}
+		if !fresh || src == nil {
+			ann, fresh = d.announcement(), true
+		}
+		pub, port := d.identity()
+		self, ok := d.selfRecord(ann, pub, port)
 		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()
 		keyChanged := ok && core.PublicKey(self.PublicKey) != d.lastKey
@@ -391,8 +488,16 @@ func (d *Discovery) selfLoop() {
 		d.mu.Unlock()
 		// A wg setconf, say, may have removed discovered peers; they
 		// come back while the registry has them.
-		if keyChanged || selfChanged || d.book.lost(snap) || d.book.expiryDue(time.Now()) {
+		switch {
+		case keyChanged || selfChanged || d.book.expiryDue(time.Now()):
 			d.book.refresh()
+		case src != nil:
+			d.book.tunnelChanged()
+		case d.book.lost(d.opts.Tunnel.Snapshot()):
+			d.book.refresh()
+		}
+		if t := d.book.nextDeadline(); !t.IsZero() {
+			due.Reset(time.Until(t) + 10*time.Millisecond)
 		}
 		if !need {
 			continue
@@ -419,13 +524,12 @@ func (d *Discovery) selfLoop() {
 
 // selfRecord is this node's record as it stands, false while the
 // interface has no key.
-func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
-	a := d.announcement()
-	if snap.PublicKey.IsZero() {
+func (d *Discovery) selfRecord(a Announcement, pub core.PublicKey, port uint16) (sdk.Record, bool) {
+	if pub.IsZero() {
 		return sdk.Record{AllowedIPs: a.AllowedIPs}, false
 	}
 	r := sdk.Record{
-		PublicKey:           sdk.Key(snap.PublicKey),
+		PublicKey:           sdk.Key(pub),
 		Name:                a.Name,
 		AllowedIPs:          append([]netip.Prefix(nil), a.AllowedIPs...),
 		PersistentKeepalive: a.PersistentKeepalive,
@@ -434,8 +538,8 @@ func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	for _, e := range a.Endpoints {
 		if sdk.CheckEndpoint(e) == nil {
 			r.Endpoints = append(r.Endpoints, e)
-		} else if snap.ListenPort != 0 {
-			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(snap.ListenPort))))
+		} else if port != 0 {
+			r.Endpoints = append(r.Endpoints, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(int(port))))
 		}
 	}
 	if len(r.Endpoints) > sdk.MaxRecordEndpoints {
@@ -443,10 +547,16 @@ func (d *Discovery) selfRecord(snap core.Snapshot) (sdk.Record, bool) {
 	}
 	if d.signer != nil {
 		if msg := d.signer.sign(&r); d.signer.problem(msg) {
-			d.log.Error("This node's fleet record: "+msg, "public_key", snap.PublicKey.String())
+			d.log.Error("This node's fleet record: "+msg, "public_key", pub.String())
 		}
 	}
 	return r, true
+}
+
+// sameAnnouncement reports whether a and b announce the same.
+func sameAnnouncement(a, b Announcement) bool {
+	return a.Name == b.Name && a.PersistentKeepalive == b.PersistentKeepalive && a.PSKRef == b.PSKRef &&
+		slices.Equal(a.Endpoints, b.Endpoints) && slices.Equal(a.AllowedIPs, b.AllowedIPs)
 }
 
 // setPublished notes the record the plugin accepted. d.mu is held.

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +23,13 @@ const resolveTimeout = 5 * time.Second
 
 // peerBook turns the registry a discovery plugin reports into peers of the
 // tunnel, and remembers which peers it made: only those are ever changed
-// or removed. Every event leads to a full reconciliation: the accepted set
-// is computed from all records, then the difference with what discovery
-// put in the tunnel is applied as one change set.
+// or removed. A snapshot, or a change of the tunnel made by someone else,
+// leads to a full reconciliation: the accepted set is computed from all
+// records, then the difference with what discovery put in the tunnel is
+// applied as one change set. A single record event, while the book's view
+// of the tunnel is current, is reconciled on its own (discovery_event.go):
+// its prefixes are looked up in the claim index and only its peer is
+// applied, so its cost does not grow with the fleet.
 //
 // A record is refused (and logged once per reason) when it names this
 // node's key, a peer configured by hand, a PSK the daemon cannot read, or
@@ -43,9 +45,9 @@ type peerBook struct {
 	pskDir  string
 	resolve func(ctx context.Context, endpoint string) (netip.AddrPort, error)
 
-	gate    *trustGate             // nil: no trust policy (tests of the book alone)
-	onOwned func([]core.PublicKey) // told the owned keys after each change; may be nil
-	metrics *DiscoveryMetrics      // nil: not counted
+	gate    *trustGate        // nil: no trust policy (tests of the book alone)
+	onOwned func()            // told that the owned peers changed; may be nil; runs with b.mu held
+	metrics *DiscoveryMetrics // nil: not counted
 	logs    logLimiter
 
 	mu         sync.Mutex
@@ -55,6 +57,18 @@ type peerBook struct {
 	gateRefuse map[core.PublicKey]string     // last trust refusal per key: reason and record fingerprint
 	held       map[netip.Prefix]heldPrefix   // prefixes a discovered peer gave up lately
 	seq        uint64
+	deadline   time.Time // when a hold or a certificate in use ends next
+
+	// What the book knows of the tunnel, valid while the tunnel's
+	// generation is viewGen (see viewCurrent).
+	claims  *claimIndex
+	pub     core.PublicKey          // the interface's key
+	manual  map[core.PublicKey]bool // peers configured by hand
+	viewGen uint64
+	viewOK  bool
+	// prep holds each record's endpoint and PSK, resolved and read
+	// before the lock is taken.
+	prep map[core.PublicKey]*prepared
 }
 
 // ownedPeer is what discovery applied to one peer.
@@ -83,33 +97,50 @@ func newPeerBook(log *slog.Logger, tun DiscoveryTunnel, self []netip.Prefix, psk
 
 		gateRefuse: make(map[core.PublicKey]string),
 		held:       make(map[netip.Prefix]heldPrefix),
+		claims:     newClaimIndex(),
+		manual:     make(map[core.PublicKey]bool),
+		prep:       make(map[core.PublicKey]*prepared),
 	}
 }
 
 // snapshot replaces the registry view and reconciles: discovery's peers
 // that are no longer in the registry go, everything else stays.
 func (b *peerBook) snapshot(recs []sdk.Record) {
+	prep := b.prepareAll(recs)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records = make(map[core.PublicKey]sdk.Record, len(recs))
 	for _, r := range recs {
 		b.records[core.PublicKey(r.PublicKey)] = r
 	}
+	b.setPrep(prep)
 	b.reconcile()
 }
 
+// upsert applies one added or changed record.
 func (b *peerBook) upsert(r sdk.Record) {
+	k := core.PublicKey(r.PublicKey)
+	p := b.prepare(&r)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.records[core.PublicKey(r.PublicKey)] = r
-	b.reconcile()
+	b.records[k] = r
+	if old := b.prep[k]; old != nil {
+		clear(old.psk[:])
+	}
+	b.prep[k] = p
+	b.event(k)
 }
 
+// remove drops one record.
 func (b *peerBook) remove(k sdk.Key) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.records, core.PublicKey(k))
-	b.reconcile()
+	if p := b.prep[core.PublicKey(k)]; p != nil {
+		clear(p.psk[:])
+		delete(b.prep, core.PublicKey(k))
+	}
+	b.event(core.PublicKey(k))
 }
 
 // setSelf sets this node's announced prefixes and reports whether they
@@ -143,9 +174,19 @@ func (b *peerBook) lost(snap core.Snapshot) bool {
 
 // refresh reconciles without a registry change (the interface's key
 // changed, say).
+// PSK files and endpoints are read and resolved again first (a PSK file
+// may have appeared).
 func (b *peerBook) refresh() {
 	b.mu.Lock()
+	recs := make([]sdk.Record, 0, len(b.records))
+	for _, r := range b.records {
+		recs = append(recs, r)
+	}
+	b.mu.Unlock()
+	prep := b.prepareAll(recs)
+	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.setPrep(prep)
 	b.reconcile()
 }
 
@@ -166,11 +207,25 @@ func (b *peerBook) sortedOwned() []core.PublicKey {
 	return keys
 }
 
-// claim is a prefix already taken, and by whom (for the log).
+// claim is a prefix already taken, and by whom.
 type claim struct {
 	prefix netip.Prefix
-	owner  string
-	holder core.PublicKey // for a held prefix: the key that may take it back
+	kind   claimKind
+	holder core.PublicKey // whose it is (not for claimSelf)
+	until  time.Time      // claimHeld: when the hold ends
+}
+
+// owner names who holds the claim, for the log.
+func (c *claim) owner() string {
+	switch c.kind {
+	case claimSelf:
+		return "this node"
+	case claimManual:
+		return "hand-configured peer " + c.holder.String()
+	case claimHeld:
+		return "the recently given-up address of discovered peer " + c.holder.String()
+	}
+	return "discovered peer " + c.holder.String()
 }
 
 // wanted is a record accepted for the tunnel, with what it resolves to.
@@ -181,8 +236,10 @@ type wanted struct {
 	psk      core.PresharedKey
 }
 
-// reconcile brings the tunnel in line with the records. b.mu is held.
+// reconcile brings the tunnel in line with the records: a full pass over
+// the registry. b.mu is held.
 func (b *peerBook) reconcile() {
+	g0, hasGen := b.generation()
 	snap := b.tun.Snapshot()
 	present := make(map[core.PublicKey]*core.PeerSnapshot, len(snap.Peers))
 	for i := range snap.Peers {
@@ -197,22 +254,14 @@ func (b *peerBook) reconcile() {
 			delete(b.owned, k)
 		}
 	}
-	claims := make([]claim, 0, len(b.self)+len(snap.Peers))
-	for _, p := range b.self {
-		claims = append(claims, claim{prefix: p, owner: "this node"})
-	}
-	manual := make(map[core.PublicKey]bool)
+	b.pub = snap.PublicKey
+	clear(b.manual)
 	for i := range snap.Peers {
-		p := &snap.Peers[i]
-		if b.owned[p.PublicKey] != nil {
-			continue
-		}
-		manual[p.PublicKey] = true
-		for _, a := range p.AllowedIPs {
-			claims = append(claims, claim{prefix: a.Masked(), owner: "hand-configured peer " + p.PublicKey.String()})
+		if b.owned[snap.Peers[i].PublicKey] == nil {
+			b.manual[snap.Peers[i].PublicKey] = true
 		}
 	}
-	claims = b.heldClaims(claims)
+	b.indexClaims(snap)
 
 	// Peers discovery already made come first, oldest first; then new
 	// records in key order, so that the outcome does not depend on the
@@ -233,40 +282,16 @@ func (b *peerBook) reconcile() {
 	})
 
 	accepted := make(map[core.PublicKey]*wanted, len(order))
+	now := time.Now()
 	for _, k := range order {
-		r := b.records[k]
-		if k == snap.PublicKey {
-			delete(b.refused, k)
-			continue // our own record, reflected back by the registry
-		}
-		if b.gate != nil && !manual[k] {
-			res := b.gate.check(k, &r)
-			b.noteGate(k, &r, res)
-			if res.use == nil {
-				continue
-			}
-			r = *res.use
-		}
-		w, label, reason := b.accept(k, &r, manual[k], claims)
-		if reason != "" {
-			if b.refused[k] != reason {
-				b.refused[k] = reason
-				lvl := slog.LevelWarn
-				if manual[k] {
-					lvl = slog.LevelInfo
-				}
-				b.metrics.reject(label)
-				b.logs.log(b.log, lvl, "Discovery record refused", "peer", k.String(), "name", r.Name, "reason", label, "detail", reason)
-			}
+		w := b.check(k, now)
+		if w == nil {
 			continue
 		}
-		if _, was := b.refused[k]; was {
-			delete(b.refused, k)
-			b.log.Info("Discovery record accepted after an earlier refusal", "peer", k.String(), "name", r.Name)
-		}
 		accepted[k] = w
+		// Taken for the rest of this pass (the index is rebuilt below).
 		for _, p := range w.allowed {
-			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String()})
+			b.claims.add(claim{prefix: p, kind: claimOwned, holder: k})
 		}
 	}
 	for k := range b.refused {
@@ -282,32 +307,77 @@ func (b *peerBook) reconcile() {
 	if b.gate != nil {
 		b.gate.forget(b.records)
 	}
-	b.apply(accepted)
+	applied := b.apply(accepted)
+	// The index now follows what was applied, not what was tried.
+	b.indexClaims(snap)
+	b.resetDeadline(time.Now())
+	b.viewOK = hasGen
+	b.viewGen = g0 + uint64(applied)
 }
 
-// accept checks one record against what is already claimed and resolves
-// its endpoint and PSK; it returns why not if the record cannot be used.
-func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims []claim) (*wanted, string, string) {
+// check runs the trust policy and the claims on the record of key k and
+// reports the peer to make of it, nil if none (refusals are logged and
+// counted here). b.mu is held.
+func (b *peerBook) check(k core.PublicKey, now time.Time) *wanted {
+	r, ok := b.records[k]
+	if !ok {
+		return nil
+	}
+	if k == b.pub {
+		delete(b.refused, k)
+		return nil // our own record, reflected back by the registry
+	}
+	manual := b.manual[k]
+	if b.gate != nil && !manual {
+		res := b.gate.check(k, &r)
+		b.noteGate(k, &r, res)
+		if res.use == nil {
+			return nil
+		}
+		r = *res.use
+		if v := b.gate.good[k]; v != nil && v.cert != nil {
+			b.noteDeadline(v.cert.NotAfter)
+		}
+	}
+	w, label, reason := b.accept(k, &r, manual, now)
+	if reason != "" {
+		if b.refused[k] != reason {
+			b.refused[k] = reason
+			lvl := slog.LevelWarn
+			if manual {
+				lvl = slog.LevelInfo
+			}
+			b.metrics.reject(label)
+			b.logs.log(b.log, lvl, "Discovery record refused", "peer", k.String(), "name", r.Name, "reason", label, "detail", reason)
+		}
+		return nil
+	}
+	if _, was := b.refused[k]; was {
+		delete(b.refused, k)
+		b.log.Info("Discovery record accepted after an earlier refusal", "peer", k.String(), "name", r.Name)
+	}
+	return w
+}
+
+// accept checks one record against what is already claimed and takes
+// its endpoint and PSK from what was resolved and read before the lock;
+// it returns why not if the record cannot be used.
+func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, now time.Time) (*wanted, string, string) {
 	if manual {
 		return nil, reasonHandConfigured, "a peer with this key is configured by hand; discovery leaves it alone"
 	}
 	w := &wanted{rec: *r, allowed: normalize(r.AllowedIPs)}
 	for _, p := range w.allowed {
-		for _, c := range claims {
-			if c.prefix.Overlaps(p) && c.holder != k {
-				return nil, reasonOverlap, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner)
-			}
+		if c, ok := b.claims.overlap(p, k, now); ok {
+			return nil, reasonOverlap, fmt.Sprintf("allowed IP %s overlaps %s of %s", p, c.prefix, c.owner())
 		}
 	}
+	pr := b.prepFor(k, r)
 	if r.PSKRef != "" {
-		if b.pskDir == "" {
-			return nil, reasonPSK, fmt.Sprintf("names pre-shared key %q but the daemon has no PSK directory", r.PSKRef)
+		if pr.pskErr != "" {
+			return nil, reasonPSK, pr.pskErr
 		}
-		key, err := config.ReadKeyFile(filepath.Join(b.pskDir, r.PSKRef))
-		if err != nil {
-			return nil, reasonPSK, fmt.Sprintf("pre-shared key %q: %v", r.PSKRef, err)
-		}
-		w.psk = core.PresharedKey(key)
+		w.psk = pr.psk
 	}
 	old := b.owned[k]
 	if old != nil && slices.Equal(old.rec.Endpoints, r.Endpoints) {
@@ -316,29 +386,20 @@ func (b *peerBook) accept(k core.PublicKey, r *sdk.Record, manual bool, claims [
 		w.endpoint = old.endpoint
 		return w, "", ""
 	}
-	var errs []string
-	for _, e := range r.Endpoints {
-		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-		ap, err := b.resolve(ctx, e)
-		cancel()
-		if err == nil && ap.IsValid() && ap.Port() != 0 {
-			w.endpoint = ap
-			break
-		}
-		errs = append(errs, fmt.Sprintf("%s: %v", e, err))
-	}
+	w.endpoint = pr.endpoint
 	if !w.endpoint.IsValid() && len(r.Endpoints) > 0 {
 		// Still usable: the node can reach us and roaming fills the
 		// endpoint in.
-		b.log.Warn("Discovered peer has no usable endpoint", "peer", k.String(), "errors", strings.Join(errs, "; "))
+		b.log.Warn("Discovered peer has no usable endpoint", "peer", k.String(), "errors", pr.errs)
 	}
 	return w, "", ""
 }
 
 // apply turns the difference between the accepted records and the owned
 // peers into one change set. If the tunnel refuses it, each change is
-// tried alone so that one bad record cannot hold up the others.
-func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
+// tried alone so that one bad record cannot hold up the others. It
+// returns how many Apply calls succeeded.
+func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) int {
 	var changes []core.PeerConfig
 	for k := range b.owned {
 		if accepted[k] == nil {
@@ -351,10 +412,10 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
 		}
 	}
 	if len(changes) == 0 {
-		return
+		return 0
 	}
 	if b.onOwned != nil {
-		defer func() { b.onOwned(b.sortedOwned()) }()
+		defer b.onOwned()
 	}
 	// Removals first frees their prefixes before additions claim them.
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Remove && !changes[j].Remove })
@@ -363,16 +424,19 @@ func (b *peerBook) apply(accepted map[core.PublicKey]*wanted) {
 		for i := range changes {
 			b.record(&changes[i], accepted)
 		}
-		return
+		return 1
 	}
 	b.log.Warn("Discovery change set refused by the tunnel; applying peer by peer", "err", err)
+	n := 0
 	for i := range changes {
 		if err := b.tun.Apply(core.Config{Peers: changes[i : i+1]}); err != nil {
 			b.log.Error("Discovery could not apply a peer", "peer", changes[i].PublicKey.String(), "err", err)
 			continue
 		}
+		n++
 		b.record(&changes[i], accepted)
 	}
+	return n
 }
 
 // change is the PeerConfig that makes peer k what w says, and false if it

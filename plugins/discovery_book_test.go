@@ -339,7 +339,13 @@ func (f *fakeDiscovery) lastPublished() (sdk.Record, bool) {
 // does against a process.
 func startFakeDiscovery(t *testing.T, tun *core.Tunnel, fake *fakeDiscovery, ann Announcement) *Discovery {
 	t.Helper()
-	d, err := newDiscovery(testLog(t), DiscoveryOptions{Tunnel: tun, Announce: ann, SelfInterval: 10 * time.Millisecond, WatchRetry: 10 * time.Millisecond})
+	return startFakeDiscoveryWith(t, fake, DiscoveryOptions{Tunnel: tun, Announce: ann, SelfInterval: 10 * time.Millisecond, WatchRetry: 10 * time.Millisecond})
+}
+
+// startFakeDiscoveryWith is startFakeDiscovery with the options given.
+func startFakeDiscoveryWith(t *testing.T, fake *fakeDiscovery, opts DiscoveryOptions) *Discovery {
+	t.Helper()
+	d, err := newDiscovery(testLog(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

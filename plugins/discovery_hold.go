@@ -31,8 +31,8 @@ type heldPrefix struct {
 	until time.Time
 }
 
-// hold reserves for k the prefixes in before that are not in after. b.mu
-// is held.
+// hold reserves for k the prefixes in before that are not in after, and
+// keeps the claim index in step. b.mu is held.
 func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 	if b.gate != nil && b.gate.policy.Roots != nil {
 		// Certificates bind prefixes to keys: nobody else can claim them.
@@ -41,7 +41,12 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 	until := time.Now().Add(holdTime)
 	for _, p := range before {
 		if !slices.Contains(after, p) {
+			if old, ok := b.held[p]; ok {
+				b.claims.del(p, claimHeld, old.key)
+			}
 			b.held[p] = heldPrefix{key: k, until: until}
+			b.claims.add(claim{prefix: p, kind: claimHeld, holder: k, until: until})
+			b.noteDeadline(until)
 		}
 	}
 	for len(b.held) > maxHeld {
@@ -52,22 +57,33 @@ func (b *peerBook) hold(k core.PublicKey, before, after []netip.Prefix) {
 				oldest, first = p, false
 			}
 		}
+		b.claims.del(oldest, claimHeld, b.held[oldest].key)
 		delete(b.held, oldest)
 	}
 }
 
-// heldClaims drops the holds that ran out and adds the others to claims,
-// together with the prefixes every discovered peer has now: within one
-// reconciliation, too, a record can only take what no other peer holds,
-// even if the holder's own record gives it up in the same batch. b.mu is
-// held.
-func (b *peerBook) heldClaims(claims []claim) []claim {
-	if b.gate != nil && b.gate.policy.Roots != nil {
-		return claims
+// indexClaims rebuilds the claim index: this node's prefixes, the
+// hand-configured peers' (from snap), every discovered peer's, and the
+// holds still running (within one reconciliation, too, a record can only
+// take what no other peer holds, even if the holder's own record gives
+// it up in the same batch). b.mu is held.
+func (b *peerBook) indexClaims(snap core.Snapshot) {
+	x := newClaimIndex()
+	for _, p := range b.self {
+		x.add(claim{prefix: p, kind: claimSelf})
+	}
+	for i := range snap.Peers {
+		p := &snap.Peers[i]
+		if !b.manual[p.PublicKey] {
+			continue
+		}
+		for _, a := range p.AllowedIPs {
+			x.add(claim{prefix: a, kind: claimManual, holder: p.PublicKey})
+		}
 	}
 	for k, op := range b.owned {
 		for _, p := range op.allowed {
-			claims = append(claims, claim{prefix: p, owner: "discovered peer " + k.String(), holder: k})
+			x.add(claim{prefix: p, kind: claimOwned, holder: k})
 		}
 	}
 	now := time.Now()
@@ -76,18 +92,19 @@ func (b *peerBook) heldClaims(claims []claim) []claim {
 			delete(b.held, p)
 			continue
 		}
-		claims = append(claims, claim{prefix: p, owner: "the recently given-up address of discovered peer " + h.key.String(), holder: h.key})
+		x.add(claim{prefix: p, kind: claimHeld, holder: h.key, until: h.until})
 	}
-	return claims
+	b.claims = x
 }
 
-// holdExpired reports whether a hold has run out since it was set, which
-// may let a waiting record in. b.mu is held.
-func (b *peerBook) holdExpired(now time.Time) bool {
+// nextHoldEnd is when the first running hold ends; zero without any.
+// b.mu is held.
+func (b *peerBook) nextHoldEnd() time.Time {
+	var t time.Time
 	for _, h := range b.held {
-		if now.After(h.until) {
-			return true
+		if t.IsZero() || h.until.Before(t) {
+			t = h.until
 		}
 	}
-	return false
+	return t
 }

@@ -364,7 +364,7 @@ func (b *peerBook) noteGate(k core.PublicKey, r *sdk.Record, res gateResult) {
 func (b *peerBook) expiryDue(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.holdExpired(now) {
+	if !b.deadline.IsZero() && now.After(b.deadline) {
 		return true
 	}
 	if b.gate == nil {
@@ -374,8 +374,37 @@ func (b *peerBook) expiryDue(now time.Time) bool {
 		b.gate.lastRevoked = rv
 		return true
 	}
-	t := b.gate.nextExpiry()
-	return !t.IsZero() && now.After(t)
+	return false
+}
+
+// nextDeadline is when time alone next changes what is allowed (a hold
+// or a certificate ends); zero if nothing is due.
+func (b *peerBook) nextDeadline() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.deadline
+}
+
+// noteDeadline moves the next deadline up to t. b.mu is held.
+func (b *peerBook) noteDeadline(t time.Time) {
+	if !t.IsZero() && (b.deadline.IsZero() || t.Before(b.deadline)) {
+		b.deadline = t
+	}
+}
+
+// resetDeadline computes the next deadline from scratch, leaving out what
+// is already past (a full reconciliation has just dealt with it). b.mu is
+// held.
+func (b *peerBook) resetDeadline(now time.Time) {
+	b.deadline = time.Time{}
+	if t := b.nextHoldEnd(); t.After(now) {
+		b.noteDeadline(t)
+	}
+	if b.gate != nil {
+		if t := b.gate.nextExpiry(); t.After(now) {
+			b.noteDeadline(t)
+		}
+	}
 }
 
 // logLimiter bounds the refusal log lines, so that a registry filled with

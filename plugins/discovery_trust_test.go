@@ -335,7 +335,8 @@ func TestDiscoverySignsThroughAVault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, ok := d.selfRecord(tun.Snapshot())
+		pub, port := d.identity()
+		r, ok := d.selfRecord(d.announcement(), pub, port)
 		d.cancel()
 		if !ok {
 			t.Fatal("no record")
