@@ -256,12 +256,15 @@ nfpm_package() {
 	local src=$1 out=$2 pkgdir=$3 config=$4 packager=$5 goarch=$6
 	local version=$VERSION
 	[[ $packager == apk ]] && version=$APK_VERSION
-	# Debian has no License field (the copyright file says it all).
-	if [[ $packager == deb ]]; then
-		sed '/^license: /d' "$src/$config" >"$pkgdir/nfpm.yaml"
-	else
-		sed "s|@LICENSE@|$(cat "$pkgdir/licence")|" "$src/$config" >"$pkgdir/nfpm.yaml"
-	fi
+	# Debian has no License field (the copyright file says it all); an
+	# apk's .PKGINFO holds one line per field, so it gets the synopsis.
+	case $packager in
+	deb) sed '/^license: /d' "$src/$config" ;;
+	apk) sed "s|@LICENSE@|$(cat "$pkgdir/licence")|" "$src/$config" |
+		awk '/^description: [|]-$/ { getline; sub(/^ +/, ""); print "description: " $0; skip = 1; next }
+			skip && /^ / { next } { skip = 0; print }' ;;
+	*) sed "s|@LICENSE@|$(cat "$pkgdir/licence")|" "$src/$config" ;;
+	esac >"$pkgdir/nfpm.yaml"
 	(cd "$src" && WGPLEX_VERSION=$version WGPLEX_RELEASE=$PKG_RELEASE WGPLEX_ARCH=$goarch \
 		WGPLEX_STAGE="$pkgdir" WGPLEX_LIBC="${WGPLEX_LIBC:-libc6}" \
 		"$TOOLS/nfpm" package --config "$pkgdir/nfpm.yaml" --packager "$packager" --target "$out/" >/dev/null)
