@@ -56,6 +56,11 @@ install_packages() {
 	/usr/bin/python3 -c 'import grpc, cryptography' 2>/dev/null || missing+=(python3-grpcio python3-cryptography)
 	# etcdctl, to play the attacker who writes the registry.
 	command -v etcdctl >/dev/null || missing+=(etcd-client)
+	# The release build and its checks: the arm64 C cross compiler for
+	# wgplex-pkcs11, lintian for the .deb, zip for the Windows archives.
+	command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+	command -v lintian >/dev/null || missing+=(lintian)
+	command -v zip >/dev/null || missing+=(zip)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -67,8 +72,7 @@ install_packages() {
 	fi
 	"${sudo[@]}" apt-get update -qq &&
 		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wireguard-tools iperf3 iproute2 iputils-ping procps prometheus softhsm2 gcc libc6-dev etcd-server etcd-client nftables \
-			python3-grpcio python3-cryptography >/dev/null
+			"${missing[@]}" >/dev/null
 }
 
 # go install names the binary "wireguard" after the module's root package;
@@ -78,28 +82,70 @@ install_wireguard_go() {
 		"$GOBIN_DIR/wireguard" --version | head -n 1
 }
 
-# Every release target other than this host's: go vet of every package
-# (tests included) and a build of the binary, without cgo as releases are
-# built, so that a change breaking one platform fails here. Reuses the build
-# cache, so after the first run only changed packages are compiled again.
-CROSS_TARGETS=(
-	linux/arm64 linux/arm/7 linux/riscv64
-	freebsd/amd64 freebsd/arm64 openbsd/amd64 netbsd/amd64
-	darwin/amd64 darwin/arm64
-	windows/amd64 windows/arm64
-)
-cross_vet_build() {
-	local t goos goarch goarm bad=()
-	for t in "${CROSS_TARGETS[@]}"; do
-		IFS=/ read -r goos goarch goarm <<<"$t"
-		# The same -trimpath/-buildvcs as scripts/dist.sh, so that the
-		# release build below reuses these compiled packages.
-		if ! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go vet -trimpath -buildvcs=false ./... ||
-			! GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go build -trimpath -buildvcs=false -o /dev/null ./cmd/wgplex; then
-			bad+=("$t")
-		fi
+# go vet of every package (tests included) for each other operating system
+# of the release targets, on amd64, without cgo as releases are built, so
+# that a change breaking one platform fails here. One process per GOOS:
+# the other architectures differ only in the few files that have an
+# architecture in their name, and scripts/dist.sh --check below compiles
+# every package of every binary for every target anyway (and links them),
+# so building them here as well would only do that work twice. -trimpath as
+# dist.sh builds, so that it reuses the dependencies compiled here.
+CROSS_GOOS=(freebsd openbsd netbsd darwin windows)
+cross_vet() {
+	local goos bad=()
+	for goos in "${CROSS_GOOS[@]}"; do
+		GOOS=$goos GOARCH=amd64 CGO_ENABLED=0 go vet -trimpath ./... || bad+=("$goos")
 	done
-	((${#bad[@]} == 0)) || { echo "cross vet/build failed for: ${bad[*]}" >&2; return 1; }
+	((${#bad[@]} == 0)) || { echo "go vet failed for: ${bad[*]}" >&2; return 1; }
+}
+
+# The release tooling (tools/, a module of its own): vet and test it.
+tools_check() {
+	(cd tools && go vet ./... && go test -count=1 ./...)
+}
+
+# Install the .deb that dist.sh built, run the netns smoke test against the
+# installed binary and plugin, purge the package and check that only
+# configuration (/etc/wireguard) is left of it. The package is purged
+# whatever happens, so that nothing of it outlives the run.
+installed_deb() {
+	local deb
+	deb=$(ls dist/wgplex_*_amd64.deb 2>/dev/null | head -n 1)
+	[[ -n $deb ]] || { echo "no dist/wgplex_*_amd64.deb (scripts/dist.sh failed?)" >&2; return 1; }
+	if dpkg -s wgplex >/dev/null 2>&1; then
+		echo "wgplex is already installed on this machine; not touching it" >&2
+		return 1
+	fi
+	local before after rc=0
+	before=$(mktemp) after=$(mktemp)
+	find /usr /etc /opt /var/lib/systemd -xdev 2>/dev/null | LC_ALL=C sort >"$before"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "./$deb" >/dev/null || rc=1
+	if ((rc == 0)); then
+		WGPLEX_TEST_INSTALLED=1 go test -count=1 -timeout 5m -run '^TestInstalledPackage$' -v ./tests/netns/ || rc=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq wgplex >/dev/null || rc=1
+	find /usr /etc /opt /var/lib/systemd -xdev 2>/dev/null | LC_ALL=C sort >"$after"
+	# Left behind may only be /etc/wireguard, which the package creates if
+	# absent and never removes: it holds the user's configuration.
+	local left
+	left=$(LC_ALL=C comm -13 "$before" "$after" | grep -v '^/etc/wireguard$' || true)
+	if [[ -n $left ]]; then
+		echo "left behind after purging wgplex:" >&2
+		echo "$left" >&2
+		rc=1
+	fi
+	if dpkg -s wgplex >/dev/null 2>&1 || [[ -e /usr/bin/wgplex || -e /usr/lib/wgplex ]]; then
+		echo "wgplex is still installed after the purge" >&2
+		rc=1
+	fi
+	rm -f "$before" "$after"
+	return $rc
+}
+
+# lintian on the Debian packages: no errors and no warnings (the ones that
+# do not apply are overridden in packaging/lintian-overrides, with reasons).
+lintian_debs() {
+	lintian --fail-on error,warning dist/*.deb
 }
 
 GOBIN_DIR="$(go env GOPATH)/bin"
@@ -129,8 +175,11 @@ wait_fuzz() {
 
 step "install packages" install_packages
 step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
-step "go vet ./..." go vet ./...
-step "cross vet + build (${#CROSS_TARGETS[@]} targets)" cross_vet_build
+# -trimpath as dist.sh builds: the linux/amd64 release build then reuses
+# the dependencies compiled for this vet instead of compiling them again.
+step "go vet ./..." go vet -trimpath ./...
+step "cross vet (go vet for ${CROSS_GOOS[*]})" cross_vet
+step "tools/: go vet + go test (release tooling)" tools_check
 step "go test -race ./..." go test -race -timeout 20m ./...
 # A plugin written by `wgplex plugin new` builds against this checkout and
 # passes its own test (the SDK's conformance suite), for each kind.
@@ -156,7 +205,9 @@ other_crypto=parallel
 step "WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic: core and data-path scenarios" \
 	env WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic \
 	go test -race -count=1 -timeout 10m ./core/ ./tests/netns/ -run 'Test(CryptoModes|Tunnel|Rekeys|Keepalive|Cookie|TunnelWgplexToWgplex|InteropWithWireguardGo|Roaming|PersistentKeepalive)'
-step "dist: reproducible archives and .deb (scripts/dist.sh --check)" scripts/dist.sh --check
+step "dist: reproducible archives, packages, SBOMs (scripts/dist.sh --check, keeps dist/)" scripts/dist.sh --check
+step "lintian dist/*.deb" lintian_debs
+step "installed .deb: smoke test in netns, then purge" installed_deb
 if [[ -f tests/interop/go.mod ]]; then
 	step "tests/interop: go test -race ./..." bash -c 'cd tests/interop && go test -race -timeout 20m ./...'
 fi

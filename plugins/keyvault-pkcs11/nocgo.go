@@ -2,9 +2,11 @@
 
 //go:build !cgo
 
-// Command keyvault-pkcs11 needs cgo to load a PKCS#11 module; a build
-// without cgo (the cross-compiled release archives) gets this stand-in,
-// which says so instead of failing to compile.
+// Command keyvault-pkcs11 needs cgo to load a PKCS#11 module. The release
+// archives are built without cgo and do not contain this plugin; it ships
+// in the wgplex-pkcs11 package (linux amd64 and arm64, built with cgo by
+// scripts/dist.sh). A build without cgo gets this stand-in, which says so
+// instead of failing to compile.
 package main
 
 import (

@@ -47,6 +47,7 @@ func run(args []string, stdout io.Writer) error {
 	textOut := fs.String("text", "", "write the plain-text notices to `file` (- for standard output)")
 	dep5Out := fs.String("dep5", "", "write a Debian copyright file (DEP-5) to `file`")
 	cdxOut := fs.String("cyclonedx", "", "write the merged CycloneDX SBOM to `file`")
+	spdxOut := fs.String("spdx", "", "write the SPDX licence expression of the whole (the project's licence AND every linked one) to `file`")
 	var sboms listFlag
 	fs.Var(&sboms, "sbom", "a cyclonedx-gomod `SBOM` of one of the binaries, to merge (repeat for each)")
 	serial := fs.String("serial", "", "the merged SBOM's serial number (`urn:uuid:...`); derive it from the release for reproducibility")
@@ -76,7 +77,7 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	mods, err := linkedModules(fs.Args())
+	mods, mains, err := linkedModules(fs.Args())
 	if err != nil {
 		return err
 	}
@@ -128,16 +129,41 @@ func run(args []string, stdout io.Writer) error {
 	}); err != nil {
 		return err
 	}
+	if err := write(*spdxOut, func(b *bytes.Buffer) error {
+		b.WriteString(spdxExpression(*ownLicence, std, mods) + "\n")
+		return nil
+	}); err != nil {
+		return err
+	}
 	if (*cdxOut == "") != (len(sboms) == 0) {
 		return errors.New("-cyclonedx and -sbom go together")
 	}
 	return write(*cdxOut, func(b *bytes.Buffer) error {
-		bom, err := mergeSBOMs(sboms, mods, std, *serial, *timestamp)
+		bom, err := mergeSBOMs(sboms, mains, mods, std, *serial, *timestamp)
 		if err != nil {
 			return err
 		}
 		return writeBOM(b, bom)
 	})
+}
+
+// spdxExpression is the licence of a package holding the binaries: the
+// project's own licence first, then every other one, each once.
+func spdxExpression(ownLicence string, std *mod, mods []*mod) string {
+	var ids []string
+	if b, err := os.ReadFile(ownLicence); err == nil {
+		ids = classify(string(b))
+	}
+	var others []string
+	for _, m := range append([]*mod{std}, mods...) {
+		for _, id := range m.Licences {
+			if !contains(ids, id) && !contains(others, id) {
+				others = append(others, id)
+			}
+		}
+	}
+	sort.Strings(others)
+	return strings.Join(append(ids, others...), " AND ")
 }
 
 // listFlag collects the values of a repeated flag.
@@ -174,21 +200,24 @@ type licenceFile struct {
 
 // linkedModules reads the build information of every binary and returns
 // the modules they link, sorted by path, with replacements resolved to
-// what was actually compiled in.
-func linkedModules(binaries []string) ([]*mod, error) {
+// what was actually compiled in, and each binary's main package by the
+// binary's name.
+func linkedModules(binaries []string) ([]*mod, map[string]string, error) {
 	byKey := map[string]*mod{}
+	mains := map[string]string{}
 	for _, bin := range binaries {
 		info, err := buildinfo.ReadFile(bin)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", bin, err)
+			return nil, nil, fmt.Errorf("%s: %w", bin, err)
 		}
 		name := strings.TrimSuffix(filepath.Base(bin), ".exe")
+		mains[name] = info.Path
 		for _, d := range info.Deps {
 			if d.Replace != nil {
 				d = d.Replace
 			}
 			if d.Version == "" || strings.HasPrefix(d.Path, ".") || filepath.IsAbs(d.Path) {
-				return nil, fmt.Errorf("%s links %s from a local directory; release builds use the module cache only", bin, d.Path)
+				return nil, nil, fmt.Errorf("%s links %s from a local directory; release builds use the module cache only", bin, d.Path)
 			}
 			key := d.Path + "@" + d.Version
 			m := byKey[key]
@@ -212,7 +241,7 @@ func linkedModules(binaries []string) ([]*mod, error) {
 		}
 		return mods[i].Version < mods[j].Version
 	})
-	return mods, nil
+	return mods, mains, nil
 }
 
 // isLicenceName reports whether a file at a module's root is a licence

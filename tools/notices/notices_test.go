@@ -137,7 +137,7 @@ func TestLinkedModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mods, err := linkedModules([]string{exe, exe})
+	mods, mains, err := linkedModules([]string{exe, exe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,10 @@ func TestLinkedModules(t *testing.T) {
 	if !found {
 		t.Fatalf("golang.org/x/mod not among %d linked modules", len(mods))
 	}
-	if _, err := linkedModules([]string{filepath.Join(t.TempDir(), "missing")}); err == nil {
+	if len(mains) != 1 {
+		t.Errorf("main packages: %v", mains)
+	}
+	if _, _, err := linkedModules([]string{filepath.Join(t.TempDir(), "missing")}); err == nil {
 		t.Fatal("no error for a missing binary")
 	}
 }

@@ -19,7 +19,11 @@ import (
 // classified here. cyclonedx-gomod's own licence detection is not used:
 // it is slow and names some BSD texts differently from the notices, which
 // must agree with the SBOM.
-func mergeSBOMs(inputs []string, mods []*mod, std *mod, serial, timestamp string) (*cdx.BOM, error) {
+//
+// mains maps each binary's name to its main package, which names the
+// binary's component (cyclonedx-gomod gives every binary of one module the
+// same reference once qualifiers are left out of package URLs).
+func mergeSBOMs(inputs []string, mains map[string]string, mods []*mod, std *mod, serial, timestamp string) (*cdx.BOM, error) {
 	licences := map[string][]string{}
 	for _, m := range mods {
 		licences[m.Path+"@"+m.Version] = m.Licences
@@ -44,6 +48,7 @@ func mergeSBOMs(inputs []string, mods []*mod, std *mod, serial, timestamp string
 			return nil, fmt.Errorf("%s: no main component", in)
 		}
 		bin := *bom.Metadata.Component
+		inputRef := bin.BOMRef
 		if out == nil {
 			out = cdx.NewBOM()
 			meta := *bom.Metadata
@@ -67,6 +72,18 @@ func mergeSBOMs(inputs []string, mods []*mod, std *mod, serial, timestamp string
 		if bom.Metadata.Properties != nil {
 			bin.Properties = bom.Metadata.Properties
 		}
+		name := binaryName(bin.Properties)
+		pkg, ok := mains[name]
+		if !ok {
+			return nil, fmt.Errorf("%s describes a binary %q that is not among those given", in, name)
+		}
+		sub := strings.TrimPrefix(strings.TrimPrefix(pkg, out.Metadata.Component.Name), "/")
+		bin.Name = name
+		bin.BOMRef = out.Metadata.Component.BOMRef + "#" + sub
+		bin.PackageURL = out.Metadata.Component.PackageURL + "#" + sub
+		if _, dup := components[bin.BOMRef]; dup {
+			return nil, fmt.Errorf("%s: binary %s given twice", in, name)
+		}
 		bin.Licenses = &cdx.Licenses{{License: &cdx.License{ID: "MIT"}}}
 		components[bin.BOMRef] = bin
 		addDep(out.Metadata.Component.BOMRef, bin.BOMRef)
@@ -86,6 +103,9 @@ func mergeSBOMs(inputs []string, mods []*mod, std *mod, serial, timestamp string
 		}
 		if bom.Dependencies != nil {
 			for _, d := range *bom.Dependencies {
+				if d.Ref == inputRef {
+					d.Ref = bin.BOMRef
+				}
 				addDep(d.Ref)
 				if d.Dependencies != nil {
 					addDep(d.Ref, *d.Dependencies...)
@@ -123,6 +143,17 @@ func mergeSBOMs(inputs []string, mods []*mod, std *mod, serial, timestamp string
 	}
 	out.Dependencies = &dl
 	return out, nil
+}
+
+func binaryName(props *[]cdx.Property) string {
+	if props != nil {
+		for _, p := range *props {
+			if p.Name == "cdx:gomod:binary:name" {
+				return strings.TrimSuffix(p.Value, ".exe")
+			}
+		}
+	}
+	return ""
 }
 
 func licenceChoice(ids []string) *cdx.Licenses {
