@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: MIT
 
+// These tests start an etcd server as a child that dies with the test
+// (Pdeathsig), which only Linux offers.
+
+//go:build linux
+
 package main
 
 import (
