@@ -196,3 +196,22 @@ func TestDEP5(t *testing.T) {
 		t.Errorf("line %d is neither a field, a continuation nor a paragraph break: %q", i+1, l)
 	}
 }
+
+// A licence file that carries the Apache terms beside another licence
+// keeps the other licence and refers to Debian's copy of the Apache terms.
+func TestShortenApacheKeepsOtherLicence(t *testing.T) {
+	apacheFull := apacheText + "\n   TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION\n   1. Definitions.\n   END OF TERMS AND CONDITIONS\n"
+	text := "Copyright 2031 Example\n" + apacheFull + "\n------\nSome files carry the following license:\n" + mitText
+	got := shortenApache(text)
+	if strings.Contains(got, "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION") {
+		t.Fatalf("the Apache terms are still there:\n%s", got)
+	}
+	for _, want := range []string{"Copyright 2031 Example", "/usr/share/common-licenses/Apache-2.0", "Some files carry the following license:", strings.TrimSpace(mitText)} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if plain := "just MIT\n" + mitText; shortenApache(plain) != plain {
+		t.Error("a text without the Apache terms was changed")
+	}
+}

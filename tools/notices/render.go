@@ -111,10 +111,43 @@ func licenceField(b *bytes.Buffer, m *mod) {
 	var texts []string
 	for _, f := range m.Files {
 		if f.Licence {
-			texts = append(texts, f.Text)
+			texts = append(texts, shortenApache(f.Text))
 		}
 	}
 	field(b, "License", id+"\n"+strings.Join(texts, "\n"))
+}
+
+// shortenApache replaces the terms of an Apache License 2.0 embedded in a
+// licence file that also carries another licence (gVisor's LICENSE has
+// Apache-2.0 and, for some files, MIT) by a pointer to Debian's copy: the
+// other licence's text must stay, but Debian policy (and lintian's
+// copyright-file-contains-full-apache-2-license) wants the Apache terms
+// referred to, not repeated. The text around them is kept as it is.
+func shortenApache(text string) string {
+	const (
+		terms = "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"
+		end   = "END OF TERMS AND CONDITIONS"
+	)
+	i := strings.Index(text, terms)
+	j := strings.Index(text, end)
+	if i < 0 || j < i {
+		return text
+	}
+	// Start at the "Apache License" heading above the terms, if it is
+	// there, and end after the line that closes them.
+	start := i
+	if h := strings.LastIndex(text[:i], "Apache License"); h >= 0 {
+		start = h
+	}
+	start = strings.LastIndexByte(text[:start], '\n') + 1
+	stop := j + len(end)
+	if nl := strings.IndexByte(text[stop:], '\n'); nl >= 0 {
+		stop += nl + 1
+	} else {
+		stop = len(text)
+	}
+	return text[:start] + "[The terms of the Apache License, Version 2.0: on Debian systems its complete text can be found in " +
+		commonLicences["Apache-2.0"] + ".]\n" + text[stop:]
 }
 
 // notices is the text of a module's NOTICE and PATENTS files, which the
