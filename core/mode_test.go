@@ -87,7 +87,7 @@ func TestCoalescedBufferAcrossRekey(t *testing.T) {
 	var mu sync.Mutex
 	var held [][]byte
 	bAddr := b.Bind.AddrPort()
-	nw.Filter = func(from, to netip.AddrPort, pkt []byte) bool {
+	nw.SetFilter(func(from, to netip.AddrPort, pkt []byte) bool {
 		if to != bAddr || len(pkt) <= 32 || pkt[0] != 4 {
 			return true // handshakes and keepalives pass
 		}
@@ -95,7 +95,7 @@ func TestCoalescedBufferAcrossRekey(t *testing.T) {
 		held = append(held, bytes.Clone(pkt))
 		mu.Unlock()
 		return false
-	}
+	})
 	heldCount := func() int { mu.Lock(); defer mu.Unlock(); return len(held) }
 	src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	pkt := func(i int) []byte { return ipPacket(src, dst, []byte(fmt.Sprintf("packet %02d", i))) }
@@ -120,7 +120,7 @@ func TestCoalescedBufferAcrossRekey(t *testing.T) {
 	}
 	// Replay them to b at once from another address: b's bind hands
 	// them over as one coalesced buffer.
-	nw.Filter = nil
+	nw.SetFilter(nil)
 	nw.SetCoalesce(true)
 	before := b.Tunnel.RxBufferCopiesForTest()
 	inj := nw.NewBind(netip.MustParseAddr("192.0.2.9"))

@@ -211,7 +211,7 @@ func TestExpiredKeypairIsNotUsed(t *testing.T) {
 	send(t, b, a, "data")
 	// Cut the network so no new handshake can finish, then pass
 	// Reject-After-Time: nothing may be sent with the old keys.
-	nw.Filter = func(from, to netip.AddrPort, pkt []byte) bool { return false }
+	nw.SetFilter(func(from, to netip.AddrPort, pkt []byte) bool { return false })
 	advance(t, clock, core.RejectAfterTime+time.Second, time.Second, nw, a, b)
 	sent := a.Tunnel.Stats().TxPackets
 	a.Dev.Inject(ipPacket(a.Inner, b.Inner, []byte("late")))

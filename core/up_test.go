@@ -22,7 +22,7 @@ func TestInitiationLostBeforePeerIsUpIsRetried(t *testing.T) {
 	bEP := netip.MustParseAddrPort("192.0.2.2:51821")
 	// b drops everything until it is configured.
 	var open atomic.Bool
-	nw.Filter = func(from, to netip.AddrPort, pkt []byte) bool { return open.Load() }
+	nw.SetFilter(func(from, to netip.AddrPort, pkt []byte) bool { return open.Load() })
 	if err := a.Tunnel.Apply(core.Config{PrivateKey: &a.Key, ListenPort: u16(51820), Peers: []core.PeerConfig{{
 		PublicKey: b.Pub, Endpoint: &bEP, AllowedIPs: []core.AllowedIPChange{{Prefix: netip.MustParsePrefix("10.0.0.2/32")}},
 	}}}); err != nil {

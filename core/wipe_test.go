@@ -46,7 +46,7 @@ func TestKeypairsWipedOnRotationAndExpiry(t *testing.T) {
 	}
 
 	// Cut the wire and make a start a handshake nobody answers.
-	nw.Filter = func(from, to netip.AddrPort, pkt []byte) bool { return false }
+	nw.SetFilter(func(from, to netip.AddrPort, pkt []byte) bool { return false })
 	advance(t, clock, core.RekeyAfterTime+time.Second, time.Second, nw, a, b)
 	a.Dev.Inject(ipPacket(a.Inner, b.Inner, []byte("lost")))
 	var init core.InitiationForTest

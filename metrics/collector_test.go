@@ -222,7 +222,7 @@ func TestReplayedPacketsCountedExactly(t *testing.T) {
 	// Capture one real data message from a to b on its way.
 	var mu sync.Mutex
 	var captured []byte
-	nw.Filter = func(from, to netip.AddrPort, pkt []byte) bool {
+	nw.SetFilter(func(from, to netip.AddrPort, pkt []byte) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		// Type 4 is a transport data message; 32 bytes is a keepalive.
@@ -230,7 +230,7 @@ func TestReplayedPacketsCountedExactly(t *testing.T) {
 			captured = append([]byte(nil), pkt...)
 		}
 		return true
-	}
+	})
 	send(t, a, b, "first")
 	send(t, a, b, "to be replayed")
 	settle(t, nw, a, b)

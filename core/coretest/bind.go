@@ -20,6 +20,7 @@ type MemNetwork struct {
 	mu       sync.Mutex
 	binds    map[netip.AddrPort]*MemBind
 	// Filter, when set, sees every datagram and returns false to drop it.
+	// Set it before any bind sends, or with SetFilter while they do.
 	Filter   func(from, to netip.AddrPort, pkt []byte) bool
 	coalesce atomic.Bool
 }
@@ -28,6 +29,14 @@ type MemNetwork struct {
 // (the last of a run may be shorter, at most 64 in all) as one buffer, as
 // UDP GSO and GRO do together; or stop doing so.
 func (n *MemNetwork) SetCoalesce(on bool) { n.coalesce.Store(on) }
+
+// SetFilter replaces Filter while binds may be sending (a test that
+// holds datagrams back and later lets them through).
+func (n *MemNetwork) SetFilter(f func(from, to netip.AddrPort, pkt []byte) bool) {
+	n.mu.Lock()
+	n.Filter = f
+	n.mu.Unlock()
+}
 
 // NewMemNetwork returns an empty network.
 func NewMemNetwork() *MemNetwork {
