@@ -13,7 +13,10 @@ import (
 	"github.com/wgplex/wgplex/core/coretest"
 )
 
-// genTunnel is a tunnel on the in-memory ports, down, with no key.
+// genTunnel is a tunnel on the in-memory ports, with no key. The
+// in-memory device reports EventUp once at start, which brings the tunnel
+// up (and moves the generation) on the tunnel's own goroutine; genTunnel
+// waits for that, so that no later step sees a move it did not cause.
 func genTunnel(t *testing.T) *core.Tunnel {
 	t.Helper()
 	nw := coretest.NewMemNetwork()
@@ -25,6 +28,16 @@ func genTunnel(t *testing.T) *core.Tunnel {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tun.Close() })
+	for deadline := time.Now().Add(5 * time.Second); !tun.IsUp(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the in-memory device's EventUp did not bring the tunnel up")
+		}
+	}
+	// Up marks the tunnel up before it moves the generation, both under the
+	// configuration lock; taking that lock (a no-op Up) waits for the move.
+	if err := tun.Up(); err != nil {
+		t.Fatal(err)
+	}
 	return tun
 }
 
@@ -132,7 +145,7 @@ func TestGenerationFollowsConfiguration(t *testing.T) {
 	}
 	gen = expectChange(t, tun, gen, "fwmark set")
 
-	// The in-memory device may have brought the tunnel up already.
+	// The in-memory device brought the tunnel up (genTunnel).
 	if tun.IsUp() {
 		if err := tun.Down(); err != nil {
 			t.Fatal(err)
