@@ -99,7 +99,6 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 	return path
 }
 
-
 // lockedBuffer collects etcd's output for the failure log.
 type lockedBuffer struct {
 	mu sync.Mutex
