@@ -76,7 +76,20 @@ var _ core.Device = (*Device)(nil)
 // TUN interface of that name exists, and sets its MTU when mtu > 0. A name
 // containing %d lets the kernel pick the number (e.g. "wg%d" gives "wg0").
 // The interface is created in the calling thread's network namespace.
-func Create(name string, mtu int) (d *Device, err error) {
+func Create(name string, mtu int) (*Device, error) { return CreateWithOptions(name, mtu, Options{}) }
+
+// Options switch the device's offloads off; the zero value asks for every
+// one the kernel offers. The daemon fills them from its configuration
+// (WGPLEX_TUN_OFFLOAD, WGPLEX_TUN_TSO, WGPLEX_TUN_USO, WGPLEX_TUN_GRO).
+type Options struct {
+	NoOffload bool // no virtio-net header at all: plain packets
+	NoTSO     bool // no TCP segmentation offload (TSO4/TSO6)
+	NoUSO     bool // no UDP segmentation offload, hence no UDP coalescing
+	NoGRO     bool // no coalescing of segments on write
+}
+
+// CreateWithOptions is Create with offloads switched off as opts says.
+func CreateWithOptions(name string, mtu int, opts Options) (d *Device, err error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("tun: open /dev/net/tun: %w", err)
@@ -92,7 +105,7 @@ func Create(name string, mtu int) (d *Device, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("tun: interface name %q: %w", name, err)
 	}
-	off := wantedOffloads()
+	off := wantedOffloads(opts)
 	if off.vnet && tunFeatures(fd)&unix.IFF_VNET_HDR == 0 {
 		off = offloads{}
 	}

@@ -6,8 +6,6 @@ package tun
 
 import (
 	"errors"
-	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,29 +67,19 @@ func (o offloads) toMap() map[string]bool {
 	}
 }
 
-// envOff reports whether the environment variable name switches something
-// off.
-func envOff(name string) bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
-	case "off", "0", "false", "no":
-		return true
-	}
-	return false
-}
-
-// wantedOffloads is what the environment allows, before asking the kernel.
-func wantedOffloads() offloads {
-	if envOff("WGPLEX_TUN_OFFLOAD") {
+// wantedOffloads is what opts allow, before asking the kernel.
+func wantedOffloads(opts Options) offloads {
+	if opts.NoOffload {
 		return offloads{}
 	}
 	o := offloads{vnet: true, csum: true, tso: true, uso: true, groTCP: true, groUDP: true}
-	if envOff("WGPLEX_TUN_TSO") {
+	if opts.NoTSO {
 		o.tso = false
 	}
-	if envOff("WGPLEX_TUN_USO") {
+	if opts.NoUSO {
 		o.uso, o.groUDP = false, false
 	}
-	if envOff("WGPLEX_TUN_GRO") {
+	if opts.NoGRO {
 		o.groTCP, o.groUDP = false, false
 	}
 	return o

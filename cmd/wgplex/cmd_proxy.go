@@ -16,10 +16,10 @@ import (
 
 	"github.com/wgplex/wgplex/backends/netstack"
 	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/aead"
 	"github.com/wgplex/wgplex/core/uapi"
 	"github.com/wgplex/wgplex/proxy"
 	"github.com/wgplex/wgplex/proxy/proxyconf"
-	"github.com/wgplex/wgplex/transports/udp"
 )
 
 // "wgplex proxy CONF" runs a tunnel without root: the interface is a
@@ -179,7 +179,15 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 		fmt.Fprintf(stderr, "wgplex proxy: WGPLEX_CRYPTO: %v\n", err)
 		return 1
 	}
-	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: udp.NewBind(), Logger: log, Crypto: mode})
+	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
+	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex proxy: WGPLEX_AEAD: %v\n", err)
+		return 1
+	}
+	aead.SetMode(aeadMode)
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: newBind(), Logger: log, Crypto: mode})
 	if err != nil {
 		dev.Close()
 		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/aead"
 	"github.com/wgplex/wgplex/core/uapi"
 )
 
@@ -87,6 +88,14 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wgplex: WGPLEX_CRYPTO: %v\n", err)
 		return 1
 	}
+	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
+	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
+	if err != nil {
+		dev.Close()
+		fmt.Fprintf(stderr, "wgplex: WGPLEX_AEAD: %v\n", err)
+		return 1
+	}
+	aead.SetMode(aeadMode)
 	// WGPLEX_ICMP_UNREACHABLE=off stops the ICMP errors answering packets
 	// that no peer accepts (on by default, as in the kernel).
 	noICMP, err := offSwitch("WGPLEX_ICMP_UNREACHABLE")

@@ -3,11 +3,37 @@
 package main
 
 import (
+	"os"
+	"strings"
+
 	"github.com/wgplex/wgplex/backends/tun"
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/transports/udp"
 )
 
-func createDevice(name string, mtu int) (core.Device, error) { return tun.Create(name, mtu) }
+// The offload switches (see README, Performance): WGPLEX_TUN_OFFLOAD,
+// WGPLEX_TUN_TSO, WGPLEX_TUN_USO, WGPLEX_TUN_GRO, WGPLEX_UDP_GSO and
+// WGPLEX_UDP_GRO set to off (or 0, false, no) switch one off; anything
+// else leaves it on.
+func createDevice(name string, mtu int) (core.Device, error) {
+	return tun.CreateWithOptions(name, mtu, tun.Options{
+		NoOffload: envOff("WGPLEX_TUN_OFFLOAD"),
+		NoTSO:     envOff("WGPLEX_TUN_TSO"),
+		NoUSO:     envOff("WGPLEX_TUN_USO"),
+		NoGRO:     envOff("WGPLEX_TUN_GRO"),
+	})
+}
 
-func newBind() core.Bind { return udp.NewBind() }
+func newBind() core.Bind {
+	return udp.NewBindWithOptions(udp.Options{NoGSO: envOff("WGPLEX_UDP_GSO"), NoGRO: envOff("WGPLEX_UDP_GRO")})
+}
+
+// envOff reports whether the environment variable name switches an
+// offload off.
+func envOff(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
+	case "off", "0", "false", "no":
+		return true
+	}
+	return false
+}

@@ -31,7 +31,8 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
-	"os"
+	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -58,25 +59,53 @@ var errKeySize = errors.New("chacha20poly1305: bad key length")
 // full-size packets (see the package comment).
 const avx512ByDefault = true
 
-// aeadEnv is WGPLEX_AEAD, read once: switching implementations while keys are
-// live would gain nothing, and a per-call getenv would cost on the hot path.
-// "generic" forces x/crypto (for a misbehaving CPU, or to compare),
-// "avx512" asks for the AVX-512 implementation where the CPU has it.
-var aeadEnv = os.Getenv("WGPLEX_AEAD")
+// Mode chooses the implementation New returns. The daemon sets it once at
+// start from its configuration (WGPLEX_AEAD); switching while keys are
+// live would gain nothing.
+type Mode uint32
+
+const (
+	// ModeAuto uses the AVX-512 implementation where the CPU has it
+	// (avx512ByDefault), x/crypto elsewhere.
+	ModeAuto Mode = iota
+	// ModeGeneric forces x/crypto (for a misbehaving CPU, or to compare).
+	ModeGeneric
+	// ModeAVX512 asks for the AVX-512 implementation where the CPU has it.
+	ModeAVX512
+)
+
+// ParseMode reads a mode as WGPLEX_AEAD spells it: "" or "auto",
+// "generic", "avx512".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "auto":
+		return ModeAuto, nil
+	case "generic":
+		return ModeGeneric, nil
+	case "avx512":
+		return ModeAVX512, nil
+	}
+	return ModeAuto, fmt.Errorf("unknown AEAD implementation %q (want auto, generic or avx512)", s)
+}
+
+var mode atomic.Uint32
+
+// SetMode chooses the implementation for AEADs made from now on.
+func SetMode(m Mode) { mode.Store(uint32(m)) }
 
 // Accelerated reports whether New returns the AVX-512 implementation. That
 // needs a CPU and OS with AVX512F, AVX512VL, AVX512BW and AVX512IFMA, an
 // amd64 build without the purego tag, no FIPS 140-only mode (where
-// ChaCha20-Poly1305 is refused anyway), and either WGPLEX_AEAD=avx512 or
-// avx512ByDefault; with WGPLEX_AEAD=generic it is always false.
+// ChaCha20-Poly1305 is refused anyway), and either ModeAVX512 or
+// avx512ByDefault; with ModeGeneric it is always false.
 func Accelerated() bool {
 	if !haveAVX512 || fips140.Enforced() {
 		return false
 	}
-	switch aeadEnv {
-	case "generic":
+	switch Mode(mode.Load()) {
+	case ModeGeneric:
 		return false
-	case "avx512":
+	case ModeAVX512:
 		return true
 	}
 	return avx512ByDefault

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/core/aead"
 	"github.com/wgplex/wgplex/core/noise"
 )
 
@@ -56,6 +57,12 @@ func NewNode(t testing.TB, nw *MemNetwork, clock core.Clock, outer, inner string
 	if err != nil {
 		t.Fatal(err)
 	}
+	// WGPLEX_AEAD likewise picks the AEAD implementation.
+	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead.SetMode(aeadMode)
 	tun, err := core.NewTunnel(core.Options{Device: n.Dev, Bind: n.Bind, Clock: clock, Logger: log, Crypto: mode})
 	if err != nil {
 		t.Fatal(err)

@@ -51,12 +51,16 @@ type Bind struct {
 	// mu (Close holds it while they stop).
 	routes  *routeWatch
 	curMark atomic.Uint32
+	opts    Options // offloads switched off, fixed at creation
 }
 
 var _ core.Bind = (*Bind)(nil)
 
 // NewBind returns a closed Bind; Open starts it.
 func NewBind() *Bind { return &Bind{} }
+
+// NewBindWithOptions is NewBind with offloads switched off as o says.
+func NewBindWithOptions(o Options) *Bind { return &Bind{opts: o} }
 
 // BatchSize is the most datagrams a receive function fills, or Send passes
 // to the kernel, per system call.
@@ -87,7 +91,7 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 		err    error
 	)
 	for try := 0; ; try++ {
-		v4, v6, actual, err = listenBoth(port, b.mark)
+		v4, v6, actual, err = listenBoth(port, b.mark, b.opts)
 		// Another process may own the port the kernel gave us for IPv4 on
 		// IPv6 only; with a port of our own choosing, try another.
 		if err != nil && port == 0 && errors.Is(err, unix.EADDRINUSE) && try < openRetries {
@@ -114,8 +118,8 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 }
 
 // listenBoth opens the IPv4 socket and then the IPv6 one on the same port.
-func listenBoth(port uint16, mark uint32) (v4, v6 *sock, actual uint16, err error) {
-	v4, err = listen(false, port, mark)
+func listenBoth(port uint16, mark uint32, opts Options) (v4, v6 *sock, actual uint16, err error) {
+	v4, err = listen(false, port, mark, opts)
 	switch {
 	case err == nil:
 		port = v4.port
@@ -124,7 +128,7 @@ func listenBoth(port uint16, mark uint32) (v4, v6 *sock, actual uint16, err erro
 	default:
 		return nil, nil, 0, err
 	}
-	v6, err = listen(true, port, mark)
+	v6, err = listen(true, port, mark, opts)
 	switch {
 	case err == nil:
 		port = v6.port
@@ -150,7 +154,7 @@ func familyUnavailable(err error) bool {
 
 // listen opens one socket of the family on port with every option set
 // before bind, so that no datagram arrives without packet info.
-func listen(is6 bool, port uint16, mark uint32) (*sock, error) {
+func listen(is6 bool, port uint16, mark uint32, opts Options) (*sock, error) {
 	network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
 	if is6 {
 		// Go sets IPV6_V6ONLY for "udp6", which is what lets the IPv4
@@ -162,7 +166,7 @@ func listen(is6 bool, port uint16, mark uint32) (*sock, error) {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			if serr = setSockopts(int(fd), is6, mark); serr == nil {
-				gso, gro = probeOffloads(int(fd))
+				gso, gro = probeOffloads(int(fd), opts)
 			}
 		}); err != nil {
 			return err

@@ -7,7 +7,6 @@ package udp
 import (
 	"encoding/binary"
 	"os"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -46,25 +45,15 @@ const (
 	OffloadGRO = "udp_gro"
 )
 
-// envOff reports whether the environment variable name switches something
-// off.
-func envOff(name string) bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
-	case "off", "0", "false", "no":
-		return true
-	}
-	return false
-}
-
-// probeOffloads switches on what the environment allows and the kernel
-// supports on a fresh socket, before bind.
-func probeOffloads(fd int) (gso, gro bool) {
-	if !envOff("WGPLEX_UDP_GSO") {
+// probeOffloads switches on what opts allow and the kernel supports on a
+// fresh socket, before bind.
+func probeOffloads(fd int, opts Options) (gso, gro bool) {
+	if !opts.NoGSO {
 		// Reading the option succeeds exactly where sending with it works.
 		_, err := unix.GetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT)
 		gso = err == nil
 	}
-	if !envOff("WGPLEX_UDP_GRO") {
+	if !opts.NoGRO {
 		gro = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1) == nil
 	}
 	return gso, gro
