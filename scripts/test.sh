@@ -25,13 +25,13 @@ WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
 results=()
 failed=0
 step() {
-	local name=$1
+	local name=$1 start=$SECONDS
 	shift
 	echo "==> $name"
 	if "$@"; then
-		results+=("ok    $name")
+		results+=("ok    $(printf '%5ds' $((SECONDS - start)))  $name")
 	else
-		results+=("FAIL  $name")
+		results+=("FAIL  $(printf '%5ds' $((SECONDS - start)))  $name")
 		failed=1
 	fi
 }
@@ -223,6 +223,6 @@ fi
 step "fuzz every target for $FUZZ_TIME (scripts/fuzz.sh, in the background since the start)" wait_fuzz
 
 echo
-echo "summary (end-to-end implementation: ${WGPLEX_TEST_IMPL:-wgplex}):"
+echo "summary (end-to-end implementation: ${WGPLEX_TEST_IMPL:-wgplex}; ${SECONDS}s in all):"
 printf '  %s\n' "${results[@]}"
 exit "$failed"
