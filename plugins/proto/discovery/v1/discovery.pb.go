@@ -228,9 +228,14 @@ func (*PublishResponse) Descriptor() ([]byte, []int) {
 	return file_discovery_v1_discovery_proto_rawDescGZIP(), []int{2}
 }
 
-// WatchRequest is empty; it exists so that fields can be added later.
+// WatchRequest opens a watch.
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// accept_chunked says that the daemon assembles a snapshot sent in
+	// several messages (Snapshot.more). A plugin must not set more unless
+	// it is set: an older daemon, which leaves it false, takes every
+	// Snapshot message for the complete set.
+	AcceptChunked bool `protobuf:"varint,1,opt,name=accept_chunked,json=acceptChunked,proto3" json:"accept_chunked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,11 +270,27 @@ func (*WatchRequest) Descriptor() ([]byte, []int) {
 	return file_discovery_v1_discovery_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *WatchRequest) GetAcceptChunked() bool {
+	if x != nil {
+		return x.AcceptChunked
+	}
+	return false
+}
+
 // Snapshot is the complete set of other nodes' records. Everything that
 // discovery added earlier and that is missing here is removed.
+//
+// A large snapshot may be sent in chunks when the daemon accepts them
+// (WatchRequest.accept_chunked): every chunk but the last has more set,
+// and the daemon applies nothing until the last one came. No other
+// event may come between the chunks of one snapshot. A plugin that
+// never sets more (every plugin written before chunks existed) sends one
+// message, which is the whole snapshot.
 type Snapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// more says that further chunks of this snapshot follow.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +330,13 @@ func (x *Snapshot) GetRecords() []*Record {
 		return x.Records
 	}
 	return nil
+}
+
+func (x *Snapshot) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 // Removal says that the node with this public key left the registry.
@@ -475,10 +503,12 @@ const file_discovery_v1_discovery_proto_rawDesc = "" +
 	"\x06signed\x18\a \x01(\fR\x06signed\"A\n" +
 	"\x0ePublishRequest\x12/\n" +
 	"\x04self\x18\x01 \x01(\v2\x1b.wgplex.discovery.v1.RecordR\x04self\"\x11\n" +
-	"\x0fPublishResponse\"\x0e\n" +
-	"\fWatchRequest\"A\n" +
+	"\x0fPublishResponse\"5\n" +
+	"\fWatchRequest\x12%\n" +
+	"\x0eaccept_chunked\x18\x01 \x01(\bR\racceptChunked\"U\n" +
 	"\bSnapshot\x125\n" +
-	"\arecords\x18\x01 \x03(\v2\x1b.wgplex.discovery.v1.RecordR\arecords\"(\n" +
+	"\arecords\x18\x01 \x03(\v2\x1b.wgplex.discovery.v1.RecordR\arecords\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"(\n" +
 	"\aRemoval\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\"\xc4\x01\n" +
