@@ -73,7 +73,7 @@ func (r *Record) Check() error {
 		return bad("name is not UTF-8 of at most %d bytes", MaxRecordName)
 	}
 	if len(r.Endpoints) > MaxRecordEndpoints {
-		return bad("%d endpoints, at most %d", len(r.Endpoints), MaxRecordEndpoints)
+		return tooManyEndpoints(len(r.Endpoints), MaxRecordEndpoints)
 	}
 	for _, e := range r.Endpoints {
 		if err := CheckEndpoint(e); err != nil {
@@ -81,7 +81,7 @@ func (r *Record) Check() error {
 		}
 	}
 	if len(r.AllowedIPs) > MaxRecordAllowedIPs {
-		return bad("%d allowed IPs, at most %d", len(r.AllowedIPs), MaxRecordAllowedIPs)
+		return tooManyPrefixes(len(r.AllowedIPs), MaxRecordAllowedIPs)
 	}
 	for _, p := range r.AllowedIPs {
 		if !p.IsValid() {

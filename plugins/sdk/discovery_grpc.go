@@ -10,11 +10,14 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	discoveryv1 "github.com/wgplex/wgplex/plugins/proto/discovery/v1"
 )
@@ -83,37 +86,83 @@ func (c *DiscoveryClient) Publish(ctx context.Context, self Record) error {
 // or the stream breaks; it never returns nil. Records that fail
 // Record.Check are skipped (and reported if sink is an
 // InvalidRecordReporter); an error returned by sink ends the watch.
+//
+// The plugin is told that snapshots may come in chunks; they are
+// collected and handed to sink whole, so that nothing of a snapshot is
+// applied before its last chunk. The limits (sink's if it is a
+// WatchLimiter, the defaults otherwise) are enforced as the chunks come:
+// a snapshot past them, or one whose last chunk does not come within
+// SnapshotTimeout, ends the watch with a LimitError and sink never sees
+// it.
 func (c *DiscoveryClient) Watch(ctx context.Context, sink DiscoverySink) error {
-	stream, err := c.rpc.Watch(ctx, &discoveryv1.WatchRequest{})
-	if err != nil {
-		return discoveryError(err)
+	var lim WatchLimits
+	if l, ok := sink.(WatchLimiter); ok {
+		lim = l.WatchLimits()
 	}
+	lim = lim.WithDefaults()
 	report := func(error) {}
 	if r, ok := sink.(InvalidRecordReporter); ok {
 		report = r.InvalidRecord
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Watch(ctx, &discoveryv1.WatchRequest{AcceptChunked: true})
+	if err != nil {
+		return discoveryError(err)
+	}
+	asm := snapshotAssembler{lim: lim, report: report}
+	// A chunked snapshot runs against a clock: when it runs out the
+	// stream is cancelled, which ends the Recv below.
+	var timer *time.Timer
+	var timedOut atomic.Bool
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		msg, err := stream.Recv()
+		if timedOut.Load() {
+			return &LimitError{Reason: RefusedSnapshotTimeout,
+				Msg: fmt.Sprintf("snapshot not finished within %v; abandoned", lim.SnapshotTimeout)}
+		}
 		if err == io.EOF {
 			return errors.New("discovery plugin ended the stream")
 		}
 		if err != nil {
 			return discoveryError(err)
 		}
+		if _, snap := msg.GetEvent().(*discoveryv1.WatchResponse_Snapshot); asm.open && !snap {
+			return &LimitError{Reason: RefusedProtocol, Msg: "an update came between the chunks of a snapshot"}
+		}
 		switch ev := msg.GetEvent().(type) {
 		case *discoveryv1.WatchResponse_Snapshot:
-			recs := make([]Record, 0, len(ev.Snapshot.GetRecords()))
-			for _, pr := range ev.Snapshot.GetRecords() {
-				r, err := RecordFromProto(pr)
-				if err != nil {
-					report(err)
-					continue
-				}
-				recs = append(recs, r)
+			if !asm.open && ev.Snapshot.GetMore() {
+				timer = time.AfterFunc(lim.SnapshotTimeout, func() {
+					timedOut.Store(true)
+					cancel()
+				})
 			}
+			recs, done, aerr := asm.add(ev.Snapshot, proto.Size(msg))
+			if aerr != nil {
+				return aerr
+			}
+			if !done {
+				continue
+			}
+			if timer != nil && !timer.Stop() {
+				// The clock ran out as the last chunk came: the stream
+				// is cancelled already.
+				return &LimitError{Reason: RefusedSnapshotTimeout,
+					Msg: fmt.Sprintf("snapshot not finished within %v; abandoned", lim.SnapshotTimeout)}
+			}
+			timer = nil
 			err = sink.Snapshot(recs)
 		case *discoveryv1.WatchResponse_Upsert:
 			r, rerr := RecordFromProto(ev.Upsert)
+			if rerr == nil {
+				rerr = lim.CheckRecord(&r)
+			}
 			if rerr != nil {
 				report(rerr)
 				continue
@@ -153,8 +202,8 @@ func (s *discoveryServer) Publish(ctx context.Context, req *discoveryv1.PublishR
 	return &discoveryv1.PublishResponse{}, nil
 }
 
-func (s *discoveryServer) Watch(_ *discoveryv1.WatchRequest, stream discoveryv1.Discovery_WatchServer) error {
-	err := s.impl.Watch(stream.Context(), &streamSink{stream: stream})
+func (s *discoveryServer) Watch(req *discoveryv1.WatchRequest, stream discoveryv1.Discovery_WatchServer) error {
+	err := s.impl.Watch(stream.Context(), &streamSink{stream: stream, chunked: req.GetAcceptChunked()})
 	if err != nil && stream.Context().Err() == nil {
 		return toStatus(err)
 	}
@@ -164,8 +213,9 @@ func (s *discoveryServer) Watch(_ *discoveryv1.WatchRequest, stream discoveryv1.
 // streamSink is the DiscoverySink a plugin writes to: it checks records
 // and serialises sends (a gRPC stream takes one sender at a time).
 type streamSink struct {
-	mu     sync.Mutex
-	stream discoveryv1.Discovery_WatchServer
+	mu      sync.Mutex
+	stream  discoveryv1.Discovery_WatchServer
+	chunked bool // the daemon accepts chunked snapshots
 }
 
 func (s *streamSink) send(m *discoveryv1.WatchResponse) error {
@@ -174,15 +224,30 @@ func (s *streamSink) send(m *discoveryv1.WatchResponse) error {
 	return s.stream.Send(m)
 }
 
+// Snapshot sends records in chunks of at most about SnapshotChunkBytes
+// to a daemon that accepts them, whole to an older one. Every record is
+// checked before anything is sent, so that a bad record cannot leave a
+// snapshot half sent; the chunks go out under one hold of the lock, so
+// that no update comes between them.
 func (s *streamSink) Snapshot(records []Record) error {
-	snap := &discoveryv1.Snapshot{Records: make([]*discoveryv1.Record, 0, len(records))}
 	for i := range records {
 		if err := records[i].Check(); err != nil {
 			return err
 		}
-		snap.Records = append(snap.Records, RecordToProto(&records[i]))
 	}
-	return s.send(&discoveryv1.WatchResponse{Event: &discoveryv1.WatchResponse_Snapshot{Snapshot: snap}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	send := func(snap *discoveryv1.Snapshot) error {
+		return s.stream.Send(&discoveryv1.WatchResponse{Event: &discoveryv1.WatchResponse_Snapshot{Snapshot: snap}})
+	}
+	if !s.chunked {
+		snap := &discoveryv1.Snapshot{Records: make([]*discoveryv1.Record, 0, len(records))}
+		for i := range records {
+			snap.Records = append(snap.Records, RecordToProto(&records[i]))
+		}
+		return send(snap)
+	}
+	return snapshotChunks(records, SnapshotChunkBytes, send)
 }
 
 func (s *streamSink) Upsert(r Record) error {
@@ -229,7 +294,10 @@ func RecordFromProto(pr *discoveryv1.Record) (Record, error) {
 		return r, fmt.Errorf("%w: keepalive %d out of range", ErrBadRecord, pr.GetPersistentKeepalive())
 	}
 	if n := len(pr.GetAllowedIps()); n > MaxRecordAllowedIPs {
-		return r, fmt.Errorf("%w: %d allowed IPs, at most %d", ErrBadRecord, n, MaxRecordAllowedIPs)
+		return r, tooManyPrefixes(n, MaxRecordAllowedIPs)
+	}
+	if n := len(pr.GetEndpoints()); n > MaxRecordEndpoints {
+		return r, tooManyEndpoints(n, MaxRecordEndpoints)
 	}
 	r = Record{
 		PublicKey:           k,
