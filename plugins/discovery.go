@@ -37,8 +37,14 @@ const (
 	announceCheck = time.Second
 	// revocationCheck is how often changed revocation lists are looked
 	// for (a file stat, rate-limited by the loader).
-	revocationCheck      = time.Second
+	revocationCheck = time.Second
+	// DefaultWatchRetry is the first wait before watching again after a
+	// stream broke while the plugin kept running. It doubles, up to
+	// maxWatchRetry, while streams keep breaking before their snapshot
+	// came (a plugin that never finishes its snapshot, one whose
+	// snapshots are refused).
 	DefaultWatchRetry    = time.Second
+	maxWatchRetry        = time.Minute
 	defaultPublishLogGap = 10 * time.Second
 )
 
@@ -101,9 +107,15 @@ type DiscoveryOptions struct {
 	// that were announced as host names are looked up again
 	// (DefaultReresolveInterval if zero).
 	ReresolveInterval time.Duration
-	// WatchRetry is the wait before watching again after a stream broke
-	// while the plugin kept running.
+	// WatchRetry is the first wait before watching again after a stream
+	// broke while the plugin kept running (DefaultWatchRetry if zero).
 	WatchRetry time.Duration
+	// Limits bound what one stream may make the daemon hold: the records
+	// and prefixes of a snapshot (and of the registry view), its size,
+	// the time its chunks may take, and the size of one record. Zero
+	// fields take sdk's defaults. Refusals are counted in Metrics by
+	// reason.
+	Limits sdk.WatchLimits
 	// Trust is what records must satisfy before they become peers.
 	Trust TrustPolicy
 	// Identity, when set, signs this node's record.
@@ -170,6 +182,8 @@ type Discovery struct {
 	managed       chan struct{} // the owned peers changed (nil without OnManaged)
 	signer        *selfSigner   // nil without a fleet identity
 	metrics       *DiscoveryMetrics
+	limits        sdk.WatchLimits // with defaults
+	queue         *eventQueue     // stream events waiting for the book
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -224,7 +238,10 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
 	}
+	opts.Limits = opts.Limits.WithDefaults()
 	d := &Discovery{
+		limits:  opts.Limits,
+		queue:   newEventQueue(opts.Limits),
 		log:     log,
 		opts:    opts,
 		book:    newPeerBook(log, opts.Tunnel, nil, opts.PSKDir, opts.Resolve),
@@ -256,7 +273,8 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 
 // run starts the watch and self loops.
 func (d *Discovery) run() {
-	d.wg.Add(3)
+	d.wg.Add(4)
+	go d.applyLoop()
 	go d.watchLoop()
 	go d.selfLoop()
 	go d.resolveLoop()
@@ -319,6 +337,7 @@ func (d *Discovery) watchLoop() {
 	defer d.wg.Done()
 	var wait <-chan time.Time
 	var warned uint64 // the instance whose broken stream was logged
+	retry := d.opts.WatchRetry
 	for {
 		if wait != nil {
 			select {
@@ -338,49 +357,104 @@ func (d *Discovery) watchLoop() {
 		case <-d.started:
 		default:
 		}
-		sink := &bookSink{d: d, gen: gen}
+		sink := &bookSink{d: d, gen: gen, q: d.queue}
 		err := impl.Watch(ctx, sink)
 		cancel()
 		if d.ctx.Err() != nil {
 			return
 		}
+		if reason := sdk.Refusal(err); reason != "" {
+			// A snapshot past the limits, one never finished: nothing
+			// of it was applied; what the book had stays.
+			d.refused(reason, "Discovery stream refused; the state before it is kept", "err", err)
+		}
 		d.mu.Lock()
 		restarted := d.gen != gen
 		d.mu.Unlock()
 		if restarted {
-			wait = nil
+			wait, retry = nil, d.opts.WatchRetry
 			continue
+		}
+		if sink.synced {
+			retry = d.opts.WatchRetry
 		}
 		if warned != gen {
 			warned = gen
-			d.log.Warn("Discovery stream ended; discovered peers stay until the plugin has resynchronised", "err", err)
+			d.log.Warn("Discovery stream ended; discovered peers stay until the plugin has resynchronised", "err", err, "retry_in", retry)
 		} else {
-			d.log.Debug("Discovery stream ended again", "err", err)
+			d.log.Debug("Discovery stream ended again", "err", err, "retry_in", retry)
 		}
-		wait = time.After(d.opts.WatchRetry)
+		wait = time.After(retry)
+		if !sink.synced {
+			retry = min(2*retry, max(maxWatchRetry, d.opts.WatchRetry))
+		}
 	}
 }
 
-// bookSink feeds one stream into the book. Updates before the stream's
-// first snapshot break the protocol and are dropped.
+// bookSink feeds one stream into the book, through the event queue (or
+// at once without one: tests of the book). Updates before the stream's
+// first snapshot break the protocol and are dropped. Records are checked
+// against the watch limits here too, for a plugin that runs in process
+// and so skips the SDK's checks.
 type bookSink struct {
 	d      *Discovery
 	gen    uint64
+	q      *eventQueue // nil: apply at once
 	synced bool
 }
 
+var (
+	_ sdk.WatchLimiter          = (*bookSink)(nil)
+	_ sdk.InvalidRecordReporter = (*bookSink)(nil)
+)
+
+// WatchLimits are the limits the SDK enforces on the stream.
+func (s *bookSink) WatchLimits() sdk.WatchLimits { return s.d.limits }
+
+// checkRecord is Record.Check and the per-record limits.
+func (s *bookSink) checkRecord(r *sdk.Record) error {
+	if err := s.d.limits.CheckRecord(r); err != nil {
+		return err
+	}
+	return r.Check()
+}
+
 // Snapshot replaces the registry view; it marks the stream synchronised.
+// A snapshot past the limits ends the stream and leaves the view as it
+// was.
 func (s *bookSink) Snapshot(recs []sdk.Record) error {
+	if len(recs) > s.d.limits.MaxSnapshotRecords {
+		return &sdk.LimitError{Reason: sdk.RefusedSnapshotRecords,
+			Msg: fmt.Sprintf("snapshot of %d records, at most %d", len(recs), s.d.limits.MaxSnapshotRecords)}
+	}
+	good := recs[:0:0]
+	prefixes := 0
+	for i := range recs {
+		if err := s.checkRecord(&recs[i]); err != nil {
+			s.InvalidRecord(err)
+			continue
+		}
+		prefixes += len(recs[i].AllowedIPs)
+		good = append(good, recs[i])
+	}
+	if prefixes > s.d.limits.MaxSnapshotPrefixes {
+		return &sdk.LimitError{Reason: sdk.RefusedSnapshotPrefixes,
+			Msg: fmt.Sprintf("snapshot of %d allowed IPs, at most %d", prefixes, s.d.limits.MaxSnapshotPrefixes)}
+	}
 	if !s.synced {
-		s.d.log.Info("Discovery synchronised", "records", len(recs))
+		s.d.log.Info("Discovery synchronised", "records", len(good))
 	} else {
-		s.d.log.Info("Discovery resynchronised", "records", len(recs))
+		s.d.log.Info("Discovery resynchronised", "records", len(good))
 	}
 	s.synced = true
-	for i := range recs {
-		s.d.selfEvent(recs[i].PublicKey, &recs[i])
+	for i := range good {
+		s.d.selfEvent(good[i].PublicKey, &good[i])
 	}
-	s.d.book.snapshot(recs)
+	if s.q != nil {
+		s.q.putSnapshot(good)
+		return nil
+	}
+	s.d.book.snapshot(good)
 	return nil
 }
 
@@ -390,8 +464,15 @@ func (s *bookSink) Upsert(r sdk.Record) error {
 		s.d.log.Warn("Discovery update before the first snapshot ignored", "peer", core.PublicKey(r.PublicKey).String())
 		return nil
 	}
+	if err := s.checkRecord(&r); err != nil {
+		s.InvalidRecord(err)
+		return nil
+	}
 	s.d.selfEvent(r.PublicKey, &r)
-	s.d.book.upsert(r)
+	if s.q != nil {
+		return s.q.put(core.PublicKey(r.PublicKey), queuedEvent{rec: r})
+	}
+	s.d.applyEvent(&queuedEvent{rec: r})
 	return nil
 }
 
@@ -402,13 +483,21 @@ func (s *bookSink) Remove(k sdk.Key) error {
 		return nil
 	}
 	s.d.selfEvent(k, nil)
-	s.d.book.remove(k)
+	if s.q != nil {
+		return s.q.put(core.PublicKey(k), queuedEvent{rec: sdk.Record{PublicKey: k}, remove: true})
+	}
+	s.d.applyEvent(&queuedEvent{rec: sdk.Record{PublicKey: k}, remove: true})
 	return nil
 }
 
-// InvalidRecord logs a record the plugin sent that failed the checks.
+// InvalidRecord counts and logs (rate-limited) a record the plugin sent
+// that failed the checks.
 func (s *bookSink) InvalidRecord(err error) {
-	s.d.log.Warn("Discovery plugin sent a malformed record; skipped", "err", err)
+	reason := sdk.Refusal(err)
+	if reason == "" {
+		reason = sdk.RefusedMalformed
+	}
+	s.d.refused(reason, "Discovery plugin sent a record that fails the checks; skipped", "err", err)
 }
 
 // selfLoop publishes this node's record whenever it changes (a key set

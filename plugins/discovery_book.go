@@ -52,6 +52,7 @@ type peerBook struct {
 
 	mu         sync.Mutex
 	records    map[core.PublicKey]sdk.Record // the registry as last reported
+	prefixes   int                           // allowed IPs of all the records
 	owned      map[core.PublicKey]*ownedPeer // peers discovery put in the tunnel
 	refused    map[core.PublicKey]string     // why a record is not applied
 	gateRefuse map[core.PublicKey]string     // last trust refusal per key: reason and record fingerprint
@@ -110,8 +111,11 @@ func (b *peerBook) snapshot(recs []sdk.Record) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.records = make(map[core.PublicKey]sdk.Record, len(recs))
+	b.prefixes = 0
 	for _, r := range recs {
-		b.records[core.PublicKey(r.PublicKey)] = r
+		k := core.PublicKey(r.PublicKey)
+		b.prefixes += len(r.AllowedIPs) - len(b.records[k].AllowedIPs)
+		b.records[k] = r
 	}
 	b.setPrep(prep)
 	b.reconcile()
@@ -123,6 +127,7 @@ func (b *peerBook) upsert(r sdk.Record) {
 	p := b.prepare(&r)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.prefixes += len(r.AllowedIPs) - len(b.records[k].AllowedIPs)
 	b.records[k] = r
 	if old := b.prep[k]; old != nil {
 		clear(old.psk[:])
@@ -135,6 +140,7 @@ func (b *peerBook) upsert(r sdk.Record) {
 func (b *peerBook) remove(k sdk.Key) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.prefixes -= len(b.records[core.PublicKey(k)].AllowedIPs)
 	delete(b.records, core.PublicKey(k))
 	if p := b.prep[core.PublicKey(k)]; p != nil {
 		clear(p.psk[:])

@@ -87,7 +87,7 @@ func NewDiscoveryMetrics() *DiscoveryMetrics {
 	m := &DiscoveryMetrics{
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wgplex_discovery_records_rejected_total",
-			Help: "Discovery records refused, by reason; each distinct record is counted once per reason.",
+			Help: "Discovery records, snapshots and streams refused, by reason. A record the trust policy or the claims refuse is counted once per reason; a malformed record, a record or snapshot past the watch limits, and a snapshot never finished are counted each time they come.",
 		}, []string{"reason"}),
 		restored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wgplex_discovery_self_restored_total",
@@ -97,7 +97,11 @@ func NewDiscoveryMetrics() *DiscoveryMetrics {
 	for _, r := range fleet.Reasons() {
 		m.rejected.WithLabelValues(r.String())
 	}
-	for _, r := range []string{reasonUnsigned, reasonOutsideAllow, reasonTooBroad, reasonOverlap, reasonHandConfigured, reasonPSK} {
+	for _, r := range []string{reasonUnsigned, reasonOutsideAllow, reasonTooBroad, reasonOverlap, reasonHandConfigured, reasonPSK,
+		reasonOverflow, reasonTooManyRecords, reasonTooManyPrefixes} {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range sdk.RefusalReasons() {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
