@@ -49,6 +49,7 @@ type eventQueue struct {
 	busy    bool
 	idleCh  chan struct{} // closed when idle; nil while not waited on
 	dropped uint64        // updates superseded before they were applied
+	peak    int           // the most keys that waited at once
 }
 
 // queuedEvent is the latest update of one key: a record, or its removal.
@@ -106,6 +107,7 @@ func (q *eventQueue) put(k core.PublicKey, ev queuedEvent) error {
 	}
 	if !ok {
 		q.order = append(q.order, k)
+		q.peak = max(q.peak, len(q.order))
 	}
 	q.pending[k], q.prefixes = ev, n
 	q.notify()
@@ -231,4 +233,12 @@ func (b *peerBook) admit(r *sdk.Record, lim sdk.WatchLimits) string {
 		return reasonTooManyPrefixes
 	}
 	return ""
+}
+
+// stats are the updates superseded before they were applied and the most
+// keys that waited at once.
+func (q *eventQueue) stats() (dropped uint64, peak int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped, q.peak
 }
