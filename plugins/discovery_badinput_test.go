@@ -259,7 +259,13 @@ func TestDiscoveryFlood(t *testing.T) {
 	final := make([]sdk.Record, nodes) // the last record sent of each node; zero key: removed
 	copy(final, initial)
 	flooded := make(chan time.Duration, 1)
+	begin := make(chan struct{})
 	plugin := &scripted{snapshot: initial, script: func(ctx context.Context, sink sdk.DiscoverySink) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-begin:
+		}
 		start := time.Now()
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
@@ -295,8 +301,13 @@ func TestDiscoveryFlood(t *testing.T) {
 	d := startDiscoveryOn(t, serveSDK(t, plugin), DiscoveryOptions{Tunnel: tun, Metrics: m,
 		SelfInterval: time.Hour, WatchRetry: 10 * time.Millisecond})
 	waitLong(t, "the first snapshot applied", func() bool { return len(peers(tun)) == nodes })
-	g0 := tun.Generation()
+	// The same probe without the flood, for comparison.
 	stop := startProbe(t, tun)
+	time.Sleep(time.Second)
+	stop().check(t, "before the flood")
+	g0 := tun.Generation()
+	stop = startProbe(t, tun)
+	close(begin)
 	var took time.Duration
 	select {
 	case took = <-flooded:
