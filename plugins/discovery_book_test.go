@@ -22,7 +22,15 @@ import (
 )
 
 // newTestTunnel is a real core.Tunnel on the in-memory ports, with a key.
-func newTestTunnel(t *testing.T) *core.Tunnel {
+func newTestTunnel(t testing.TB) *core.Tunnel {
+	t.Helper()
+	tun := newTunnel(t)
+	t.Cleanup(func() { tun.Close() })
+	return tun
+}
+
+// newTunnel is newTestTunnel that the caller closes.
+func newTunnel(t testing.TB) *core.Tunnel {
 	t.Helper()
 	nw := coretest.NewMemNetwork()
 	tun, err := core.NewTunnel(core.Options{
@@ -32,7 +40,6 @@ func newTestTunnel(t *testing.T) *core.Tunnel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tun.Close() })
 	priv := randomKey(t)
 	if err := tun.Apply(core.Config{PrivateKey: (*core.PrivateKey)(&priv)}); err != nil {
 		t.Fatal(err)
@@ -40,7 +47,7 @@ func newTestTunnel(t *testing.T) *core.Tunnel {
 	return tun
 }
 
-func randomKey(t *testing.T) [32]byte {
+func randomKey(t testing.TB) [32]byte {
 	t.Helper()
 	var k [32]byte
 	if _, err := rand.Read(k[:]); err != nil {
