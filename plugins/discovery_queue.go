@@ -5,6 +5,7 @@ package plugins
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/wgplex/wgplex/core"
@@ -181,6 +182,15 @@ func (d *Discovery) applyLoop() {
 		if has {
 			d.book.snapshot(snap)
 		}
+		if len(evs) >= batchMin && len(evs)*batchShare >= d.book.size() {
+			// Many keys changed at once (a flood, a fleet restarting):
+			// one full pass and one change set of the tunnel cost less
+			// than an Apply each.
+			for _, r := range d.book.applyBatch(evs, d.limits) {
+				d.refused(r.reason, "Discovery update refused", "peer", r.key.String())
+			}
+			evs = nil
+		}
 		for i := range evs {
 			if d.ctx.Err() != nil || d.queue.snapshotWaiting() {
 				break // a snapshot came: these updates are moot
@@ -190,6 +200,15 @@ func (d *Discovery) applyLoop() {
 		d.queue.done()
 	}
 }
+
+// A batch of updates is applied in one full reconciliation, rather than
+// record by record, when it has at least batchMin keys and at least one
+// key in batchShare of the registry view: the pass costs about as much
+// as batchShare single events would, and changes the tunnel once.
+const (
+	batchMin   = 64
+	batchShare = 8
+)
 
 // applyEvent applies one update to the book. A record the book has
 // already, unchanged, costs nothing more: a registry that sends the same
@@ -214,6 +233,72 @@ func (d *Discovery) refused(reason, msg string, args ...any) {
 	d.book.logs.log(d.log, slog.LevelWarn, msg, append(args, "reason", reason)...)
 }
 
+// size is the number of records in the registry view.
+func (b *peerBook) size() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.records)
+}
+
+// batchRefusal is an update applyBatch refused, and why.
+type batchRefusal struct {
+	key    core.PublicKey
+	reason string
+}
+
+// applyBatch applies many updates (one per key) to the registry view and
+// reconciles once. Endpoints are resolved and PSKs read first, without
+// the lock. It returns the updates refused for the limits.
+func (b *peerBook) applyBatch(evs []queuedEvent, lim sdk.WatchLimits) []batchRefusal {
+	// Records the book has already, unchanged, are dropped before
+	// anything is looked up for them.
+	b.mu.Lock()
+	evs = slices.DeleteFunc(slices.Clone(evs), func(ev queuedEvent) bool {
+		old, ok := b.records[core.PublicKey(ev.rec.PublicKey)]
+		return !ev.remove && ok && old.Equal(&ev.rec)
+	})
+	b.mu.Unlock()
+	prep := make(map[core.PublicKey]*prepared, len(evs))
+	for i := range evs {
+		if !evs[i].remove {
+			prep[core.PublicKey(evs[i].rec.PublicKey)] = b.prepare(&evs[i].rec)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var refused []batchRefusal
+	changed := false
+	for i := range evs {
+		r := &evs[i].rec
+		k := core.PublicKey(r.PublicKey)
+		old, had := b.records[k]
+		if evs[i].remove {
+			if had {
+				b.prefixes -= len(old.AllowedIPs)
+				delete(b.records, k)
+				changed = true
+			}
+			continue
+		}
+		if reason := b.admitLocked(r, lim); reason != "" {
+			if reason != admitSame {
+				refused = append(refused, batchRefusal{k, reason})
+			}
+			clear(prep[k].psk[:])
+			delete(prep, k)
+			continue
+		}
+		b.prefixes += len(r.AllowedIPs) - len(old.AllowedIPs)
+		b.records[k] = *r
+		changed = true
+	}
+	if changed {
+		b.setPrep(prep)
+		b.reconcile()
+	}
+	return refused
+}
+
 // admitSame is admit's answer for a record the book has already.
 const admitSame = "same"
 
@@ -223,6 +308,11 @@ const admitSame = "same"
 func (b *peerBook) admit(r *sdk.Record, lim sdk.WatchLimits) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.admitLocked(r, lim)
+}
+
+// admitLocked is admit with b.mu held.
+func (b *peerBook) admitLocked(r *sdk.Record, lim sdk.WatchLimits) string {
 	old, ok := b.records[core.PublicKey(r.PublicKey)]
 	switch {
 	case ok && old.Equal(r):
