@@ -6,7 +6,6 @@ package plugins
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,18 +34,6 @@ import (
 // with the SDK, or a raw server for what the SDK would not send), and
 // check that the tunnel keeps answering its UAPI socket meanwhile, that
 // memory stays bounded and that every refusal is counted.
-
-// nodeRecord is fleet node i: its own key, endpoint and /32.
-func nodeRecord(i int) sdk.Record {
-	var k sdk.Key
-	binary.BigEndian.PutUint32(k[:], uint32(i)+1)
-	k[31] = 0x42
-	var a [4]byte
-	binary.BigEndian.PutUint32(a[:], 10<<24+uint32(i))
-	return sdk.Record{PublicKey: k, Name: fmt.Sprintf("node%d", i),
-		Endpoints:  []string{netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 51820).String()},
-		AllowedIPs: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4(a), 32)}}
-}
 
 // serveGRPC serves a discovery service over a Unix socket and returns the
 // daemon's client for it.
@@ -97,16 +84,6 @@ func startDiscoveryOn(t testing.TB, impl sdk.Discovery, opts DiscoveryOptions) *
 	d.run()
 	t.Cleanup(func() { d.Close() })
 	return d
-}
-
-// waitLong is coretest.WaitFor with room for a loaded machine.
-func waitLong(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-	}
 }
 
 // scripted is a plugin whose Watch sends a snapshot and then runs a
@@ -227,16 +204,6 @@ func (p *probe) check(t *testing.T, what string) {
 	// measurement.
 	if maxGet > 2*time.Second || maxSnap > 2*time.Second {
 		t.Fatalf("%s: the tunnel did not answer for %v", what, max(maxGet, maxSnap))
-	}
-}
-
-// waitIdle waits until discovery applied everything queued.
-func waitIdle(t *testing.T, d *Discovery) {
-	t.Helper()
-	select {
-	case <-d.queue.idle():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("discovery never caught up with the queued updates")
 	}
 }
 
