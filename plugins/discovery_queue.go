@@ -80,8 +80,7 @@ func (q *eventQueue) putSnapshot(recs []sdk.Record) {
 	q.mu.Lock()
 	q.dropped += uint64(len(q.pending))
 	q.snap, q.hasSnap = recs, true
-	clear(q.pending)
-	q.order, q.prefixes = q.order[:0], 0
+	q.reset()
 	q.mu.Unlock()
 	q.notify()
 }
@@ -101,8 +100,7 @@ func (q *eventQueue) put(k core.PublicKey, ev queuedEvent) error {
 	}
 	if !ok && len(q.pending) >= q.maxKeys || n > q.maxPfx {
 		q.dropped += uint64(len(q.pending))
-		clear(q.pending)
-		q.order, q.prefixes = q.order[:0], 0
+		q.reset()
 		return &sdk.LimitError{Reason: reasonOverflow,
 			Msg: fmt.Sprintf("more than %d keys or %d allowed IPs waiting to be applied", q.maxKeys, q.maxPfx)}
 	}
@@ -113,6 +111,19 @@ func (q *eventQueue) put(k core.PublicKey, ev queuedEvent) error {
 	q.pending[k], q.prefixes = ev, n
 	q.notify()
 	return nil
+}
+
+// reset empties the pending updates. After a burst the map and the
+// order list are made anew, so that what a flood made them grow to is
+// given back. q.mu is held.
+func (q *eventQueue) reset() {
+	if len(q.order) > 1024 {
+		q.pending, q.order = make(map[core.PublicKey]queuedEvent), nil
+	} else {
+		clear(q.pending)
+		q.order = q.order[:0]
+	}
+	q.prefixes = 0
 }
 
 // take hands out what is queued: a snapshot (if one came) and the
@@ -128,8 +139,7 @@ func (q *eventQueue) take() ([]sdk.Record, bool, []queuedEvent) {
 		for _, k := range q.order {
 			evs = append(evs, q.pending[k])
 		}
-		clear(q.pending)
-		q.order, q.prefixes = q.order[:0], 0
+		q.reset()
 	}
 	q.busy = has || len(evs) > 0
 	return snap, has, evs

@@ -170,6 +170,8 @@ type Discovery interface {
 
 // DiscoverySink receives the registry's events. Its methods fail once the
 // stream is gone (the daemon stopped watching); Watch should then return.
+// A sink may keep the records it is handed (the daemon applies them on a
+// goroutine of its own): do not change them after the call.
 type DiscoverySink interface {
 	// Snapshot replaces the whole view of the registry.
 	Snapshot(records []Record) error
