@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
@@ -197,6 +199,11 @@ func StartDiscovery(cfg Config, opts DiscoveryOptions) (*Discovery, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	// go-plugin lets a plugin's message be up to 2 GiB. A discovery
+	// plugin's largest is a snapshot sent whole (a plugin from before
+	// chunks), which may be as large as the limits let a snapshot be.
+	cfg.GRPCDialOptions = append(slices.Clone(cfg.GRPCDialOptions),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.Limits.WithDefaults().MaxSnapshotBytes)))
 	d, err := newDiscovery(cfg.Logger.With("plugin", cfg.Name, "kind", cfg.Kind), opts)
 	if err != nil {
 		return nil, err

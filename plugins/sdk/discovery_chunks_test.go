@@ -49,7 +49,7 @@ func fleetRecords(n int) []Record {
 
 // serveDiscovery serves srv over a Unix socket and returns a client
 // connection to it; sent counts the messages the server sent.
-func serveDiscovery(t testing.TB, srv discoveryv1.DiscoveryServer, sent *atomic.Int64) *grpc.ClientConn {
+func serveDiscovery(t testing.TB, srv discoveryv1.DiscoveryServer, sent *atomic.Int64, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "d.sock")
 	l, err := net.Listen("unix", sock)
@@ -63,7 +63,7 @@ func serveDiscovery(t testing.TB, srv discoveryv1.DiscoveryServer, sent *atomic.
 	discoveryv1.RegisterDiscoveryServer(g, srv)
 	go g.Serve(l)
 	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+sock, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +300,40 @@ func TestSnapshotLimits(t *testing.T) {
 	many.AllowedIPs = make([]netip.Prefix, MaxRecordAllowedIPs+1)
 	if err := many.Check(); Refusal(err) != RefusedTooManyPrefixes {
 		t.Fatalf("Check of a record with %d prefixes = %v", len(many.AllowedIPs), err)
+	}
+}
+
+// A snapshot sent whole past the connection's receive limit (the daemon
+// sets it to MaxSnapshotBytes) is refused as too large, while the same
+// snapshot in chunks goes through.
+func TestSnapshotPastReceiveLimit(t *testing.T) {
+	recs := fleetRecords(3000) // about 200 KiB
+	limit := grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 10))
+	conn := serveDiscovery(t, &oldPlugin{msgs: []*discoveryv1.WatchResponse{snapMsg(false, recs...)}, hold: true}, nil, limit)
+	sink := &snapSink{snaps: make(chan []Record, 1)}
+	done, _ := watch(t, NewDiscoveryClient(conn), sink)
+	select {
+	case err := <-done:
+		if Refusal(err) != RefusedSnapshotBytes {
+			t.Fatalf("watch ended with %v, want reason %q", err, RefusedSnapshotBytes)
+		}
+	case <-sink.snaps:
+		t.Fatal("a message past the receive limit was taken")
+	case <-time.After(time.Minute):
+		t.Fatal("the watch did not end")
+	}
+	var msgs []*discoveryv1.WatchResponse
+	if err := snapshotChunks(recs, 32<<10, func(s *discoveryv1.Snapshot) error {
+		msgs = append(msgs, &discoveryv1.WatchResponse{Event: &discoveryv1.WatchResponse_Snapshot{Snapshot: s}})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn = serveDiscovery(t, &oldPlugin{msgs: msgs, hold: true}, nil, limit)
+	sink = &snapSink{snaps: make(chan []Record, 1)}
+	done, _ = watch(t, NewDiscoveryClient(conn), sink)
+	if got := waitSnap(t, sink, done); len(got) != len(recs) {
+		t.Fatalf("%d records in chunks, want %d", len(got), len(recs))
 	}
 }
 

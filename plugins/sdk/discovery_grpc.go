@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,11 @@ func (c *DiscoveryClient) Watch(ctx context.Context, sink DiscoverySink) error {
 		}
 		if err == io.EOF {
 			return errors.New("discovery plugin ended the stream")
+		}
+		if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+			// gRPC's receive limit (MaxSnapshotBytes on the daemon's
+			// connection) refused one message: a snapshot sent whole.
+			return &LimitError{Reason: RefusedSnapshotBytes, Msg: "a message past the receive limit: " + st.Message()}
 		}
 		if err != nil {
 			return discoveryError(err)

@@ -84,8 +84,11 @@ const (
 // SnapshotChunkBytes is the size a plugin's snapshot chunks stay under
 // (one record larger than that goes alone in its chunk; the largest
 // record the checks allow is about 80 KiB). The daemon's gRPC receive
-// limit, 4 MiB by default, is left as it is: a chunk fits with room to
-// spare, and an older plugin's single message was always bound by it.
+// limit on a discovery connection is WatchLimits.MaxSnapshotBytes, so
+// that a plugin from before chunks can still send its snapshot as one
+// message up to the size the daemon would take in chunks (go-plugin's
+// own default, 2 GiB, would let one message exhaust the daemon's memory
+// before any limit is looked at).
 const SnapshotChunkBytes = 1 << 20
 
 // WatchLimits bound what the daemon takes from one discovery stream. A
