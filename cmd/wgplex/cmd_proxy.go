@@ -161,6 +161,13 @@ func serveProxy(d *daemon, name string, iface *proxyInterface) int {
 		fmt.Fprintf(iface.stderr, "wgplex proxy: %v\n", err)
 		return 1
 	}
+	// These lines tell the user (and a script) where everything is, once
+	// every part runs; the listen port matters when the file leaves it to
+	// the system.
+	fmt.Fprintf(iface.stderr, "wgplex proxy: interface %s, UDP port %d, UAPI socket %s\n", env.Ifname, env.Tunnel.Snapshot().ListenPort, iface.sockPath)
+	for _, l := range iface.set.Listening() {
+		fmt.Fprintf(iface.stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
+	}
 	log.Info("Proxy started", "version", version)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -188,6 +195,9 @@ type proxyInterface struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	stdioDone      chan struct{} // closed when the STDIOTunnel ends; nil without one
+	// set by Start: the proxies, and where the UAPI socket is
+	set      *proxy.Set
+	sockPath string
 }
 
 func (*proxyInterface) Name() string         { return "interface" }
@@ -268,12 +278,7 @@ func (p *proxyInterface) Start(env *daemonEnv) (_ func(), err error) {
 	}
 	stops = append(stops, func() { set.Close() })
 	env.Tunnel, env.Offloads = tun, offloadReporter(dev, bind)
-	// These lines tell the user (and a script) where everything is; the
-	// listen port matters when the file leaves it to the system.
-	fmt.Fprintf(p.stderr, "wgplex proxy: interface %s, UDP port %d, UAPI socket %s\n", name, tun.Snapshot().ListenPort, sockPath)
-	for _, l := range set.Listening() {
-		fmt.Fprintf(p.stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
-	}
+	p.set, p.sockPath = set, sockPath
 	if len(cfg.STDIOTunnels) > 0 {
 		p.stdioDone = make(chan struct{})
 		// One standard input: the first STDIOTunnel takes it, and the
