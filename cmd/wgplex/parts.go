@@ -52,7 +52,9 @@ func daemonParts(iface part) []part {
 // daemonEnv is what the parts share. The first block is filled before any
 // part starts; the others by the part named, for the parts after it.
 type daemonEnv struct {
-	Ifname string // the interface name asked for (the device may rename it)
+	// Ifname is the interface name asked for until the interface part
+	// starts, then the device's own (macOS picks utun names itself).
+	Ifname string
 	Log    *slog.Logger
 	// Netns is the network namespace the device is created in (wgplex
 	// netns-daemon), "" for the daemon's own.
