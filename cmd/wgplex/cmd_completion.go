@@ -9,15 +9,9 @@ import (
 	"strings"
 )
 
-// Shell completion scripts, generated from the registered subcommands and
-// daemon options so that they never fall behind the binary. The packages
+// Shell completion scripts, generated from the subcommand table
+// (commands.go) and the options of the daemon's parts (parts.go) so that they never fall behind the binary. The packages
 // install the output of `wgplex completion SHELL` where each shell looks.
-
-func init() {
-	registerCommand(&command{name: "completion",
-		usage: "completion bash|zsh|fish   print a shell completion script",
-		run:   runCompletion})
-}
 
 // completionArgs says what a subcommand's first argument is: a running
 // interface, a configuration (a wg-quick file or its name under
@@ -58,7 +52,8 @@ func runCompletion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 // one-line description taken from its usage text.
 func completionCommands() (names []string, desc map[string]string) {
 	desc = map[string]string{}
-	for n, c := range commands {
+	for _, c := range commandTable() {
+		n := c.name
 		names = append(names, n)
 		d := strings.Join(strings.Fields(strings.TrimPrefix(c.usage, n)), " ")
 		if len(d) > 70 {
@@ -72,7 +67,7 @@ func completionCommands() (names []string, desc map[string]string) {
 
 func completionOptions() []string {
 	opts := []string{"--foreground", "--help", "--version"}
-	for _, f := range daemonFlags {
+	for _, f := range newDaemon(nil).flags.list {
 		opts = append(opts, "--"+f.name)
 	}
 	sort.Strings(opts)
@@ -83,7 +78,7 @@ func commandsOfKind(kind string) []string {
 	var out []string
 	for n, k := range completionArgs {
 		if k == kind {
-			if _, ok := commands[n]; ok {
+			if lookupCommand(n) != nil {
 				out = append(out, n)
 			}
 		}
@@ -159,7 +154,7 @@ func fishCompletion() string {
 	b.WriteString("complete -c wgplex -n __fish_use_subcommand -s f -l foreground -d 'run the daemon in the foreground'\n")
 	b.WriteString("complete -c wgplex -n __fish_use_subcommand -l help -d 'list commands and options'\n")
 	b.WriteString("complete -c wgplex -n __fish_use_subcommand -l version -d 'print the version'\n")
-	for _, f := range daemonFlags {
+	for _, f := range newDaemon(nil).flags.list {
 		fmt.Fprintf(&b, "complete -c wgplex -n __fish_use_subcommand -l %s -r -d %s\n", f.name, fishQuote(firstSentence(f.help)))
 	}
 	fmt.Fprintf(&b, "complete -c wgplex -n '__fish_seen_subcommand_from %s' -a '(wgplex show interfaces 2>/dev/null | string split \" \")'\n",

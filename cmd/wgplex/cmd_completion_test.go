@@ -25,12 +25,13 @@ func completionScript(t *testing.T, shell string) string {
 func TestCompletionNamesEveryCommand(t *testing.T) {
 	for _, shell := range completionShells {
 		s := completionScript(t, shell)
-		for name := range commands {
+		for _, c := range commandTable() {
+			name := c.name
 			if !regexp.MustCompile(`(^|[\s'(|])` + regexp.QuoteMeta(name) + `([\s':|)]|$)`).MatchString(s) {
 				t.Errorf("%s completion lacks the command %q", shell, name)
 			}
 		}
-		for _, f := range daemonFlags {
+		for _, f := range newDaemon(nil).flags.list {
 			if !strings.Contains(s, f.name) {
 				t.Errorf("%s completion lacks the option --%s", shell, f.name)
 			}
@@ -106,7 +107,8 @@ func TestManPageListsEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := strings.ReplaceAll(string(b), `\-`, "-")
-	for name := range commands {
+	for _, c := range commandTable() {
+		name := c.name
 		if !regexp.MustCompile(`(?m)^\.B[RI]? "?(wgplex )?` + regexp.QuoteMeta(name) + `\b`).MatchString(page) {
 			t.Errorf("packaging/wgplex.8 does not describe the subcommand %q (a line \".B %s\")", name, name)
 		}

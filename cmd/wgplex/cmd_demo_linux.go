@@ -34,12 +34,6 @@ import (
 // it, then "wgplex down" and the namespaces removed. Ping and transfer are
 // done here in Go, so that neither ping(8) nor iperf3 is needed.
 
-func init() {
-	registerCommand(&command{name: "demo",
-		usage: "demo [--seconds N]   (a tunnel between two network namespaces, tested and removed; needs root)",
-		run:   runDemo})
-}
-
 // The demo's addresses, private to its namespaces.
 var (
 	demoUnderlay = [2]string{"10.241.0.1", "10.241.0.2"}
@@ -71,7 +65,7 @@ func runDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	default:
-		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commands["demo"].usage)
+		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commandUsage("demo"))
 		return 1
 	}
 	if os.Geteuid() != 0 {
@@ -152,7 +146,7 @@ func (d *demo) run() error {
 	}
 
 	d.step("wgplex show %s", d.ifname[0])
-	commands["show"].run([]string{d.ifname[0]}, nil, d.out, d.errw)
+	runShow([]string{d.ifname[0]}, nil, d.out, d.errw)
 
 	d.step("wgplex down in each namespace")
 	for i := range d.ns {

@@ -26,14 +26,6 @@ import (
 // records. The CA key stays on the machine that issues certificates; a
 // node needs the CA's public file, its certificate and its signing key.
 
-func init() {
-	registerCommand(&command{
-		name:  "fleet",
-		usage: "fleet init-ca|genkey|sign|revoke|show ...   the discovery fleet authority (wgplex fleet help)",
-		run:   runFleet,
-	})
-}
-
 const fleetUsage = `Usage:
   wgplex fleet init-ca [-name NAME] [-key ca.key] [-pub ca.pub]
         make a CA: its private key (mode 0600) and its public file

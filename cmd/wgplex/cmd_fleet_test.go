@@ -107,11 +107,12 @@ func TestDiscoveryTrustOptions(t *testing.T) {
 	fleetRun(t, "revoke", "-ca-key", p("ca.key"), "-list", p("rl"), "5")
 	os.WriteFile(p("junk"), []byte("not a key\n"), 0o600)
 	log := slog.New(slog.DiscardHandler)
+	dp, _ := declared(&discoveryPart{})
+	env := &daemonEnv{Log: log, Plugins: newPluginHost()}
 	set := func(ca, cert, key, rl, allow string) {
-		*discoveryCAFlag, *discoveryCertFlag, *discoverySigningKeyFlag = ca, cert, key
-		*discoveryRevocationsFlag, *discoveryAllowFlag = rl, allow
+		*dp.ca, *dp.cert, *dp.signingKey = ca, cert, key
+		*dp.revocations, *dp.allow = rl, allow
 	}
-	defer set("", "", "", "", "")
 	for _, tc := range []struct {
 		ca, cert, key, rl, allow string
 		want                     string
@@ -126,19 +127,19 @@ func TestDiscoveryTrustOptions(t *testing.T) {
 		{allow: "nonsense", want: "--discovery-allow"},
 	} {
 		set(tc.ca, tc.cert, tc.key, tc.rl, tc.allow)
-		_, _, _, err := discoveryTrust(log)
+		_, _, _, err := dp.trust(env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line with %q", tc, err, tc.want)
 		}
 	}
 	os.Chmod(p("n.sign"), 0o644)
 	set(p("ca.pub"), p("n.cert"), p("n.sign"), "", "")
-	if _, _, _, err := discoveryTrust(log); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, _, err := dp.trust(env); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a readable signing key: %v", err)
 	}
 	os.Chmod(p("n.sign"), 0o600)
 	set(p("ca.pub"), p("n.cert"), p("n.sign"), p("rl"), "")
-	pol, id, stop, err := discoveryTrust(log)
+	pol, id, stop, err := dp.trust(env)
 	if err != nil || pol.Roots.Len() != 1 || id == nil || id.Key == nil || pol.Revocations() == nil {
 		t.Fatalf("good options: %v", err)
 	}

@@ -17,12 +17,6 @@ import (
 // key and a newline, exactly as wg writes it, so the two are interchangeable
 // in scripts ("wgplex genkey | tee k | wg pubkey").
 
-func init() {
-	registerCommand(&command{name: "genkey", usage: "genkey > private", run: genKeyCommand("genkey")})
-	registerCommand(&command{name: "genpsk", usage: "genpsk > psk", run: genKeyCommand("genpsk")})
-	registerCommand(&command{name: "pubkey", usage: "pubkey < private > public", run: runPubKey})
-}
-
 // genKeyCommand returns genkey or genpsk: a clamped private key or 32
 // random bytes.
 func genKeyCommand(name string) func([]string, io.Reader, io.Writer, io.Writer) int {

@@ -14,14 +14,6 @@ import (
 	"github.com/wgplex/wgplex/plugins/scaffold"
 )
 
-func init() {
-	registerCommand(&command{
-		name:  "plugin",
-		usage: "plugin new [--module PATH] [--wgplex-src DIR] [--no-tidy] keyvault|discovery NAME [DIR]",
-		run:   runPlugin,
-	})
-}
-
 func runPlugin(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "new" {
 		fmt.Fprintln(stderr, "Usage: wgplex plugin new [--module PATH] [--wgplex-src DIR] [--no-tidy] keyvault|discovery NAME [DIR]")

@@ -29,14 +29,6 @@ import (
 // interface; the UAPI socket goes where this user may create it (see
 // runtimedir.go).
 
-func init() {
-	registerCommand(&command{
-		name:  "proxy",
-		usage: "proxy [-n|--configtest] [--name IFNAME] [daemon options] CONFIG-FILE   run a tunnel without root, as SOCKS5/HTTP proxies and port forwards",
-		run:   runProxy,
-	})
-}
-
 // proxyArgs is the command line of "wgplex proxy".
 type proxyArgs struct {
 	conf       string
@@ -44,7 +36,8 @@ type proxyArgs struct {
 	configTest bool
 }
 
-func parseProxyArgs(args []string) (proxyArgs, error) {
+// parseProxyArgs reads the command line; daemon options go into flags.
+func parseProxyArgs(args []string, flags *daemonFlagSet) (proxyArgs, error) {
 	var a proxyArgs
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -65,11 +58,9 @@ func parseProxyArgs(args []string) (proxyArgs, error) {
 				a.name = value
 				continue
 			}
-			f := findDaemonFlag(name)
-			if f == nil {
-				return a, fmt.Errorf("unknown option --%s", name)
+			if err := flags.set(name, value); err != nil {
+				return a, err
 			}
-			f.value = value
 			continue
 		case strings.HasPrefix(arg, "-") && arg != "-":
 			return a, fmt.Errorf("unknown option %s", arg)
@@ -116,17 +107,16 @@ func readProxyConfig(path string) (*proxyconf.File, error) {
 }
 
 func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a, err := parseProxyArgs(args)
+	iface := &proxyInterface{stdin: stdin, stdout: stdout, stderr: stderr}
+	d := newDaemon(iface)
+	a, err := parseProxyArgs(args, d.flags)
 	if err != nil {
 		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
-		fmt.Fprintf(stderr, "Usage: wgplex %s\n", commands["proxy"].usage)
+		fmt.Fprintf(stderr, "Usage: wgplex %s\n", commandUsage("proxy"))
 		return 2
 	}
-	for _, f := range daemonFlags {
-		if f.value == "" && f.env != "" {
-			f.value = os.Getenv(f.env)
-		}
-	}
+	d.flags.fromEnvironment()
+	vault := d.flags.lookup("keyvault").value != ""
 	cfg, err := readProxyConfig(a.conf)
 	if err != nil {
 		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
@@ -141,7 +131,7 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// Nothing on the host changes, so there is nothing for these to do.
 		fmt.Fprintf(stderr, "wgplex proxy: %s: Table, SaveConfig and the Up/Down hooks are ignored without a host interface\n", cfg.Name)
 	}
-	if cfg.WG.Interface.PrivateKey == nil && *keyVaultFlag == "" {
+	if cfg.WG.Interface.PrivateKey == nil && !vault {
 		fmt.Fprintf(stderr, "wgplex proxy: %s: [Interface] has no PrivateKey and no --keyvault holds one\n", cfg.Name)
 		return 1
 	}
@@ -154,15 +144,67 @@ func runProxy(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration OK\n", cfg.Name)
 		return 0
 	}
-	if *keyVaultFlag != "" {
+	if vault {
 		// The vault is the identity; a key in the file would be refused.
 		change.PrivateKey = nil
 	}
-	return serveProxy(a.name, cfg, change, stdin, stdout, stderr)
+	iface.cfg, iface.change = cfg, change
+	return serveProxy(d, a.name, iface)
 }
 
-func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.Reader, stdout, stderr io.Writer) int {
-	log := newLogger(name, stderr)
+// serveProxy runs the daemon's parts around the proxy interface until a
+// signal, the removal of the UAPI socket or the end of a STDIOTunnel.
+func serveProxy(d *daemon, name string, iface *proxyInterface) int {
+	log := newLogger(name, iface.stderr)
+	env, stop, err := d.start(name, "", log)
+	if err != nil {
+		fmt.Fprintf(iface.stderr, "wgplex proxy: %v\n", err)
+		return 1
+	}
+	// These lines tell the user (and a script) where everything is, once
+	// every part runs; the listen port matters when the file leaves it to
+	// the system.
+	fmt.Fprintf(iface.stderr, "wgplex proxy: interface %s, UDP port %d, UAPI socket %s\n", env.Ifname, env.Tunnel.Snapshot().ListenPort, iface.sockPath)
+	for _, l := range iface.set.Listening() {
+		fmt.Fprintf(iface.stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
+	}
+	log.Info("Proxy started", "version", version)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case s := <-sigs:
+		log.Info("Shutting down", "signal", s.String())
+	case <-env.UAPIRemoved:
+		log.Info("UAPI socket removed, shutting down")
+	case <-env.Tunnel.Closed():
+		log.Info("Tunnel closed, shutting down")
+	case <-iface.stdioDone:
+	}
+	stop()
+	return 0
+}
+
+// proxyInterface is the interface part of wgplex proxy: a netstack
+// device, the tunnel with the key vault's key or the file's, the file's
+// configuration, the UAPI socket where this user may create one, and the
+// proxies and forwards the file asks for.
+type proxyInterface struct {
+	cfg            *proxyconf.File
+	change         core.Config
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	stdioDone      chan struct{} // closed when the STDIOTunnel ends; nil without one
+	// set by Start: the proxies, and where the UAPI socket is
+	set      *proxy.Set
+	sockPath string
+}
+
+func (*proxyInterface) Name() string         { return "interface" }
+func (*proxyInterface) Flags(*daemonFlagSet) {}
+
+func (p *proxyInterface) Start(env *daemonEnv) (_ func(), err error) {
+	cfg, name, log := p.cfg, env.Ifname, env.Log
 	dev, err := netstack.New(netstack.Options{
 		Name:      name,
 		Addresses: cfg.WG.Interface.Address,
@@ -170,28 +212,25 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 		MTU:       cfg.WG.Interface.MTU,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
-		return 1
+		return nil, err
 	}
 	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
 	if err != nil {
 		dev.Close()
-		fmt.Fprintf(stderr, "wgplex proxy: WGPLEX_CRYPTO: %v\n", err)
-		return 1
+		return nil, fmt.Errorf("WGPLEX_CRYPTO: %v", err)
 	}
 	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
 	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
 	if err != nil {
 		dev.Close()
-		fmt.Fprintf(stderr, "wgplex proxy: WGPLEX_AEAD: %v\n", err)
-		return 1
+		return nil, fmt.Errorf("WGPLEX_AEAD: %v", err)
 	}
 	aead.SetMode(aeadMode)
-	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: newBind(), Logger: log, Crypto: mode})
+	bind := env.Platform.NewBind()
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log, Crypto: mode})
 	if err != nil {
 		dev.Close()
-		fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
-		return 1
+		return nil, err
 	}
 	var stops []func()
 	stopAll := func() {
@@ -199,88 +238,61 @@ func serveProxy(name string, cfg *proxyconf.File, change core.Config, stdin io.R
 			stops[i]()
 		}
 		tun.Close()
+		logFinalStats(log, tun.Stats())
 	}
-	fail := func(format string, args ...any) int {
-		stopAll()
-		fmt.Fprintf(stderr, "wgplex proxy: "+format+"\n", args...)
-		return 1
-	}
-	env := &daemonEnv{Ifname: name, Tunnel: tun, Log: log}
-	for _, s := range daemonStarters {
-		stop, err := s.start(env)
+	defer func() {
 		if err != nil {
-			return fail("%s: %v", s.name, err)
+			stopAll()
 		}
-		if stop != nil {
-			stops = append(stops, stop)
-		}
+	}()
+	if err := applyKeyStore(env, tun); err != nil {
+		return nil, err
 	}
-	err = tun.Apply(change)
+	err = tun.Apply(p.change)
 	// The tunnel keeps its own copies; the parsed ones are not needed
 	// again.
-	wipeKeys(cfg, change)
+	wipeKeys(cfg, p.change)
 	if err != nil {
-		return fail("%s: %v", cfg.Name, err)
+		return nil, fmt.Errorf("%s: %v", cfg.Name, err)
 	}
 	if err := tun.Up(); err != nil {
-		return fail("%v", err)
+		return nil, err
 	}
-	var removed <-chan struct{}
 	sockPath := "none (set XDG_RUNTIME_DIR or WGPLEX_RUNTIME_DIR)"
 	if dir := proxySocketDir(); dir != "" {
 		srv, err := uapi.Listen(dir, name)
 		if err != nil {
-			return fail("UAPI socket: %v", err)
+			return nil, fmt.Errorf("UAPI socket: %v", err)
 		}
 		go func() {
-			if err := srv.Serve(tun, log); err != nil {
+			if err := srv.Serve(uapiHandler{tun, &env.Plugins.running}, log); err != nil {
 				log.Error("UAPI server stopped", "err", err)
 			}
 		}()
 		stops = append(stops, func() { srv.Close() })
-		removed, sockPath = srv.Removed(), srv.Path()
+		env.UAPIRemoved, sockPath = srv.Removed(), srv.Path()
 	}
 	set, err := proxy.Start(cfg, proxy.Options{Tunnel: dev.Net(), Routes: tun.Routes, Logger: log})
 	if err != nil {
-		return fail("%v", err)
+		return nil, err
 	}
 	stops = append(stops, func() { set.Close() })
-	// These lines tell the user (and a script) where everything is; the
-	// listen port matters when the file leaves it to the system.
-	fmt.Fprintf(stderr, "wgplex proxy: interface %s, UDP port %d, UAPI socket %s\n", name, tun.Snapshot().ListenPort, sockPath)
-	for _, l := range set.Listening() {
-		fmt.Fprintf(stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
-	}
-	log.Info("Proxy started", "version", version)
-
-	stdioDone := make(chan struct{})
+	env.Tunnel, env.Offloads = tun, offloadReporter(dev, bind)
+	p.set, p.sockPath = set, sockPath
 	if len(cfg.STDIOTunnels) > 0 {
+		p.stdioDone = make(chan struct{})
 		// One standard input: the first STDIOTunnel takes it, and the
 		// process ends with it, as an ssh ProxyCommand should.
 		go func() {
-			defer close(stdioDone)
-			err := proxy.STDIO(context.Background(), stdin, stdout, cfg.STDIOTunnels[0].Target,
+			defer close(p.stdioDone)
+			err := proxy.STDIO(context.Background(), p.stdin, p.stdout, cfg.STDIOTunnels[0].Target,
 				proxy.Options{Tunnel: dev.Net(), Routes: tun.Routes, Logger: log})
 			if err != nil {
-				fmt.Fprintf(stderr, "wgplex proxy: %v\n", err)
+				fmt.Fprintf(p.stderr, "wgplex proxy: %v\n", err)
 			}
 		}()
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	select {
-	case s := <-sigs:
-		log.Info("Shutting down", "signal", s.String())
-	case <-removed:
-		log.Info("UAPI socket removed, shutting down")
-	case <-tun.Closed():
-		log.Info("Tunnel closed, shutting down")
-	case <-stdioDone:
-	}
-	stopAll()
-	logFinalStats(log, tun.Stats())
-	return 0
+	return stopAll, nil
 }
 
 // wipeKeys clears the private and pre-shared keys of the parsed file and

@@ -14,16 +14,16 @@ import (
 )
 
 func TestParseProxyArgs(t *testing.T) {
-	a, err := parseProxyArgs([]string{"-n", "/etc/wireproxy/home.conf"})
+	a, err := parseProxyArgs([]string{"-n", "/etc/wireproxy/home.conf"}, newDaemon(nil).flags)
 	if err != nil || !a.configTest || a.name != "home" || a.conf != "/etc/wireproxy/home.conf" {
 		t.Fatalf("%+v %v", a, err)
 	}
-	a, err = parseProxyArgs([]string{"--name=wp0", "x.conf"})
+	a, err = parseProxyArgs([]string{"--name=wp0", "x.conf"}, newDaemon(nil).flags)
 	if err != nil || a.name != "wp0" {
 		t.Fatalf("%+v %v", a, err)
 	}
 	for _, bad := range [][]string{{}, {"a.conf", "b.conf"}, {"--nope", "1", "a.conf"}, {"-x", "a.conf"}, {"--name", "../x", "a.conf"}, {"--name"}} {
-		if _, err := parseProxyArgs(bad); err == nil {
+		if _, err := parseProxyArgs(bad, newDaemon(nil).flags); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

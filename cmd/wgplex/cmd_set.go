@@ -24,18 +24,9 @@ import (
 // request, which the daemon applies whole or not at all: a bad argument or
 // a bad file changes nothing.
 
-func init() {
-	registerCommand(&command{name: "set", usage: "set <interface> [listen-port <port>] [fwmark <mark>] [private-key <file path>] " +
-		"[peer <base64 public key> [remove] [preshared-key <file path>] [endpoint <ip>:<port>] " +
-		"[persistent-keepalive <interval seconds>] [allowed-ips <ip1>/<cidr1>[,<ip2>/<cidr2>]...] ]...", run: runSet})
-	for _, name := range []string{"setconf", "addconf", "syncconf"} {
-		registerCommand(&command{name: name, usage: name + " <interface> <configuration filename>", run: confCommand(name)})
-	}
-}
-
 func runSet(args []string, _ io.Reader, _, stderr io.Writer) int {
 	if len(args) < 2 {
-		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commands["set"].usage)
+		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commandUsage("set"))
 		return 1
 	}
 	cfg, err := parseSetArgs(args[1:], resolveEndpoint)

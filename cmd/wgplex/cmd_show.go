@@ -21,11 +21,6 @@ import (
 // peers sorted by latest handshake), one field per line for scripts, the
 // tab-separated dump, and the configuration file layout.
 
-func init() {
-	registerCommand(&command{name: "show", usage: "show { <interface> | all | interfaces } [" + strings.Join(showFields, " | ") + "] | show --json [<interface> | all]", run: runShow})
-	registerCommand(&command{name: "showconf", usage: "showconf <interface>", run: runShowConf})
-}
-
 // showFields are the field arguments of show, in the order wg's usage
 // lists them.
 var showFields = []string{"public-key", "private-key", "listen-port", "fwmark", "peers", "preshared-keys",

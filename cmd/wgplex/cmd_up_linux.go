@@ -41,11 +41,6 @@ import (
 //   - No firewall rules are installed (wg-quick adds nftables/iptables
 //     rules for a default route; see runUp's documentation).
 
-func init() {
-	registerCommand(&command{name: "up", usage: "up [--netns NAME] <CONFIG_FILE | INTERFACE>", run: runUp})
-	registerCommand(&command{name: "down", usage: "down [--netns NAME] <CONFIG_FILE | INTERFACE>", run: runDown})
-}
-
 // quickArgs is what up and down are told to work on.
 type quickArgs struct {
 	netns  string // "" for the namespace the command runs in
@@ -116,7 +111,7 @@ func fileExists(p string) bool {
 
 // quickUsage prints the command's usage line after an argument error.
 func quickUsage(name string, err error, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "%s %s: %v\nUsage: %s %s\n", progName, name, err, progName, commands[name].usage)
+	fmt.Fprintf(stderr, "%s %s: %v\nUsage: %s %s\n", progName, name, err, progName, commandUsage(name))
 	return 1
 }
 

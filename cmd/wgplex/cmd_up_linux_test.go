@@ -101,16 +101,3 @@ func TestParseTableMode(t *testing.T) {
 		t.Error("an unknown table name was accepted")
 	}
 }
-
-// The netns-daemon must return to the start namespace before any other
-// part of the daemon starts, or those would open their sockets in the
-// tunnel's namespace.
-func TestNetnsStarterFirst(t *testing.T) {
-	if len(daemonStarters) == 0 || daemonStarters[0].name != "netns" {
-		var names []string
-		for _, s := range daemonStarters {
-			names = append(names, s.name)
-		}
-		t.Fatalf("daemon starters %v: netns must come first", names)
-	}
-}

@@ -7,7 +7,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 
 	"github.com/vishvananda/netns"
@@ -28,75 +27,69 @@ import (
 // changes and link events work on any kernel, and deleting the interface
 // in NAME stops the daemon as it should.
 //
-// How: the main goroutine, which runs the daemon's start-up, is locked to
-// its thread and the thread moved into NAME before the device is created;
-// the first daemon starter (leaveDeviceNetns, registered below, runs before
-// metrics and plugins) moves it back. Other goroutines never run on that
-// thread while it is in NAME, and threads the runtime starts meanwhile are
-// cloned from its template thread, not from this one, so the UDP socket,
-// opened later by the tunnel's own goroutines, is in the start namespace.
-
-func init() {
-	registerCommand(&command{name: "netns-daemon",
-		usage: "netns-daemon NETNS IFNAME   (the daemon of up --netns: device in NETNS, UDP socket here)",
-		run:   runNetnsDaemon})
-	registerDaemonStarter("netns", leaveDeviceNetns)
-}
-
-// returnNetns is the namespace the daemon's main thread goes back to once
-// the device exists; None when not in netns-daemon.
-var returnNetns = netns.None()
+// How: the netns part (the first of the daemon's parts, parts.go) gives
+// the interface part a way to create the device with the calling thread,
+// locked to its goroutine, moved into NAME, and moves it back at once.
+// Other goroutines never run on that thread while it is in NAME, and
+// threads the runtime starts meanwhile are cloned from its template
+// thread, not from this one, so the UDP socket, the UAPI socket and the
+// plugins' processes are in the start namespace.
 
 func runNetnsDaemon(args []string, _ io.Reader, _, stderr io.Writer) int {
 	if len(args) != 2 {
-		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commands["netns-daemon"].usage)
+		fmt.Fprintf(stderr, "Usage: %s %s\n", progName, commandUsage("netns-daemon"))
 		return 2
 	}
 	name, ifname := args[0], args[1]
-	for _, f := range daemonFlags {
-		if f.value == "" && f.env != "" {
-			f.value = os.Getenv(f.env)
-		}
-	}
+	// Checked here too, so that the user sees a missing namespace before
+	// the daemon detaches.
 	target, err := netns.GetFromName(name)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: network namespace %s: %v\n", progName, name, err)
 		return 1
 	}
-	defer target.Close()
-	if !isDaemonChild() {
-		// This process only detaches: runDaemon starts the real daemon
-		// (this same command again) and waits for it to be ready.
-		return runDaemon(ifname, false, stderr)
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: current network namespace: %v\n", progName, err)
-		return 1
-	}
-	if err := netns.Set(target); err != nil {
-		fmt.Fprintf(stderr, "%s: enter network namespace %s: %v\n", progName, name, err)
-		return 1
-	}
-	returnNetns = orig
-	return runDaemon(ifname, false, stderr)
+	target.Close()
+	d := newDaemon(nil)
+	d.flags.fromEnvironment()
+	// Not a child yet: runDaemon starts the real daemon (this same command
+	// again) and waits for it to be ready.
+	return runDaemon(d, ifname, name, false, stderr)
 }
 
-// leaveDeviceNetns returns the daemon's main thread to the start namespace
-// once the device exists. It must be the first daemon starter.
-func leaveDeviceNetns(env *daemonEnv) (func(), error) {
-	if !returnNetns.IsOpen() {
+// netnsPart places the device in env.Netns, when set.
+type netnsPart struct{}
+
+func (netnsPart) Name() string            { return "netns" }
+func (netnsPart) Flags(fs *daemonFlagSet) {}
+
+func (netnsPart) Start(env *daemonEnv) (func(), error) {
+	if env.Netns == "" {
 		return nil, nil
 	}
-	err := netns.Set(returnNetns)
-	returnNetns.Close()
-	returnNetns = netns.None()
+	target, err := netns.GetFromName(env.Netns)
 	if err != nil {
-		// Fail the start: the main thread would open the UAPI socket and
-		// start the other parts in the tunnel's namespace.
-		return nil, fmt.Errorf("return to the start network namespace: %w", err)
+		return nil, fmt.Errorf("network namespace %s: %w", env.Netns, err)
 	}
-	runtime.UnlockOSThread()
-	return nil, nil
+	env.placeDevice = func(create func() error) error {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			return fmt.Errorf("current network namespace: %w", err)
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			return fmt.Errorf("enter network namespace %s: %w", env.Netns, err)
+		}
+		cerr := create()
+		if err := netns.Set(orig); err != nil {
+			// The thread stays locked, so that nothing else runs in
+			// the wrong namespace; the start fails and the daemon ends.
+			return fmt.Errorf("return to the start network namespace: %w", err)
+		}
+		runtime.UnlockOSThread()
+		return cerr
+	}
+	return func() { target.Close() }, nil
 }

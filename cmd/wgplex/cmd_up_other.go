@@ -12,13 +12,6 @@ import (
 // up, down and demo change the host's network configuration through
 // rtnetlink; on other systems they say so instead of half working.
 
-func init() {
-	for _, name := range []string{"up", "down"} {
-		registerCommand(&command{name: name, usage: name + " <CONFIG_FILE | INTERFACE>   (Linux only for now)", run: notHere(name)})
-	}
-	registerCommand(&command{name: "demo", usage: "demo   (Linux only)", run: notHere("demo")})
-}
-
 func notHere(name string) func([]string, io.Reader, io.Writer, io.Writer) int {
 	return func(_ []string, _ io.Reader, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s %s: not implemented on this system yet; use wg-quick(8) with WG_QUICK_USERSPACE_IMPLEMENTATION=%s\n", progName, name, progName)

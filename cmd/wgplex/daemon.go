@@ -20,29 +20,6 @@ import (
 // wg-quick sets the real one.
 const defaultMTU = 1420
 
-// daemonEnv is what a daemon extension (metrics, plugins, ...) gets to work
-// with once the tunnel exists.
-type daemonEnv struct {
-	Ifname string
-	Tunnel *core.Tunnel
-	Log    *slog.Logger
-}
-
-// daemonStarter starts one optional part of the daemon. It runs after the
-// tunnel is created and before the UAPI socket opens, so that, e.g., a key
-// vault is in charge before wg(8) can talk to the interface. It returns a
-// function that stops it; an error aborts the start.
-type daemonStarter struct {
-	name  string
-	start func(env *daemonEnv) (stop func(), err error)
-}
-
-var daemonStarters []daemonStarter
-
-func registerDaemonStarter(name string, start func(env *daemonEnv) (stop func(), err error)) {
-	daemonStarters = append(daemonStarters, daemonStarter{name, start})
-}
-
 // newLogger maps LOG_LEVEL (the variable wireguard-go users already set)
 // onto slog levels.
 func newLogger(ifname string, w io.Writer) *slog.Logger {
@@ -59,89 +36,19 @@ func newLogger(ifname string, w io.Writer) *slog.Logger {
 // runDaemon runs the interface until a signal, the removal of its device,
 // or the removal of its UAPI socket. Unless foreground, it first detaches
 // into the background and returns once the child is ready, so that a
-// caller such as wg-quick can configure the interface right away.
-func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
+// caller such as wg-quick can configure the interface right away. netns
+// is the namespace for the device (netns-daemon), "" for this one.
+func runDaemon(d *daemon, ifname, netns string, foreground bool, stderr io.Writer) int {
 	if !foreground && !isDaemonChild() {
 		return daemonize(stderr)
 	}
 	log := newLogger(ifname, stderr)
-	dev, err := createDevice(ifname, defaultMTU)
+	env, stop, err := d.start(ifname, netns, log)
 	if err != nil {
-		log.Error("Failed to create TUN device", "err", err)
-		fmt.Fprintf(stderr, "wgplex: failed to create TUN device %s: %v\n", ifname, err)
-		return 1
-	}
-	if l, ok := dev.(interface{ SetLogger(*slog.Logger) }); ok {
-		l.SetLogger(log)
-	}
-	name, err := dev.Name()
-	if err != nil {
-		name = ifname
-	}
-	bind := newBind()
-	metricsOffloads = offloadReporter(dev, bind)
-	// WGPLEX_CRYPTO=inline|parallel overrides the choice by CPU count, for
-	// machines where the other one measures faster.
-	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
-	if err != nil {
-		dev.Close()
-		fmt.Fprintf(stderr, "wgplex: WGPLEX_CRYPTO: %v\n", err)
-		return 1
-	}
-	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
-	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
-	if err != nil {
-		dev.Close()
-		fmt.Fprintf(stderr, "wgplex: WGPLEX_AEAD: %v\n", err)
-		return 1
-	}
-	aead.SetMode(aeadMode)
-	// WGPLEX_ICMP_UNREACHABLE=off stops the ICMP errors answering packets
-	// that no peer accepts (on by default, as in the kernel).
-	noICMP, err := offSwitch("WGPLEX_ICMP_UNREACHABLE")
-	if err != nil {
-		dev.Close()
 		fmt.Fprintf(stderr, "wgplex: %v\n", err)
 		return 1
 	}
-	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: log, Crypto: mode, NoICMPUnreachable: noICMP})
-	if err != nil {
-		dev.Close()
-		fmt.Fprintf(stderr, "wgplex: %v\n", err)
-		return 1
-	}
-	var stops []func()
-	stopAll := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	env := &daemonEnv{Ifname: name, Tunnel: tun, Log: log}
-	for _, s := range daemonStarters {
-		stop, err := s.start(env)
-		if err != nil {
-			stopAll()
-			tun.Close()
-			fmt.Fprintf(stderr, "wgplex: %s: %v\n", s.name, err)
-			return 1
-		}
-		if stop != nil {
-			stops = append(stops, stop)
-		}
-	}
-	srv, err := uapi.Listen(uapi.DefaultSocketDir, name)
-	if err != nil {
-		stopAll()
-		tun.Close()
-		fmt.Fprintf(stderr, "wgplex: failed to listen on the UAPI socket: %v\n", err)
-		return 1
-	}
-	go func() {
-		if err := srv.Serve(uapiHandler{tun}, log); err != nil {
-			log.Error("UAPI server stopped", "err", err)
-		}
-	}()
-	log.Info("Device started", "version", versionString(), "crypto", tun.CryptoMode().String())
+	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String())
 	signalReady()
 
 	sigs := make(chan os.Signal, 1)
@@ -149,17 +56,114 @@ func runDaemon(ifname string, foreground bool, stderr io.Writer) int {
 	select {
 	case s := <-sigs:
 		log.Info("Shutting down", "signal", s.String())
-	case <-srv.Removed():
+	case <-env.UAPIRemoved:
 		log.Info("UAPI socket removed, shutting down")
-	case <-tun.Closed():
+	case <-env.Tunnel.Closed():
 		log.Info("TUN device removed, shutting down")
 	}
-	srv.Close()
-	stopAll()
-	tun.Close()
-	logFinalStats(log, tun.Stats())
+	stop()
 	log.Info("Shutdown complete")
 	return 0
+}
+
+// tunInterface is the daemon's interface part: the TUN device (in the
+// netns part's namespace if there is one), the UDP bind, the tunnel, the
+// key vault's key applied, then the UAPI socket, so that wg(8) finds the
+// interface with its identity in place.
+type tunInterface struct{}
+
+func (*tunInterface) Name() string         { return "interface" }
+func (*tunInterface) Flags(*daemonFlagSet) {}
+
+func (*tunInterface) Start(env *daemonEnv) (func(), error) {
+	// WGPLEX_CRYPTO=inline|parallel overrides the choice by CPU count, for
+	// machines where the other one measures faster.
+	mode, err := core.ParseCryptoMode(os.Getenv("WGPLEX_CRYPTO"))
+	if err != nil {
+		return nil, fmt.Errorf("WGPLEX_CRYPTO: %v", err)
+	}
+	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
+	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
+	if err != nil {
+		return nil, fmt.Errorf("WGPLEX_AEAD: %v", err)
+	}
+	// WGPLEX_ICMP_UNREACHABLE=off stops the ICMP errors answering packets
+	// that no peer accepts (on by default, as in the kernel).
+	noICMP, err := offSwitch("WGPLEX_ICMP_UNREACHABLE")
+	if err != nil {
+		return nil, err
+	}
+	var dev core.Device
+	create := func() (err error) {
+		dev, err = env.Platform.CreateDevice(env.Ifname, defaultMTU)
+		return err
+	}
+	if env.placeDevice != nil {
+		err = env.placeDevice(create)
+		if err != nil && dev != nil {
+			dev.Close()
+		}
+	} else {
+		err = create()
+	}
+	if err != nil {
+		env.Log.Error("Failed to create TUN device", "err", err)
+		return nil, fmt.Errorf("failed to create TUN device %s: %v", env.Ifname, err)
+	}
+	if l, ok := dev.(interface{ SetLogger(*slog.Logger) }); ok {
+		l.SetLogger(env.Log)
+	}
+	if name, err := dev.Name(); err == nil {
+		env.Ifname = name
+	}
+	bind := env.Platform.NewBind()
+	aead.SetMode(aeadMode)
+	tun, err := core.NewTunnel(core.Options{Device: dev, Bind: bind, Logger: env.Log, Crypto: mode, NoICMPUnreachable: noICMP})
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	if err := applyKeyStore(env, tun); err != nil {
+		tun.Close()
+		return nil, err
+	}
+	srv, err := uapi.Listen(env.Platform.SocketDir, env.Ifname)
+	if err != nil {
+		tun.Close()
+		return nil, fmt.Errorf("failed to listen on the UAPI socket: %v", err)
+	}
+	var plugins *pluginRegistry
+	if env.Plugins != nil {
+		plugins = &env.Plugins.running
+	}
+	go func() {
+		if err := srv.Serve(uapiHandler{tun, plugins}, env.Log); err != nil {
+			env.Log.Error("UAPI server stopped", "err", err)
+		}
+	}()
+	env.Tunnel, env.Offloads, env.UAPIRemoved = tun, offloadReporter(dev, bind), srv.Removed()
+	return func() {
+		srv.Close()
+		tun.Close()
+		logFinalStats(env.Log, tun.Stats())
+	}, nil
+}
+
+// applyKeyStore makes the key vault's key (if the keyvault part started
+// one) the tunnel's identity.
+func applyKeyStore(env *daemonEnv, tun *core.Tunnel) error {
+	if env.KeyStore == nil {
+		return nil
+	}
+	if err := tun.Apply(core.Config{KeyStore: env.KeyStore}); err != nil {
+		return fmt.Errorf("key vault: %w", err)
+	}
+	args := []any{"public_key", env.KeyStore.PublicKey().String()}
+	if rp, ok := env.KeyStore.(runningPlugin); ok && rp.Plugin() != nil {
+		args = append(args, "plugin", rp.Plugin().Name())
+	}
+	env.Log.Info("Key vault in charge of the static key", args...)
+	return nil
 }
 
 // offSwitch reads an on/off environment setting that defaults to on: it

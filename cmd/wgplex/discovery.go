@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,116 +18,118 @@ import (
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
-// Peer discovery: a plugin reports the other nodes of a registry (a
-// shared directory, etcd) and the daemon makes them peers; the daemon
-// publishes this node's own record through the same plugin. The node's
-// key is the interface's (set with wg(8) or held by a key vault); what it
-// announces besides is given here. Peers configured by hand are left
-// alone.
-var (
-	discoveryFlag = registerDaemonFlag("discovery", "WGPLEX_DISCOVERY",
+// discoveryPart is peer discovery: a plugin reports the other nodes of a
+// registry (a shared directory, etcd) and the daemon makes them peers; the
+// daemon publishes this node's own record through the same plugin. The
+// node's key is the interface's (set with wg(8) or held by a key vault,
+// which is why discovery starts after both); what it announces besides is
+// given here. Peers configured by hand are left alone.
+type discoveryPart struct {
+	cmdline, dir, endpoint, allowedIPs, keepalive, name, pskDir, pskRef *string
+	ca, cert, signingKey, signer, revocations, allow                    *string
+	passEnv, sha256, user, dirInsecure                                  *string
+}
+
+func (*discoveryPart) Name() string { return "discovery" }
+
+func (p *discoveryPart) Flags(fs *daemonFlagSet) {
+	p.cmdline = fs.String("discovery", "WGPLEX_DISCOVERY",
 		`discovery plugin command line, e.g. "discovery-etcd -endpoints http://10.0.0.254:2379"`)
-	discoveryDirFlag = registerDaemonFlag("discovery-dir", "WGPLEX_DISCOVERY_DIR",
+	p.dir = fs.String("discovery-dir", "WGPLEX_DISCOVERY_DIR",
 		"run the built-in directory discovery on this shared directory of peer files")
-	discoveryEndpointFlag = registerDaemonFlag("discovery-endpoint", "WGPLEX_DISCOVERY_ENDPOINT",
+	p.endpoint = fs.String("discovery-endpoint", "WGPLEX_DISCOVERY_ENDPOINT",
 		"where other nodes reach this one, comma-separated: host:port, or an address alone for the listen port (default: the addresses of the other interfaces)")
-	discoveryAllowedIPsFlag = registerDaemonFlag("discovery-allowed-ips", "WGPLEX_DISCOVERY_ALLOWED_IPS",
+	p.allowedIPs = fs.String("discovery-allowed-ips", "WGPLEX_DISCOVERY_ALLOWED_IPS",
 		"prefixes this node announces, comma-separated (default: the tunnel interface's own addresses, as /32 and /128)")
-	discoveryKeepaliveFlag = registerDaemonFlag("discovery-keepalive", "WGPLEX_DISCOVERY_KEEPALIVE",
+	p.keepalive = fs.String("discovery-keepalive", "WGPLEX_DISCOVERY_KEEPALIVE",
 		"persistent keepalive (seconds) other nodes should use towards this one")
-	discoveryNameFlag = registerDaemonFlag("discovery-name", "WGPLEX_DISCOVERY_NAME",
+	p.name = fs.String("discovery-name", "WGPLEX_DISCOVERY_NAME",
 		"this node's name in the registry (default: the host name)")
-	discoveryPSKDirFlag = registerDaemonFlag("discovery-psk-dir", "WGPLEX_DISCOVERY_PSK_DIR",
+	p.pskDir = fs.String("discovery-psk-dir", "WGPLEX_DISCOVERY_PSK_DIR",
 		"directory of pre-shared key files that records name (PresharedKeyRef); records naming one are refused without it")
-	discoveryPSKRefFlag = registerDaemonFlag("discovery-psk-ref", "WGPLEX_DISCOVERY_PSK_REF",
+	p.pskRef = fs.String("discovery-psk-ref", "WGPLEX_DISCOVERY_PSK_REF",
 		"the pre-shared key name this node announces")
-	discoveryCAFlag = registerDaemonFlag("discovery-ca", "WGPLEX_DISCOVERY_CA",
+	p.ca = fs.String("discovery-ca", "WGPLEX_DISCOVERY_CA",
 		"trusted fleet CA public files, comma-separated (wgplex fleet init-ca): only records signed under them become peers")
-	discoveryCertFlag = registerDaemonFlag("discovery-cert", "WGPLEX_DISCOVERY_CERT",
+	p.cert = fs.String("discovery-cert", "WGPLEX_DISCOVERY_CERT",
 		"this node's fleet certificate (wgplex fleet sign), to sign its own record")
-	discoverySigningKeyFlag = registerDaemonFlag("discovery-signing-key", "WGPLEX_DISCOVERY_SIGNING_KEY",
+	p.signingKey = fs.String("discovery-signing-key", "WGPLEX_DISCOVERY_SIGNING_KEY",
 		"this node's record signing key, a mode 0600 file (wgplex fleet genkey)")
-	discoverySignerFlag = registerDaemonFlag("discovery-signer", "WGPLEX_DISCOVERY_SIGNER",
+	p.signer = fs.String("discovery-signer", "WGPLEX_DISCOVERY_SIGNER",
 		`instead of --discovery-signing-key: a key vault plugin that holds the signing key, e.g. "keyvault-file -key K -signing-key S"`)
-	discoveryRevocationsFlag = registerDaemonFlag("discovery-revocations", "WGPLEX_DISCOVERY_REVOCATIONS",
+	p.revocations = fs.String("discovery-revocations", "WGPLEX_DISCOVERY_REVOCATIONS",
 		"fleet revocation lists, comma-separated (wgplex fleet revoke); re-read when they change")
-	discoveryAllowFlag = registerDaemonFlag("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
+	p.allow = fs.String("discovery-allow", "WGPLEX_DISCOVERY_ALLOW",
 		"without a CA: prefixes records may claim, comma-separated (default: anything but default routes)")
-	discoveryEnvFlag = registerDaemonFlag("discovery-env", "WGPLEX_DISCOVERY_ENV",
+	p.passEnv = fs.String("discovery-env", "WGPLEX_DISCOVERY_ENV",
 		"daemon environment variables the discovery plugin gets, comma-separated, NAME or PREFIX* (default: WGPLEX_ETCD_*)")
-	discoverySHA256Flag = registerDaemonFlag("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
+	p.sha256 = fs.String("discovery-sha256", "WGPLEX_DISCOVERY_SHA256",
 		"pin the discovery plugin binary to this SHA-256 (hex, as sha256sum prints it)")
-	discoveryUserFlag = registerDaemonFlag("discovery-user", "WGPLEX_DISCOVERY_USER",
+	p.user = fs.String("discovery-user", "WGPLEX_DISCOVERY_USER",
 		"run the discovery plugin as this user (name or uid[:gid]), without capabilities (Linux; for plugins like discovery-etcd that write nothing locally)")
-	discoveryDirInsecureFlag = registerDaemonFlag("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
+	p.dirInsecure = fs.String("discovery-dir-insecure", "WGPLEX_DISCOVERY_DIR_INSECURE",
 		"\"true\" lets --discovery-dir use a directory or files that others may write")
-)
+}
 
 // discoveryDirCommand is the subcommand under which wgplex runs its
 // built-in copy of the directory discovery plugin.
 const discoveryDirCommand = "discovery-dir"
 
-func init() {
-	registerDaemonStarter("discovery", startDiscovery)
-	registerCommand(&command{
-		name:  discoveryDirCommand,
-		usage: discoveryDirCommand + " -dir DIR   the built-in directory discovery plugin (the daemon starts it for --discovery-dir)",
-		run: func(args []string, _ io.Reader, _, stderr io.Writer) int {
-			return dirdisc.Main(args, stderr)
-		},
-	})
-}
-
-func startDiscovery(env *daemonEnv) (func(), error) {
-	if *discoveryFlag == "" && *discoveryDirFlag == "" {
+func (p *discoveryPart) Start(env *daemonEnv) (func(), error) {
+	if p.cmdline == nil || *p.cmdline == "" && *p.dir == "" {
 		return nil, nil
+	}
+	if env.Tunnel == nil {
+		return nil, errors.New("no tunnel: discovery must start after the interface")
 	}
 	var argv []string
 	switch {
-	case *discoveryFlag != "" && *discoveryDirFlag != "":
+	case *p.cmdline != "" && *p.dir != "":
 		return nil, errors.New("--discovery and --discovery-dir are exclusive")
-	case *discoveryDirFlag != "":
+	case *p.dir != "":
 		self, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("--discovery-dir: %w", err)
 		}
-		argv = []string{self, discoveryDirCommand, "-dir", *discoveryDirFlag}
-		switch *discoveryDirInsecureFlag {
+		argv = []string{self, discoveryDirCommand, "-dir", *p.dir}
+		switch *p.dirInsecure {
 		case "", "false", "0", "no":
-			if err := dirdisc.CheckDir(*discoveryDirFlag); err != nil {
+			if err := dirdisc.CheckDir(*p.dir); err != nil {
 				return nil, fmt.Errorf("--discovery-dir: %v", err)
 			}
 		case "true", "1", "yes":
 			argv = append(argv, "-insecure")
 		default:
-			return nil, fmt.Errorf("--discovery-dir-insecure: %q is not true or false", *discoveryDirInsecureFlag)
+			return nil, fmt.Errorf("--discovery-dir-insecure: %q is not true or false", *p.dirInsecure)
 		}
 	default:
 		var err error
-		if argv, err = plugins.SplitCommandLine(*discoveryFlag); err != nil {
+		if argv, err = plugins.SplitCommandLine(*p.cmdline); err != nil {
 			return nil, fmt.Errorf("--discovery: %w", err)
 		}
 	}
-	ann, err := discoveryAnnouncement()
+	ann, err := p.announcement()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := pluginOptions("discovery", *discoveryEnvFlag, *discoverySHA256Flag, *discoveryUserFlag)
+	cfg, err := pluginOptions("discovery", pluginFlags{*p.passEnv, *p.sha256, *p.user})
 	if err != nil {
 		return nil, err
 	}
-	if err := addMetricsCollector(pluginMetrics); err != nil {
+	// discovery's refusal and restoration counters
+	dm := plugins.NewDiscoveryMetrics()
+	if err := env.addCollector(env.Plugins.metrics); err != nil {
 		return nil, err
 	}
-	if err := addMetricsCollector(discoveryMetrics); err != nil {
+	if err := env.addCollector(dm); err != nil {
 		return nil, err
 	}
-	trust, id, stopSigner, err := discoveryTrust(env.Log)
+	trust, id, stopSigner, err := p.trust(env)
 	if err != nil {
 		return nil, err
 	}
 	ifname := env.Ifname
-	managedFile := discoveredPath(ifname)
+	managedFile := discoveredFile(env.Platform.SocketDir, ifname)
 	if err := os.MkdirAll(filepath.Dir(managedFile), 0o755); err != nil {
 		stopSigner()
 		return nil, err
@@ -138,15 +139,15 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	name := ""
-	if *discoveryDirFlag != "" {
+	if *p.dir != "" {
 		name = discoveryDirCommand
 	}
-	cfg.Name, cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = name, argv, pluginSearchDirs(), env.Log, pluginMetrics
-	if cfg.Reattach, err = pluginReattach(sdk.KindDiscovery); err != nil {
+	cfg.Name, cfg.Command, cfg.SearchDirs, cfg.Logger, cfg.Metrics = name, argv, pluginSearchDirs(), env.Log, env.Plugins.metrics
+	if cfg.Reattach, err = env.Plugins.pluginReattach(sdk.KindDiscovery); err != nil {
 		stopSigner()
 		return nil, err
 	}
-	d, err := plugins.StartDiscovery(cfg, plugins.DiscoveryOptions{
+	d, err := env.Platform.StartDiscovery(cfg, plugins.DiscoveryOptions{
 		Tunnel: env.Tunnel,
 		AnnounceFunc: func() plugins.Announcement {
 			a := ann
@@ -158,10 +159,10 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 			}
 			return a
 		},
-		PSKDir:   *discoveryPSKDirFlag,
+		PSKDir:   *p.pskDir,
 		Trust:    trust,
 		Identity: id,
-		Metrics:  discoveryMetrics,
+		Metrics:  dm,
 		OnManaged: func(keys []core.PublicKey) {
 			if err := writeDiscovered(managedFile, keys); err != nil {
 				env.Log.Warn("Cannot list the discovered peers for SaveConfig", "file", managedFile, "err", err)
@@ -173,35 +174,37 @@ func startDiscovery(env *daemonEnv) (func(), error) {
 		stopSigner()
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	env.Log.Info("Peer discovery started", "plugin", d.Plugin().Name())
-	runningPlugins.add(d.Plugin())
+	if pl := d.Plugin(); pl != nil {
+		env.Log.Info("Peer discovery started", "plugin", pl.Name())
+	}
+	unlist := env.supervise(d)
 	return func() {
-		runningPlugins.remove(d.Plugin())
+		unlist()
 		d.Close()
 		stopSigner()
 		os.Remove(managedFile)
 	}, nil
 }
 
-// discoveryAnnouncement collects what this node announces from the options.
-func discoveryAnnouncement() (plugins.Announcement, error) {
-	a := plugins.Announcement{Name: *discoveryNameFlag, PSKRef: *discoveryPSKRefFlag}
+// announcement collects what this node announces from the options.
+func (p *discoveryPart) announcement() (plugins.Announcement, error) {
+	a := plugins.Announcement{Name: *p.name, PSKRef: *p.pskRef}
 	if a.Name == "" {
 		a.Name, _ = os.Hostname()
 	}
-	a.Endpoints = discoverySplitList(*discoveryEndpointFlag)
-	for _, s := range discoverySplitList(*discoveryAllowedIPsFlag) {
-		p, err := netip.ParsePrefix(s)
+	a.Endpoints = discoverySplitList(*p.endpoint)
+	for _, s := range discoverySplitList(*p.allowedIPs) {
+		pfx, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
 				return plugins.Announcement{}, fmt.Errorf("--discovery-allowed-ips: %q is not a prefix or address", s)
 			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			pfx = netip.PrefixFrom(a, a.BitLen())
 		}
-		a.AllowedIPs = append(a.AllowedIPs, p)
+		a.AllowedIPs = append(a.AllowedIPs, pfx)
 	}
-	if s := *discoveryKeepaliveFlag; s != "" {
+	if s := *p.keepalive; s != "" {
 		n, err := strconv.ParseUint(s, 10, 16)
 		if err != nil {
 			return plugins.Announcement{}, fmt.Errorf("--discovery-keepalive: %q is not 0..65535", s)

@@ -22,9 +22,11 @@ import (
 // directory, so the list cannot be forged by a local user.
 
 // discoveredPath is that file for interface ifname.
-func discoveredPath(ifname string) string {
-	return filepath.Join(uapi.DefaultSocketDir, ifname+".discovered")
-}
+func discoveredPath(ifname string) string { return discoveredFile(uapi.DefaultSocketDir, ifname) }
+
+// discoveredFile is that file for interface ifname beside the UAPI
+// sockets in dir.
+func discoveredFile(dir, ifname string) string { return filepath.Join(dir, ifname+".discovered") }
 
 // writeDiscovered replaces the list (a temporary file renamed over it, so
 // that a reader never sees half of it).

@@ -16,18 +16,16 @@ import (
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
-// discoveryMetrics are discovery's refusal and restoration counters.
-var discoveryMetrics = plugins.NewDiscoveryMetrics()
-
-// discoveryTrust reads the trust options: the CA files, this node's
+// trust reads the trust options: the CA files, this node's
 // certificate and signing key, the revocation lists, the allow-list. A
 // file that cannot be read stops the daemon with an error naming it: a
 // node that silently fell back to trusting everything would be worse than
 // one that does not start.
-func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdentity, func(), error) {
+func (d *discoveryPart) trust(env *daemonEnv) (plugins.TrustPolicy, *plugins.FleetIdentity, func(), error) {
+	log := env.Log
 	var p plugins.TrustPolicy
 	var cas []*fleet.CA
-	for _, path := range discoverySplitList(*discoveryCAFlag) {
+	for _, path := range discoverySplitList(*d.ca) {
 		raw, err := fleet.ReadFile(path)
 		if err != nil {
 			return p, nil, nil, fmt.Errorf("--discovery-ca %s: %v", path, err)
@@ -45,17 +43,17 @@ func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdenti
 		}
 		p.Roots = roots
 	}
-	if *discoveryAllowFlag != "" {
+	if *d.allow != "" {
 		if p.Roots != nil {
 			return p, nil, nil, errors.New("--discovery-allow applies without a CA; with --discovery-ca the certificates bound what a node may claim")
 		}
-		allow, err := parsePrefixList(*discoveryAllowFlag)
+		allow, err := parsePrefixList(*d.allow)
 		if err != nil {
 			return p, nil, nil, fmt.Errorf("--discovery-allow: %v", err)
 		}
 		p.Allow = allow
 	}
-	if paths := discoverySplitList(*discoveryRevocationsFlag); len(paths) > 0 {
+	if paths := discoverySplitList(*d.revocations); len(paths) > 0 {
 		if p.Roots == nil {
 			return p, nil, nil, errors.New("--discovery-revocations needs --discovery-ca")
 		}
@@ -65,7 +63,7 @@ func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdenti
 		}
 		p.Revocations = rl.current
 	}
-	id, stop, err := discoveryIdentity(p.Roots, log)
+	id, stop, err := d.identity(p.Roots, env)
 	if err != nil {
 		return p, nil, nil, err
 	}
@@ -78,8 +76,9 @@ func discoveryTrust(log *slog.Logger) (plugins.TrustPolicy, *plugins.FleetIdenti
 // discoveryIdentity reads this node's certificate and signing key, or
 // starts the key vault that signs for it (--discovery-signer); stop ends
 // that vault.
-func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (id *plugins.FleetIdentity, stop func(), err error) {
-	certPath, keyPath, signer := *discoveryCertFlag, *discoverySigningKeyFlag, *discoverySignerFlag
+func (d *discoveryPart) identity(roots *fleet.Roots, env *daemonEnv) (id *plugins.FleetIdentity, stop func(), err error) {
+	log := env.Log
+	certPath, keyPath, signer := *d.cert, *d.signingKey, *d.signer
 	switch {
 	case certPath == "" && keyPath == "" && signer == "":
 		if roots != nil {
@@ -104,7 +103,7 @@ func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (id *plugins.FleetI
 	id = &plugins.FleetIdentity{Cert: cert}
 	stop = func() {}
 	if signer != "" {
-		kv, err := startSigner(signer, cert, log)
+		kv, err := startSigner(signer, cert, env)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,16 +139,16 @@ func discoveryIdentity(roots *fleet.Roots, log *slog.Logger) (id *plugins.FleetI
 // startSigner launches the key vault that holds the signing key (an
 // instance of its own, beside the interface's key vault if there is one)
 // and checks that it signs under the certificate's signing key.
-func startSigner(cmdline string, cert *fleet.Certificate, log *slog.Logger) (*plugins.KeyVault, error) {
+func startSigner(cmdline string, cert *fleet.Certificate, env *daemonEnv) (*plugins.KeyVault, error) {
 	argv, err := plugins.SplitCommandLine(cmdline)
 	if err != nil {
 		return nil, fmt.Errorf("--discovery-signer: %w", err)
 	}
-	cfg, err := pluginOptions("keyvault", *keyVaultEnvFlag, *keyVaultSHA256Flag, *keyVaultUserFlag)
+	cfg, err := pluginOptions("keyvault", env.vaultOptions)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Name, cfg.Command, cfg.Logger, cfg.Metrics = "discovery-signer", argv, log, pluginMetrics
+	cfg.Name, cfg.Command, cfg.Logger, cfg.Metrics = "discovery-signer", argv, env.Log, env.Plugins.metrics
 	kv, err := plugins.StartKeyVault(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("--discovery-signer: %w", err)

@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 	"strings"
 )
 
@@ -38,47 +37,12 @@ func versionString() string {
 	return version
 }
 
-// command is a subcommand of the wgplex binary. Subcommands register
-// themselves from their own files (init functions), so that adding one does
-// not touch this file.
-type command struct {
-	name  string
-	usage string // one line: "genkey", "pubkey < private > public", ...
-	run   func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
-}
-
-var commands = map[string]*command{}
-
-func registerCommand(c *command) { commands[c.name] = c }
-
-// daemonFlag is a "--name VALUE" option of the daemon, also settable
-// through an environment variable (the wg-quick path passes no flags).
-type daemonFlag struct {
-	name  string
-	env   string
-	help  string
-	value string
-}
-
-var daemonFlags []*daemonFlag
-
-// registerDaemonFlag declares a daemon option and returns where its value
-// will be stored.
-func registerDaemonFlag(name, env, help string) *string {
-	f := &daemonFlag{name: name, env: env, help: help}
-	daemonFlags = append(daemonFlags, f)
-	return &f.value
-}
-
-func usage(w io.Writer) {
+// usage prints --help: the subcommands of commandTable and the options
+// of the daemon's parts.
+func usage(w io.Writer, flags *daemonFlagSet) {
 	fmt.Fprintf(w, "Usage: wgplex [-f|--foreground] [OPTIONS] INTERFACE-NAME\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "       wgplex %s\n", commands[n].usage)
+	for _, c := range commandTable() {
+		fmt.Fprintf(w, "       wgplex %s\n", c.usage)
 	}
 	fmt.Fprintf(w, `       wgplex --version
 
@@ -87,7 +51,7 @@ it up with WG_QUICK_USERSPACE_IMPLEMENTATION=wgplex wg-quick up CONF.
 
 Daemon options:
 `)
-	for _, f := range daemonFlags {
+	for _, f := range flags.list {
 		fmt.Fprintf(w, "  --%s VALUE\n        %s (environment: %s)\n", f.name, f.help, f.env)
 	}
 	fmt.Fprintf(w, `
@@ -102,10 +66,11 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
-		if c, ok := commands[args[0]]; ok {
+		if c := lookupCommand(args[0]); c != nil {
 			return c.run(args[1:], stdin, stdout, stderr)
 		}
 	}
+	d := newDaemon(nil)
 	foreground := false
 	var rest []string
 	for i := 0; i < len(args); i++ {
@@ -118,15 +83,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "wgplex v%s\n\nUserspace WireGuard daemon.\n", versionString())
 			return 0
 		case "-h", "--help", "help":
-			usage(stdout)
+			usage(stdout, d.flags)
 			return 0
 		}
 		if strings.HasPrefix(a, "--") {
 			name, value, hasValue := strings.Cut(a[2:], "=")
-			f := findDaemonFlag(name)
+			f := d.flags.lookup(name)
 			if f == nil {
 				fmt.Fprintf(stderr, "wgplex: unknown option %s\n", a)
-				usage(stderr)
+				usage(stderr, d.flags)
 				return 2
 			}
 			if !hasValue {
@@ -143,22 +108,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		rest = append(rest, a)
 	}
 	if len(rest) != 1 || rest[0] == "" || rest[0][0] == '-' {
-		usage(stderr)
+		usage(stderr, d.flags)
 		return 2
 	}
-	for _, f := range daemonFlags {
-		if f.value == "" && f.env != "" {
-			f.value = os.Getenv(f.env)
-		}
-	}
-	return runDaemon(rest[0], foreground, stderr)
-}
-
-func findDaemonFlag(name string) *daemonFlag {
-	for _, f := range daemonFlags {
-		if f.name == name {
-			return f
-		}
-	}
-	return nil
+	d.flags.fromEnvironment()
+	return runDaemon(d, rest[0], "", foreground, stderr)
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -11,40 +12,39 @@ import (
 	"github.com/wgplex/wgplex/metrics"
 )
 
-// Prometheus metrics of the daemon. The tunnel's collector is always
-// registered (so that anything else serving metricsRegistry sees it);
-// /metrics and /healthz are served only when --metrics-listen is given.
-var (
-	metricsListen = registerDaemonFlag("metrics-listen", "WGPLEX_METRICS_LISTEN",
-		"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9586 (a bare port means 127.0.0.1); off by default")
-	metricsCompat = registerDaemonFlag("metrics-compat", "WGPLEX_METRICS_COMPAT",
-		"also publish another exporter's series: mindflavor (prometheus_wireguard_exporter names)")
-	metricsNames = registerDaemonFlag("metrics-names-file", "WGPLEX_METRICS_NAMES_FILE",
-		"wg/wg-quick config file whose [Peer] comments \"# Name = ...\" or \"# friendly_name = ...\" name the peers in metrics")
-	metricsMaxPeers = registerDaemonFlag("metrics-max-peers", "WGPLEX_METRICS_MAX_PEERS",
-		fmt.Sprintf("publish per-peer series for at most this many peers (default %d; aggregates stay exact)", metrics.DefaultMaxPeers))
-)
-
-// metricsOffloads reports which offloads the device and transport have on;
-// the daemon sets it from its TUN device and UDP bind before the starters
-// run.
-var metricsOffloads func() map[string]bool
-
-func init() {
-	registerDaemonStarter("metrics", startMetrics)
+// metricsPart is the daemon's Prometheus metrics. The tunnel's collector
+// is always registered (so that anything else serving the daemon's
+// registry sees it); /metrics and /healthz are served only when
+// --metrics-listen is given. It starts last, over the tunnel and the
+// offloads the interface reports and the collectors the plugins added.
+type metricsPart struct {
+	listen, compat, names, maxPeers *string
 }
 
-// metricsOptions turns the flags into collector options.
-func metricsOptions(ifname string) (metrics.Options, error) {
-	o := metrics.Options{Interface: ifname, NamesFile: *metricsNames, Offloads: metricsOffloads}
-	switch strings.ToLower(*metricsCompat) {
+func (*metricsPart) Name() string { return "metrics" }
+
+func (p *metricsPart) Flags(fs *daemonFlagSet) {
+	p.listen = fs.String("metrics-listen", "WGPLEX_METRICS_LISTEN",
+		"serve /metrics and /healthz on this address, e.g. 127.0.0.1:9586 (a bare port means 127.0.0.1); off by default")
+	p.compat = fs.String("metrics-compat", "WGPLEX_METRICS_COMPAT",
+		"also publish another exporter's series: mindflavor (prometheus_wireguard_exporter names)")
+	p.names = fs.String("metrics-names-file", "WGPLEX_METRICS_NAMES_FILE",
+		"wg/wg-quick config file whose [Peer] comments \"# Name = ...\" or \"# friendly_name = ...\" name the peers in metrics")
+	p.maxPeers = fs.String("metrics-max-peers", "WGPLEX_METRICS_MAX_PEERS",
+		fmt.Sprintf("publish per-peer series for at most this many peers (default %d; aggregates stay exact)", metrics.DefaultMaxPeers))
+}
+
+// options turns the flags into collector options.
+func (p *metricsPart) options(env *daemonEnv) (metrics.Options, error) {
+	o := metrics.Options{Interface: env.Ifname, NamesFile: *p.names, Offloads: env.Offloads}
+	switch strings.ToLower(*p.compat) {
 	case "":
 	case "mindflavor":
 		o.MindFlavor = true
 	default:
-		return o, fmt.Errorf("--metrics-compat: unknown value %q (known: mindflavor)", *metricsCompat)
+		return o, fmt.Errorf("--metrics-compat: unknown value %q (known: mindflavor)", *p.compat)
 	}
-	if s := *metricsMaxPeers; s != "" {
+	if s := *p.maxPeers; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			return o, fmt.Errorf("--metrics-max-peers: %q is not a number of peers", s)
@@ -66,25 +66,31 @@ func metricsAddr(s string) string {
 	return s
 }
 
-func startMetrics(env *daemonEnv) (func(), error) {
-	o, err := metricsOptions(env.Ifname)
+func (p *metricsPart) Start(env *daemonEnv) (func(), error) {
+	if p.listen == nil {
+		return nil, nil // options never declared
+	}
+	if env.Tunnel == nil {
+		return nil, errors.New("no tunnel: metrics must start after the interface")
+	}
+	o, err := p.options(env)
 	if err != nil {
 		return nil, err
 	}
 	o.Logger = env.Log
-	if err := addMetricsCollector(metrics.New(env.Tunnel, o)); err != nil {
+	if err := env.addCollector(metrics.New(env.Tunnel, o)); err != nil {
 		return nil, err
 	}
 	for _, c := range metrics.RuntimeCollectors() {
-		if err := addMetricsCollector(c); err != nil {
+		if err := env.addCollector(c); err != nil {
 			return nil, err
 		}
 	}
-	if *metricsListen == "" {
+	if *p.listen == "" {
 		return nil, nil
 	}
-	addr := metricsAddr(*metricsListen)
-	srv, err := metrics.Serve(addr, metrics.Handler(metricsRegistry, metrics.OpenWhile(env.Tunnel.Closed())), env.Log)
+	addr := metricsAddr(*p.listen)
+	srv, err := metrics.Serve(addr, metrics.Handler(env.Registry, metrics.OpenWhile(env.Tunnel.Closed())), env.Log)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}

@@ -14,12 +14,27 @@ import (
 	"github.com/wgplex/wgplex/core/coretest"
 )
 
-// setFlag sets a daemon flag for one test.
-func setFlag(t *testing.T, p *string, v string) {
+// declared is p with its options declared in a flag set of its own, for
+// a test to set.
+func declared[P part](p P) (P, *daemonFlagSet) {
+	fs := &daemonFlagSet{}
+	p.Flags(fs)
+	return p, fs
+}
+
+// mustSet sets a daemon option.
+func mustSet(t *testing.T, fs *daemonFlagSet, name, value string) {
 	t.Helper()
-	old := *p
-	*p = v
-	t.Cleanup(func() { *p = old })
+	if err := fs.set(name, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testEnv is a daemon environment around tun with nothing started.
+func testEnv(ifname string, tun *core.Tunnel, log *slog.Logger) *daemonEnv {
+	env := newDaemonEnv(ifname, log, newPluginHost(), platform{})
+	env.Tunnel = tun
+	return env
 }
 
 func testTunnel(t *testing.T) *core.Tunnel {
@@ -36,17 +51,17 @@ func testTunnel(t *testing.T) *core.Tunnel {
 
 func TestMetricsStarterServesOnlyWhenAsked(t *testing.T) {
 	tun := testTunnel(t)
-	env := &daemonEnv{Ifname: "wgt", Tunnel: tun, Log: slog.New(slog.DiscardHandler)}
+	env := testEnv("wgt", tun, slog.New(slog.DiscardHandler))
 
-	setFlag(t, metricsListen, "")
-	setFlag(t, metricsCompat, "mindflavor")
-	stop, err := startMetrics(env)
+	p, fs := declared(&metricsPart{})
+	mustSet(t, fs, "metrics-compat", "mindflavor")
+	stop, err := p.Start(env)
 	if err != nil || stop != nil {
 		t.Fatalf("without --metrics-listen: stop=%v err=%v, want nothing served", stop != nil, err)
 	}
 	// The collectors are registered all the same, for whatever else
 	// serves the daemon's registry.
-	mfs, err := metricsRegistry.Gather()
+	mfs, err := env.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +79,10 @@ func TestMetricsStarterServesOnlyWhenAsked(t *testing.T) {
 func TestMetricsStarterHTTP(t *testing.T) {
 	tun := testTunnel(t)
 	var logs strings.Builder
-	// Another name than the other test's: both register in the daemon's
-	// one registry, which holds one collector per interface.
-	env := &daemonEnv{Ifname: "wgt2", Tunnel: tun, Log: slog.New(slog.NewTextHandler(&logs, nil))}
-	setFlag(t, metricsListen, "127.0.0.1:0")
-	stop, err := startMetrics(env)
+	env := testEnv("wgt2", tun, slog.New(slog.NewTextHandler(&logs, nil)))
+	p, fs := declared(&metricsPart{})
+	mustSet(t, fs, "metrics-listen", "127.0.0.1:0")
+	stop, err := p.Start(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +121,10 @@ func TestMetricsFlags(t *testing.T) {
 		{"", "-3", false, 0},
 		{"", "lots", false, 0},
 	} {
-		setFlag(t, metricsCompat, tc.compat)
-		setFlag(t, metricsMaxPeers, tc.max)
-		o, err := metricsOptions("wg0")
+		p, fs := declared(&metricsPart{})
+		mustSet(t, fs, "metrics-compat", tc.compat)
+		mustSet(t, fs, "metrics-max-peers", tc.max)
+		o, err := p.options(&daemonEnv{Ifname: "wg0"})
 		if (err == nil) != tc.ok {
 			t.Errorf("compat=%q max=%q: err=%v", tc.compat, tc.max, err)
 			continue
@@ -124,7 +139,7 @@ func TestMetricsFlags(t *testing.T) {
 	if got := metricsAddr("[::1]:9586"); got != "[::1]:9586" {
 		t.Errorf("host:port changed to %q", got)
 	}
-	if findDaemonFlag("metrics-listen") == nil || findDaemonFlag("metrics-listen").env != "WGPLEX_METRICS_LISTEN" {
+	if f := newDaemon(nil).flags.lookup("metrics-listen"); f == nil || f.env != "WGPLEX_METRICS_LISTEN" {
 		t.Error("--metrics-listen not registered with WGPLEX_METRICS_LISTEN")
 	}
 }

@@ -10,19 +10,22 @@ import (
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
-// The debug option: a plugin started by hand under a debugger (its -debug
-// flag, sdk.ServeDebug) prints this setting; the daemon then connects to
-// that process instead of launching the plugin of the same kind.
-var pluginReattachFlag = registerDaemonFlag("plugin-reattach", sdk.ReattachEnv,
-	`connect to a plugin started by hand for debugging instead of launching it; the JSON its -debug mode prints`)
+// Flags declares the debug option: a plugin started by hand under a
+// debugger (its -debug flag, sdk.ServeDebug) prints this setting; the
+// daemon then connects to that process instead of launching the plugin
+// of the same kind.
+func (h *pluginHost) Flags(fs *daemonFlagSet) {
+	h.reattach = fs.String("plugin-reattach", sdk.ReattachEnv,
+		`connect to a plugin started by hand for debugging instead of launching it; the JSON its -debug mode prints`)
+}
 
 // pluginReattach is the reattach setting for a plugin of kind, nil when
 // none was given or it is for the other kind.
-func pluginReattach(kind string) (*plugin.ReattachConfig, error) {
-	if *pluginReattachFlag == "" {
+func (h *pluginHost) pluginReattach(kind string) (*plugin.ReattachConfig, error) {
+	if h.reattach == nil || *h.reattach == "" {
 		return nil, nil
 	}
-	r, err := sdk.ParseReattach(*pluginReattachFlag)
+	r, err := sdk.ParseReattach(*h.reattach)
 	if err != nil {
 		return nil, fmt.Errorf("--plugin-reattach: %w", err)
 	}

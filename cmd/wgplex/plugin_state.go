@@ -12,9 +12,18 @@ import (
 	"github.com/wgplex/wgplex/plugins"
 )
 
-// runningPlugins are the plugins the daemon supervises, for the plugin
-// lines of the UAPI get reply that `wgplex show` prints.
-var runningPlugins pluginRegistry
+// pluginHost is what the daemon's plugins share: the list of those
+// running, the plugin host's metrics and the debug reattach option.
+type pluginHost struct {
+	// running are the plugins the daemon supervises, for the plugin lines
+	// of the UAPI get reply that `wgplex show` prints.
+	running pluginRegistry
+	// metrics are the plugin host's series, shared by every plugin.
+	metrics  *plugins.Metrics
+	reattach *string
+}
+
+func newPluginHost() *pluginHost { return &pluginHost{metrics: plugins.NewMetrics()} }
 
 type pluginRegistry struct {
 	mu   sync.Mutex
@@ -37,6 +46,9 @@ func (r *pluginRegistry) remove(p *plugins.Plugin) {
 // JSON (which escapes newlines, so a plugin's error text cannot break the
 // reply's framing).
 func (r *pluginRegistry) extensions() []uapi.Extension {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	list := slices.Clone(r.list)
 	r.mu.Unlock()
@@ -53,7 +65,10 @@ func (r *pluginRegistry) extensions() []uapi.Extension {
 
 // uapiHandler is the tunnel as the UAPI server sees it, with the plugin
 // lines added to every get reply.
-type uapiHandler struct{ *core.Tunnel }
+type uapiHandler struct {
+	*core.Tunnel
+	plugins *pluginRegistry
+}
 
 // Extensions implements uapi.Extender.
-func (uapiHandler) Extensions() []uapi.Extension { return runningPlugins.extensions() }
+func (h uapiHandler) Extensions() []uapi.Extension { return h.plugins.extensions() }

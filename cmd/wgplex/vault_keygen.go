@@ -18,14 +18,6 @@ import (
 // `wg genkey | wg pubkey` without the private key ever passing through
 // this process. The plugin does the work, so the wgplex binary needs no
 // cgo or token library of its own.
-func init() {
-	registerCommand(&command{
-		name:  "vault-genkey",
-		usage: `vault-genkey [--force] --plugin "PLUGIN [ARGS]"   create the key inside a key vault, print its public key`,
-		run:   runVaultGenkey,
-	})
-}
-
 func runVaultGenkey(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vault-genkey", flag.ContinueOnError)
 	fs.SetOutput(stderr)
