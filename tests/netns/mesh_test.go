@@ -225,7 +225,7 @@ func TestMeshEtcdFleet(t *testing.T) {
 	}
 	converge := l.waitMeshUAPI(start, 30*time.Second+time.Duration(size)*time.Second,
 		fmt.Sprintf("a full mesh of %d nodes", size))
-	t.Logf("%d-node mesh converged %v after the first key was set", size, converge.Round(time.Millisecond))
+	t.Logf("%d-node mesh: each node had all others after %v from the first key set", size, converge)
 	// The configuration works: every node reaches node 1 and node 1
 	// reaches every node (all pairs would be size² pings).
 	if failed := l.pingAll(l.nodes, l.nodes[:1], time.Now().Add(20*time.Second)); len(failed) > 0 {
@@ -289,17 +289,16 @@ func TestMeshEtcdFleet(t *testing.T) {
 	if ok, detail := l.meshCompleteUAPI(); !ok {
 		t.Errorf("the mesh is not whole after the kill: %s", detail)
 	}
-	t.Logf("FIGURES mesh nodes=%d converge_ms=%d join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d",
-		size, converge.Milliseconds(), join, sees[0].Milliseconds(), leave,
+	t.Logf("FIGURES mesh nodes=%d converge(%s) join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d",
+		size, converge, join, sees[0].Milliseconds(), leave,
 		int(meshLeaseTTL.Seconds()), meshPoll(len(l.nodes)).Milliseconds())
 	logPluginFootprint(t, l)
 }
 
-// meshCompleteUAPI is meshComplete read with one UAPI get per node:
-// every live node has exactly the other live nodes as peers.
-func (l *meshLab) meshCompleteUAPI() (bool, string) {
-	live := l.live()
-	took, why := l.watchNodes(live, time.Now(), 0, func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
+// complete is the condition of a node that has exactly the other live
+// nodes as peers.
+func (l *meshLab) complete(live []*meshNode) func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
+	return func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
 		missing := 0
 		for _, o := range live {
 			if o != n && !l.hasNode(peers, o) {
@@ -308,7 +307,13 @@ func (l *meshLab) meshCompleteUAPI() (bool, string) {
 		}
 		extra := len(peers) - (len(live) - 1 - missing)
 		return missing == 0 && extra == 0, fmt.Sprintf("node %d: %d peers, %d missing, %d extra", n.host, len(peers), missing, extra)
-	})
+	}
+}
+
+// meshCompleteUAPI is meshComplete read with one UAPI get per node.
+func (l *meshLab) meshCompleteUAPI() (bool, string) {
+	live := l.live()
+	took, why := l.watchNodes(live, time.Now(), 0, l.complete(live))
 	var bad []string
 	for i, d := range took {
 		if d < 0 {
@@ -318,10 +323,21 @@ func (l *meshLab) meshCompleteUAPI() (bool, string) {
 	return len(bad) == 0, strings.Join(bad, "; ")
 }
 
-// waitMeshUAPI waits for a complete mesh, read through the UAPI, and
-// returns how long it took from since.
-func (l *meshLab) waitMeshUAPI(since time.Time, timeout time.Duration, what string) time.Duration {
+// waitMeshUAPI waits until every live node has the whole mesh, each node
+// read until it has, and returns how long each took from since.
+func (l *meshLab) waitMeshUAPI(since time.Time, timeout time.Duration, what string) spread {
 	l.t.Helper()
-	Eventually(l.t, timeout, what, l.meshCompleteUAPI)
-	return time.Since(since)
+	live := l.live()
+	took, why := l.watchNodes(live, since, timeout, l.complete(live))
+	s := spreadOf(took)
+	if s.missing > 0 {
+		var bad []string
+		for i, d := range took {
+			if d < 0 {
+				bad = append(bad, why[i])
+			}
+		}
+		l.t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, strings.Join(bad, "; "))
+	}
+	return s
 }
