@@ -472,11 +472,12 @@ func (d *Discovery) selfLoop() {
 		if src != nil {
 			seen = src.Generation()
 		}
-		if !fresh || src == nil {
+		looked := !fresh || src == nil
+		if looked {
 			ann, fresh = d.announcement(), true
 		}
 		pub, port := d.identity()
-		if fresh && !pub.IsZero() && pub != d.currentKey() {
+		if !looked && !pub.IsZero() && pub != d.currentKey() {
 			// A new key is published at once, so look again: addresses
 			// set just before it (an interface brought up) may be newer
 			// than the last look, which would otherwise wait for the
