@@ -64,8 +64,9 @@ done
 	echo "one namespace per node on one bridge, one etcd, records signed under a fleet CA."
 	echo "Each node's state is read with one UAPI \`get\` over its socket per look (no process started"
 	echo "per look), a node is not read again once it shows what is waited for; times are from"
-	echo "the moment before the key is set (join) or the SIGKILL (leave) to the look that first"
-	echo "showed it, so they are late by up to the poll period. min / median / max across nodes."
+	echo "the moment before the key is set (join) or the SIGKILL (leave) to the end of the look"
+	echo "that first showed it, so they are late by up to the poll period and one read, never early."
+	echo "min / median / max across nodes."
 	echo
 	echo "Machine: $(nproc) CPUs, $(uname -sr), wgplex $(git rev-parse --short HEAD). Shared with other"
 	echo "builds and tests: the figures are noisy."

@@ -128,15 +128,15 @@ func (l *meshLab) watchNodes(nodes []*meshNode, since time.Time, timeout time.Du
 			defer wg.Done()
 			took[i] = -1
 			for {
-				at := time.Now()
 				peers, err := uapiPeers(n.d.Iface)
 				if err == nil {
 					var ok bool
 					ok, why[i] = cond(n, peers)
 					if ok {
-						// The state was read at some moment between at
-						// and now; at is the earlier bound.
-						took[i] = at.Sub(since)
+						// The state held when the answer was made, at the
+						// latest now: a time never shorter than the real
+						// one, longer by up to a poll period and a read.
+						took[i] = time.Since(since)
 						return
 					}
 				} else {
