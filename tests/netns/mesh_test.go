@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -236,16 +237,19 @@ func TestMeshEtcdFleet(t *testing.T) {
 	}
 
 	// A node joins: on every other node, and they on it, within 2 s.
+	harness0, mesh0 := harnessCPU(), meshCPU(l)
 	others := append([]*meshNode(nil), l.nodes...)
 	newcomer := l.startNode(size + 1)
 	start = time.Now()
 	l.join(newcomer)
-	seen, why := l.watchNodes(others, start, meshJoinDeadline+10*time.Second,
+	// The newcomer and the others are watched at once: one look at a
+	// node never waits for another node.
+	all := append(append([]*meshNode(nil), others...), newcomer)
+	seen, why := l.watchNodes(all, start, meshJoinDeadline+10*time.Second,
 		func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
-			return l.hasNode(peers, newcomer), fmt.Sprintf("node %d: no node %d", n.host, newcomer.host)
-		})
-	sees, whyNew := l.watchNodes([]*meshNode{newcomer}, start, meshJoinDeadline+10*time.Second,
-		func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
+			if n != newcomer {
+				return l.hasNode(peers, newcomer), fmt.Sprintf("node %d: no node %d", n.host, newcomer.host)
+			}
 			missing := 0
 			for _, o := range others {
 				if !l.hasNode(peers, o) {
@@ -254,6 +258,8 @@ func TestMeshEtcdFleet(t *testing.T) {
 			}
 			return missing == 0, fmt.Sprintf("node %d misses %d of %d", n.host, missing, len(others))
 		})
+	sees, whyNew := seen[len(others):], why[len(others):]
+	seen, why = seen[:len(others)], why[:len(others)]
 	join := spreadOf(seen)
 	t.Logf("join of node %d: seen by the %d others after %v; it saw them all after %v",
 		newcomer.host, len(others), join, sees[0].Round(time.Millisecond))
@@ -286,13 +292,50 @@ func TestMeshEtcdFleet(t *testing.T) {
 			t.Errorf("node %d dropped the killed node after %v (limit %v): %s", rest[i].host, d, limit, whyGone[i])
 		}
 	}
+	// What the looks cost, against what the nodes spent meanwhile (the
+	// killed node's share goes with it).
+	harness, mesh := harnessCPU()-harness0, cpuSince(mesh0, meshCPU(l))
 	if ok, detail := l.meshCompleteUAPI(); !ok {
 		t.Errorf("the mesh is not whole after the kill: %s", detail)
 	}
-	t.Logf("FIGURES mesh nodes=%d converge(%s) join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d",
+	t.Logf("FIGURES mesh nodes=%d converge(%s) join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d harness_cpu_ms=%d nodes_cpu_ms=%d",
 		size, converge, join, sees[0].Milliseconds(), leave,
-		int(meshLeaseTTL.Seconds()), meshPoll(len(l.nodes)).Milliseconds())
+		int(meshLeaseTTL.Seconds()), meshPoll(len(l.nodes)).Milliseconds(), harness.Milliseconds(), mesh.Milliseconds())
 	logPluginFootprint(t, l)
+}
+
+// harnessCPU is the CPU time of the test process itself (not of the
+// commands it runs).
+func harnessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// meshCPU is the CPU time, in clock ticks, of every daemon and plugin of
+// the lab's live nodes, by process.
+func meshCPU(l *meshLab) map[int]int64 {
+	out := map[int]int64{}
+	for _, n := range l.live() {
+		for _, pid := range n.ns.Pids() {
+			if processRole(pid) != "" {
+				out[pid] = cpuTicks(pid)
+			}
+		}
+	}
+	return out
+}
+
+// cpuSince is what the processes of before that still run spent since,
+// and the processes started since spent in all.
+func cpuSince(before, now map[int]int64) time.Duration {
+	var ticks int64
+	for pid, v := range now {
+		ticks += v - before[pid]
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // complete is the condition of a node that has exactly the other live
