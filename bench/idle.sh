@@ -60,7 +60,9 @@ ip -n "$NS" link set lo up
 in_ns() { ip netns exec "$NS" "$@"; }
 
 if [[ $BACKENDS == *etcd* ]]; then
-	in_ns nice etcd --name "$NS" --data-dir "$TMP/etcd" --log-level warn \
+	# Not through in_ns: $! must be the process itself (ip netns exec
+	# execs it), not a subshell, so that it can be stopped and measured.
+	ip netns exec "$NS" nice etcd --name "$NS" --data-dir "$TMP/etcd" --log-level warn \
 		--listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
 		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
 		--initial-cluster "$NS=http://127.0.0.1:2380" >"$TMP/etcd.log" 2>&1 &
@@ -109,7 +111,7 @@ for be in $BACKENDS; do
 		*) echo "idle.sh: unknown backend $be" >&2; exit 1 ;;
 		esac
 		echo "idle.sh: $be, $n peers ..." >&2
-		in_ns nice "$WGPLEX" -f "${args[@]}" --discovery-allow 10.0.0.0/8 "$iface" >"$TMP/daemon-$be-$n.log" 2>&1 &
+		ip netns exec "$NS" nice "$WGPLEX" -f "${args[@]}" --discovery-allow 10.0.0.0/8 "$iface" >"$TMP/daemon-$be-$n.log" 2>&1 &
 		DAEMON_PID=$!
 		for _ in $(seq 150); do
 			[[ -S /var/run/wireguard/$iface.sock ]] && break
@@ -117,7 +119,7 @@ for be in $BACKENDS; do
 		done
 		in_ns ip addr add 172.31.255.1/32 dev "$iface"
 		in_ns ip link set "$iface" up
-		wg genkey >"$TMP/key"
+		(umask 077 && wg genkey >"$TMP/key")
 		t0=$(date +%s.%N)
 		in_ns wg set "$iface" private-key "$TMP/key"
 		got=0
