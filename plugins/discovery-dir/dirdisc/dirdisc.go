@@ -76,6 +76,8 @@ type fileState struct {
 	ino   uint64
 	rec   sdk.Record
 	err   string // why the file is not used, "" if it is
+	// canonical: the file has the name SelfFileName gives for its key.
+	canonical bool
 }
 
 // New returns a watcher of dir; it does nothing until Run.
@@ -194,6 +196,10 @@ func (w *Watcher) Scan() {
 	defer w.mu.Unlock()
 	seen := make(map[string]bool, len(entries))
 	selfSeen := false
+	// changed: a file was read, added or removed. An idle directory stops
+	// at the stats: the records, and the order among files that claim
+	// one key, are as the last scan left them.
+	changed := !w.scanned
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) || !e.Type().IsRegular() {
@@ -203,7 +209,9 @@ func (w *Watcher) Scan() {
 			selfSeen = true
 		}
 		seen[name] = true
-		w.stat(name, now)
+		if w.stat(name, now) {
+			changed = true
+		}
 	}
 	if w.self != nil && !selfSeen {
 		if err := w.writeSelf(); err != nil {
@@ -215,7 +223,11 @@ func (w *Watcher) Scan() {
 	for name := range w.files {
 		if !seen[name] {
 			delete(w.files, name)
+			changed = true
 		}
+	}
+	if !changed {
+		return
 	}
 
 	// One record per key: if two files claim a key, the file named after
@@ -266,30 +278,34 @@ func (w *Watcher) Scan() {
 	}
 }
 
-// stat looks at one file and reads it if it may have changed. w.mu is
-// held.
-func (w *Watcher) stat(name string, now time.Time) {
+// stat looks at one file and reads it if it may have changed. It reports
+// whether what the scan knows of the file changed (read again, refused
+// anew, gone). w.mu is held.
+func (w *Watcher) stat(name string, now time.Time) bool {
 	path := filepath.Join(w.dir, name)
 	info, err := os.Stat(path)
 	if err != nil {
+		_, had := w.files[name]
 		delete(w.files, name)
-		return
+		return had
 	}
 	if !w.Insecure {
 		if err := checkOwner(info); err != nil {
 			msg := err.Error()
-			if old := w.files[name]; old == nil || old.err != msg {
-				w.log.Warn("Peer file ignored", "file", name, "err", msg)
+			old := w.files[name]
+			if old != nil && old.err == msg {
+				return false
 			}
+			w.log.Warn("Peer file ignored", "file", name, "err", msg)
 			w.files[name] = &fileState{err: msg}
-			return
+			return true
 		}
 	}
 	ino := inode(info)
 	old := w.files[name]
 	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino &&
 		now.Sub(info.ModTime()) > recheckWindow {
-		return
+		return false
 	}
 	fs := &fileState{size: info.Size(), mtime: info.ModTime(), ino: ino}
 	w.files[name] = fs
@@ -299,19 +315,21 @@ func (w *Watcher) stat(name string, now time.Time) {
 		if old == nil || old.err != fs.err {
 			w.log.Warn("Peer file ignored", "file", name, "err", err)
 		}
-		return
+		return true
 	}
 	fs.rec = rec
+	fs.canonical = name == SelfFileName(rec.PublicKey)
 	if old != nil && old.err != "" {
 		w.log.Info("Peer file usable again", "file", name)
 	}
+	return true
 }
 
 // canonical reports whether a file's name is the one SelfFileName gives
 // for the key it holds. w.mu is held.
 func (w *Watcher) canonical(name string) bool {
 	fs := w.files[name]
-	return fs != nil && fs.err == "" && name == SelfFileName(fs.rec.PublicKey)
+	return fs != nil && fs.err == "" && fs.canonical
 }
 
 // checkDir refuses a directory others may write to (unless Insecure),
