@@ -10,10 +10,18 @@
 // The directory is polled (by default every 500 ms) rather than watched
 // with inotify: a shared directory is the main use, and inotify does not
 // see changes another host makes on NFS, SMB or a FUSE file system. A
-// scan is one readdir and one stat per file; files are read only when
-// their size, modification time or inode changed, or when they changed
-// within the last two seconds (a file system's time stamps may be too
-// coarse to tell two quick edits apart).
+// look is one stat of the directory: files added, removed or renamed into
+// place (as the plugin writes its own) change its modification time, and
+// only then, or every FullScanInterval, does a full scan follow: one
+// readdir and one stat per file. Files are read only when their size,
+// modification time or inode changed, or when they changed within the
+// last two seconds (a file system's time stamps may be too coarse to tell
+// two quick edits apart; a directory changed that recently is scanned in
+// full at every look). A file edited in place, which leaves the
+// directory's time alone, is therefore seen within FullScanInterval; one
+// written to a temporary file and renamed over the old, at the next look.
+// An idle directory of thousands of peers then costs a stat twice a
+// second, not thousands.
 //
 // The package is both the discovery-dir plugin binary and the copy
 // embedded in wgplex (`wgplex --discovery-dir DIR`), which is why it is a
@@ -46,6 +54,11 @@ const DefaultInterval = 500 * time.Millisecond
 // again at the next scan even if its stat looks unchanged.
 const recheckWindow = 2 * time.Second
 
+// FullScanInterval is the longest time between two full scans when the
+// directory's modification time says nothing changed: it bounds how long
+// a file edited in place goes unseen.
+const FullScanInterval = 10 * time.Second
+
 // Watcher is the directory discovery. It implements sdk.Discovery.
 type Watcher struct {
 	// Insecure, set before Run, lets the directory and files be writable
@@ -65,6 +78,14 @@ type Watcher struct {
 	files    map[string]*fileState
 	scanned  bool
 	wake     chan struct{}
+	// The last full scan: the directory's modification time before it,
+	// when it ran, and whether it met a file changed within
+	// recheckWindow (which keeps the next look a full scan).
+	dirMtime time.Time
+	lastFull time.Time
+	hot      bool
+	// fullEvery is FullScanInterval; tests shorten it.
+	fullEvery time.Duration
 }
 
 var _ sdk.Discovery = (*Watcher)(nil)
@@ -94,6 +115,8 @@ func New(dir string, interval time.Duration, log hclog.Logger) *Watcher {
 		log:      log,
 		files:    make(map[string]*fileState),
 		wake:     make(chan struct{}, 1),
+
+		fullEvery: FullScanInterval,
 	}
 }
 
@@ -181,19 +204,29 @@ func (w *Watcher) Close() {
 	}
 }
 
-// Scan reads the directory once and brings the record set up to date.
+// Scan looks at the directory once and, if it may have changed, reads it
+// and brings the record set up to date.
 func (w *Watcher) Scan() {
-	if err := w.checkDir(); err != nil {
-		return
-	}
-	entries, err := os.ReadDir(w.dir)
+	info, err := w.checkDir()
 	if err != nil {
-		w.log.Error("Cannot read the directory; keeping the last view", "dir", w.dir, "err", err)
 		return
 	}
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	mtime := info.ModTime()
+	if w.scanned && !w.hot && mtime.Equal(w.dirMtime) && now.Sub(mtime) > recheckWindow &&
+		now.Sub(w.lastFull) < w.fullEvery && (w.self == nil || w.files[w.selfFile] != nil) {
+		return
+	}
+	// The directory's time is taken before the readdir: a change during
+	// the scan makes the next look a full scan too.
+	w.dirMtime, w.lastFull, w.hot = mtime, now, false
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		w.log.Error("Cannot read the directory; keeping the last view", "dir", w.dir, "err", err)
+		return
+	}
 	seen := make(map[string]bool, len(entries))
 	selfSeen := false
 	// changed: a file was read, added or removed. An idle directory stops
@@ -303,8 +336,11 @@ func (w *Watcher) stat(name string, now time.Time) bool {
 	}
 	ino := inode(info)
 	old := w.files[name]
-	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino &&
-		now.Sub(info.ModTime()) > recheckWindow {
+	recent := now.Sub(info.ModTime()) <= recheckWindow
+	if recent {
+		w.hot = true
+	}
+	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino && !recent {
 		return false
 	}
 	fs := &fileState{size: info.Size(), mtime: info.ModTime(), ino: ino}
@@ -333,11 +369,14 @@ func (w *Watcher) canonical(name string) bool {
 }
 
 // checkDir refuses a directory others may write to (unless Insecure),
-// logging each new reason once. w.mu is not held.
-func (w *Watcher) checkDir() error {
-	err := CheckDir(w.dir)
-	if w.Insecure {
-		err = nil
+// logging each new reason once, and returns its stat. w.mu is not held.
+func (w *Watcher) checkDir() (os.FileInfo, error) {
+	info, err := os.Stat(w.dir)
+	if err == nil {
+		err = checkDirInfo(w.dir, info)
+		if w.Insecure {
+			err = nil
+		}
 	}
 	msg := ""
 	if err != nil {
@@ -350,7 +389,7 @@ func (w *Watcher) checkDir() error {
 	if changed && err != nil {
 		w.log.Error("Not reading the directory; keeping the last view", "err", err)
 	}
-	return err
+	return info, err
 }
 
 // CheckDir reports whether dir is a directory that only root or this
@@ -360,6 +399,11 @@ func CheckDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	return checkDirInfo(dir, st)
+}
+
+// checkDirInfo is CheckDir on the stat of dir.
+func checkDirInfo(dir string, st os.FileInfo) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
