@@ -44,10 +44,12 @@ NS=wgpx-idle-$$
 ETCD_PID=
 DAEMON_PID=
 cleanup() {
-	[[ -n $DAEMON_PID ]] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-	[[ -n $ETCD_PID ]] && kill "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+	local rc=$?
+	if [[ -n $DAEMON_PID ]]; then kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; fi
+	if [[ -n $ETCD_PID ]]; then kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; fi
 	ip netns del "$NS" 2>/dev/null
 	rm -rf "$TMP"
+	exit "$rc"
 }
 trap cleanup EXIT
 

@@ -237,9 +237,9 @@ func TestMeshEtcdFleet(t *testing.T) {
 	}
 
 	// A node joins: on every other node, and they on it, within 2 s.
-	harness0, mesh0 := harnessCPU(), meshCPU(l)
 	others := append([]*meshNode(nil), l.nodes...)
 	newcomer := l.startNode(size + 1)
+	harness0, mesh0 := harnessCPU(), meshCPU(l)
 	start = time.Now()
 	l.join(newcomer)
 	// The newcomer and the others are watched at once: one look at a
