@@ -54,7 +54,7 @@ for n in "${SIZES[@]}"; do
 	# FIGURES mesh nodes=N converge(min=..ms median=..ms max=..ms missing=0) join(...) newcomer_ms=.. leave(...) ttl_s=.. poll_ms=..
 	part() { sed -n "s/.*$1(min=\([0-9]*\)ms median=\([0-9]*\)ms max=\([0-9]*\)ms.*/\1 \/ \2 \/ \3/p" <<<"$fig"; }
 	val() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$fig"; }
-	rows+=("| $n | $(part converge) | $(part join) | $(val newcomer_ms) | $(part leave) | $(val ttl_s) s | $(val poll_ms) ms | $(val harness_cpu_ms) / $(val nodes_cpu_ms) | $load0 → $load1 |")
+	rows+=("| $n | $(part converge) | $(part join) | $(val newcomer_ms) | $(part leave) | $(val ttl_s) s | $(val poll_ms) / $(val leave_poll_ms) ms | $(val harness_cpu_ms) / $(val nodes_cpu_ms) | $load0 → $load1 |")
 done
 
 {
@@ -71,7 +71,7 @@ done
 	echo "Machine: $(nproc) CPUs, $(uname -sr), wgplex $(git rev-parse --short HEAD). Shared with other"
 	echo "builds and tests: the figures are noisy."
 	echo
-	echo "| nodes | full mesh from the keys set, ms | join seen by each other node, ms | newcomer has all, ms | killed node gone, ms | lease TTL | poll | CPU from join to leave, harness / all nodes, ms | load (1/5/15 min) before → after |"
+	echo "| nodes | full mesh from the keys set, ms | join seen by each other node, ms | newcomer has all, ms | killed node gone, ms | lease TTL | poll: join / leave | CPU from join to leave, harness / all nodes, ms | load (1/5/15 min) before → after |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${rows[@]}"
 } | write_section "$OUT" mesh

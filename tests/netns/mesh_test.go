@@ -60,6 +60,11 @@ func meshPoll(nodes int) time.Duration {
 	return 100 * time.Millisecond
 }
 
+// meshLeavePoll is the time between two looks while a killed node's lease
+// runs out: the 2 s of slack past the TTL allow a coarser look over the
+// longer wait.
+const meshLeavePoll = 250 * time.Millisecond
+
 // uapiPeer is one peer as a UAPI get shows it.
 type uapiPeer struct {
 	endpoint string
@@ -112,15 +117,14 @@ func (l *meshLab) hasNode(peers map[string]uapiPeer, o *meshNode) bool {
 		strings.HasPrefix(p.endpoint, fmt.Sprintf("10.213.%d.%d:", l.subnet, o.host))
 }
 
-// watchNodes polls every node in nodes at once, one UAPI get per look,
-// until cond holds for it or timeout passes. It returns, per node, how
+// watchNodes polls every node in nodes at once, one UAPI get per look
+// every poll, until cond holds for it or timeout passes. It returns, per node, how
 // long after since cond first held (-1 if never) and the last reason it
 // did not.
-func (l *meshLab) watchNodes(nodes []*meshNode, since time.Time, timeout time.Duration,
+func (l *meshLab) watchNodes(nodes []*meshNode, since time.Time, timeout, poll time.Duration,
 	cond func(n *meshNode, peers map[string]uapiPeer) (bool, string)) ([]time.Duration, []string) {
 	took := make([]time.Duration, len(nodes))
 	why := make([]string, len(nodes))
-	poll := meshPoll(len(l.nodes))
 	end := since.Add(timeout)
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -245,7 +249,7 @@ func TestMeshEtcdFleet(t *testing.T) {
 	// The newcomer and the others are watched at once: one look at a
 	// node never waits for another node.
 	all := append(append([]*meshNode(nil), others...), newcomer)
-	seen, why := l.watchNodes(all, start, meshJoinDeadline+10*time.Second,
+	seen, why := l.watchNodes(all, start, meshJoinDeadline+10*time.Second, meshPoll(len(l.nodes)),
 		func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
 			if n != newcomer {
 				return l.hasNode(peers, newcomer), fmt.Sprintf("node %d: no node %d", n.host, newcomer.host)
@@ -280,7 +284,7 @@ func TestMeshEtcdFleet(t *testing.T) {
 	Eventually(t, 10*time.Second, "the victim to exit", func() (bool, string) { return victim.d.Exited(), "" })
 	rest := l.live()
 	limit := meshLeaseTTL + meshLeaveSlack
-	gone, whyGone := l.watchNodes(rest, start, limit+10*time.Second,
+	gone, whyGone := l.watchNodes(rest, start, limit+10*time.Second, meshLeavePoll,
 		func(n *meshNode, peers map[string]uapiPeer) (bool, string) {
 			_, there := peers[hexKey(victim.key.Public)]
 			return !there, fmt.Sprintf("node %d still has node %d", n.host, victim.host)
@@ -298,9 +302,9 @@ func TestMeshEtcdFleet(t *testing.T) {
 	if ok, detail := l.meshCompleteUAPI(); !ok {
 		t.Errorf("the mesh is not whole after the kill: %s", detail)
 	}
-	t.Logf("FIGURES mesh nodes=%d converge(%s) join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d harness_cpu_ms=%d nodes_cpu_ms=%d",
+	t.Logf("FIGURES mesh nodes=%d converge(%s) join(%s) newcomer_ms=%d leave(%s) ttl_s=%d poll_ms=%d leave_poll_ms=%d harness_cpu_ms=%d nodes_cpu_ms=%d",
 		size, converge, join, sees[0].Milliseconds(), leave,
-		int(meshLeaseTTL.Seconds()), meshPoll(len(l.nodes)).Milliseconds(), harness.Milliseconds(), mesh.Milliseconds())
+		int(meshLeaseTTL.Seconds()), meshPoll(len(l.nodes)).Milliseconds(), meshLeavePoll.Milliseconds(), harness.Milliseconds(), mesh.Milliseconds())
 	logPluginFootprint(t, l)
 }
 
@@ -356,7 +360,7 @@ func (l *meshLab) complete(live []*meshNode) func(n *meshNode, peers map[string]
 // meshCompleteUAPI is meshComplete read with one UAPI get per node.
 func (l *meshLab) meshCompleteUAPI() (bool, string) {
 	live := l.live()
-	took, why := l.watchNodes(live, time.Now(), 0, l.complete(live))
+	took, why := l.watchNodes(live, time.Now(), 0, 0, l.complete(live))
 	var bad []string
 	for i, d := range took {
 		if d < 0 {
@@ -371,7 +375,7 @@ func (l *meshLab) meshCompleteUAPI() (bool, string) {
 func (l *meshLab) waitMeshUAPI(since time.Time, timeout time.Duration, what string) spread {
 	l.t.Helper()
 	live := l.live()
-	took, why := l.watchNodes(live, since, timeout, l.complete(live))
+	took, why := l.watchNodes(live, since, timeout, meshPoll(len(live)), l.complete(live))
 	s := spreadOf(took)
 	if s.missing > 0 {
 		var bad []string
