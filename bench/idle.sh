@@ -45,6 +45,8 @@ ETCD_PID=
 DAEMON_PID=
 cleanup() {
 	local rc=$?
+	# A stopped process's wait status is not a failure of the run.
+	set +e
 	if [[ -n $DAEMON_PID ]]; then kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; fi
 	if [[ -n $ETCD_PID ]]; then kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; fi
 	ip netns del "$NS" 2>/dev/null
