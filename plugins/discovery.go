@@ -568,10 +568,18 @@ func (d *Discovery) selfLoop() {
 		if src != nil {
 			seen = src.Generation()
 		}
-		if !fresh || src == nil {
+		looked := !fresh || src == nil
+		if looked {
 			ann, fresh = d.announcement(), true
 		}
 		pub, port := d.identity()
+		if !looked && !pub.IsZero() && pub != d.currentKey() {
+			// A new key is published at once, so look again: addresses
+			// set just before it (an interface brought up) may be newer
+			// than the last look, which would otherwise wait for the
+			// next announcement check.
+			ann = d.announcement()
+		}
 		self, ok := d.selfRecord(ann, pub, port)
 		selfChanged := d.book.setSelf(self.AllowedIPs)
 		d.mu.Lock()

@@ -51,3 +51,10 @@ func (d *Discovery) identity() (core.PublicKey, uint16) {
 	snap := d.opts.Tunnel.Snapshot()
 	return snap.PublicKey, snap.ListenPort
 }
+
+// currentKey is the interface key the self loop last saw.
+func (d *Discovery) currentKey() core.PublicKey {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastKey
+}

@@ -21,6 +21,8 @@
 //	                   (the name `go install golang.zx2c4.com/wireguard@...` gives)
 //	                   from PATH or $(go env GOPATH)/bin
 //	CI                 "true" turns every skip into a failure
+//	WGPLEX_MESH_NODES  nodes of TestMeshEtcdFleet (default 8; bench/mesh.sh
+//	                   runs 32 and 64)
 //
 // Nothing here sends a packet outside the namespaces a test creates: the
 // underlay uses 10.213.0.0/16 and fd00:213::/64, the tunnel 10.214.0.0/16 and

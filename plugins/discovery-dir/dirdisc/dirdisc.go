@@ -10,10 +10,18 @@
 // The directory is polled (by default every 500 ms) rather than watched
 // with inotify: a shared directory is the main use, and inotify does not
 // see changes another host makes on NFS, SMB or a FUSE file system. A
-// scan is one readdir and one stat per file; files are read only when
-// their size, modification time or inode changed, or when they changed
-// within the last two seconds (a file system's time stamps may be too
-// coarse to tell two quick edits apart).
+// look is one stat of the directory: files added, removed or renamed into
+// place (as the plugin writes its own) change its modification time, and
+// only then, or every FullScanInterval, does a full scan follow: one
+// readdir and one stat per file. Files are read only when their size,
+// modification time or inode changed, or when they changed within the
+// last two seconds (a file system's time stamps may be too coarse to tell
+// two quick edits apart; a directory changed that recently is scanned in
+// full at every look). A file edited in place, which leaves the
+// directory's time alone, is therefore seen within FullScanInterval; one
+// written to a temporary file and renamed over the old, at the next look.
+// An idle directory of thousands of peers then costs a stat twice a
+// second, not thousands.
 //
 // The package is both the discovery-dir plugin binary and the copy
 // embedded in wgplex (`wgplex --discovery-dir DIR`), which is why it is a
@@ -46,6 +54,11 @@ const DefaultInterval = 500 * time.Millisecond
 // again at the next scan even if its stat looks unchanged.
 const recheckWindow = 2 * time.Second
 
+// FullScanInterval is the longest time between two full scans when the
+// directory's modification time says nothing changed: it bounds how long
+// a file edited in place goes unseen.
+const FullScanInterval = 10 * time.Second
+
 // Watcher is the directory discovery. It implements sdk.Discovery.
 type Watcher struct {
 	// Insecure, set before Run, lets the directory and files be writable
@@ -65,6 +78,14 @@ type Watcher struct {
 	files    map[string]*fileState
 	scanned  bool
 	wake     chan struct{}
+	// The last full scan: the directory's modification time before it,
+	// when it ran, and whether it met a file changed within
+	// recheckWindow (which keeps the next look a full scan).
+	dirMtime time.Time
+	lastFull time.Time
+	hot      bool
+	// fullEvery is FullScanInterval; tests shorten it.
+	fullEvery time.Duration
 }
 
 var _ sdk.Discovery = (*Watcher)(nil)
@@ -76,6 +97,8 @@ type fileState struct {
 	ino   uint64
 	rec   sdk.Record
 	err   string // why the file is not used, "" if it is
+	// canonical: the file has the name SelfFileName gives for its key.
+	canonical bool
 }
 
 // New returns a watcher of dir; it does nothing until Run.
@@ -92,6 +115,8 @@ func New(dir string, interval time.Duration, log hclog.Logger) *Watcher {
 		log:      log,
 		files:    make(map[string]*fileState),
 		wake:     make(chan struct{}, 1),
+
+		fullEvery: FullScanInterval,
 	}
 }
 
@@ -179,21 +204,35 @@ func (w *Watcher) Close() {
 	}
 }
 
-// Scan reads the directory once and brings the record set up to date.
+// Scan looks at the directory once and, if it may have changed, reads it
+// and brings the record set up to date.
 func (w *Watcher) Scan() {
-	if err := w.checkDir(); err != nil {
-		return
-	}
-	entries, err := os.ReadDir(w.dir)
+	info, err := w.checkDir()
 	if err != nil {
-		w.log.Error("Cannot read the directory; keeping the last view", "dir", w.dir, "err", err)
 		return
 	}
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	mtime := info.ModTime()
+	if w.scanned && !w.hot && mtime.Equal(w.dirMtime) && now.Sub(mtime) > recheckWindow &&
+		now.Sub(w.lastFull) < w.fullEvery && (w.self == nil || w.files[w.selfFile] != nil) {
+		return
+	}
+	// The directory's time is taken before the readdir: a change during
+	// the scan makes the next look a full scan too.
+	w.dirMtime, w.lastFull, w.hot = mtime, now, false
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		w.log.Error("Cannot read the directory; keeping the last view", "dir", w.dir, "err", err)
+		return
+	}
 	seen := make(map[string]bool, len(entries))
 	selfSeen := false
+	// changed: a file was read, added or removed. An idle directory stops
+	// at the stats: the records, and the order among files that claim
+	// one key, are as the last scan left them.
+	changed := !w.scanned
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) || !e.Type().IsRegular() {
@@ -203,7 +242,9 @@ func (w *Watcher) Scan() {
 			selfSeen = true
 		}
 		seen[name] = true
-		w.stat(name, now)
+		if w.stat(name, now) {
+			changed = true
+		}
 	}
 	if w.self != nil && !selfSeen {
 		if err := w.writeSelf(); err != nil {
@@ -215,7 +256,11 @@ func (w *Watcher) Scan() {
 	for name := range w.files {
 		if !seen[name] {
 			delete(w.files, name)
+			changed = true
 		}
+	}
+	if !changed {
+		return
 	}
 
 	// One record per key: if two files claim a key, the file named after
@@ -266,30 +311,37 @@ func (w *Watcher) Scan() {
 	}
 }
 
-// stat looks at one file and reads it if it may have changed. w.mu is
-// held.
-func (w *Watcher) stat(name string, now time.Time) {
+// stat looks at one file and reads it if it may have changed. It reports
+// whether what the scan knows of the file changed (read again, refused
+// anew, gone). w.mu is held.
+func (w *Watcher) stat(name string, now time.Time) bool {
 	path := filepath.Join(w.dir, name)
 	info, err := os.Stat(path)
 	if err != nil {
+		_, had := w.files[name]
 		delete(w.files, name)
-		return
+		return had
 	}
 	if !w.Insecure {
 		if err := checkOwner(info); err != nil {
 			msg := err.Error()
-			if old := w.files[name]; old == nil || old.err != msg {
-				w.log.Warn("Peer file ignored", "file", name, "err", msg)
+			old := w.files[name]
+			if old != nil && old.err == msg {
+				return false
 			}
+			w.log.Warn("Peer file ignored", "file", name, "err", msg)
 			w.files[name] = &fileState{err: msg}
-			return
+			return true
 		}
 	}
 	ino := inode(info)
 	old := w.files[name]
-	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino &&
-		now.Sub(info.ModTime()) > recheckWindow {
-		return
+	recent := now.Sub(info.ModTime()) <= recheckWindow
+	if recent {
+		w.hot = true
+	}
+	if old != nil && old.size == info.Size() && old.mtime.Equal(info.ModTime()) && old.ino == ino && !recent {
+		return false
 	}
 	fs := &fileState{size: info.Size(), mtime: info.ModTime(), ino: ino}
 	w.files[name] = fs
@@ -299,27 +351,32 @@ func (w *Watcher) stat(name string, now time.Time) {
 		if old == nil || old.err != fs.err {
 			w.log.Warn("Peer file ignored", "file", name, "err", err)
 		}
-		return
+		return true
 	}
 	fs.rec = rec
+	fs.canonical = name == SelfFileName(rec.PublicKey)
 	if old != nil && old.err != "" {
 		w.log.Info("Peer file usable again", "file", name)
 	}
+	return true
 }
 
 // canonical reports whether a file's name is the one SelfFileName gives
 // for the key it holds. w.mu is held.
 func (w *Watcher) canonical(name string) bool {
 	fs := w.files[name]
-	return fs != nil && fs.err == "" && name == SelfFileName(fs.rec.PublicKey)
+	return fs != nil && fs.err == "" && fs.canonical
 }
 
 // checkDir refuses a directory others may write to (unless Insecure),
-// logging each new reason once. w.mu is not held.
-func (w *Watcher) checkDir() error {
-	err := CheckDir(w.dir)
-	if w.Insecure {
-		err = nil
+// logging each new reason once, and returns its stat. w.mu is not held.
+func (w *Watcher) checkDir() (os.FileInfo, error) {
+	info, err := os.Stat(w.dir)
+	if err == nil {
+		err = checkDirInfo(w.dir, info)
+		if w.Insecure {
+			err = nil
+		}
 	}
 	msg := ""
 	if err != nil {
@@ -332,7 +389,7 @@ func (w *Watcher) checkDir() error {
 	if changed && err != nil {
 		w.log.Error("Not reading the directory; keeping the last view", "err", err)
 	}
-	return err
+	return info, err
 }
 
 // CheckDir reports whether dir is a directory that only root or this
@@ -342,6 +399,11 @@ func CheckDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	return checkDirInfo(dir, st)
+}
+
+// checkDirInfo is CheckDir on the stat of dir.
+func checkDirInfo(dir string, st os.FileInfo) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
