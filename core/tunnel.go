@@ -119,6 +119,7 @@ type Tunnel struct {
 	isUp           atomic.Bool
 	mtu            atomic.Int32
 	underLoadUntil atomic.Int64
+	loadReplies    atomic.Uint64 // cookie replies towards the next load extension (handshake.go)
 	forceUnderLoad atomic.Bool
 
 	work       chan *job
