@@ -56,7 +56,8 @@ const (
 	CryptoInline
 	// CryptoParallel hands every batch to a pool of Workers goroutines,
 	// with per-peer order kept, so that one busy direction can use every
-	// CPU.
+	// CPU. A batch of a single packet is still run by the goroutine that
+	// read it: a hand-off would cost more than the packet's crypto.
 	CryptoParallel
 )
 
