@@ -75,5 +75,5 @@ func benchDataPath(b *testing.B, crypto, impl string, size, batch int) {
 		sent += k
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime(b) - cpu0).Nanoseconds())/float64(b.N), "cpu-ns/pkt")
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/pkt")
 }
