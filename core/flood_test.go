@@ -189,3 +189,27 @@ func TestHandshakeDuringFlood(t *testing.T) {
 	}
 	send(t, a, b, "after the handshake")
 }
+
+// TestFloodHoldsLoadState: a flood that only gets cookie replies never
+// reaches the handshake queue whose depth set the load state, so the
+// replies themselves hold it while they go out at that rate; once they
+// stop, it lapses after UnderLoadHold.
+func TestFloodHoldsLoadState(t *testing.T) {
+	clock := coretest.NewFakeClock(epoch)
+	_, b, nw := pair(t, clock, false)
+	f := newFlooder(t, nw, "192.0.2.66", b.Pub, netip.MustParseAddrPort("192.0.2.2:51821"))
+	b.Tunnel.SetUnderLoad(true)
+	f.send(t, core.HandshakeQueueSize/8)
+	settle(t, nw, b)
+	if got := b.Tunnel.Stats().CookieRepliesSent; got != core.HandshakeQueueSize/8 {
+		t.Fatalf("%d cookie replies for %d initiations under load", got, core.HandshakeQueueSize/8)
+	}
+	b.Tunnel.SetUnderLoad(false)
+	if !b.Tunnel.Stats().UnderLoad {
+		t.Fatal("load state not held by the flood's cookie replies")
+	}
+	clock.Advance(core.UnderLoadHold + time.Millisecond)
+	if b.Tunnel.Stats().UnderLoad {
+		t.Fatal("load state held after the flood stopped")
+	}
+}
