@@ -181,6 +181,7 @@ func TestHandshakeDuringFlood(t *testing.T) {
 		clock.Advance(step)
 		settle(t, nw, a, b)
 	}
+	t.Logf("handshake after %v of protocol time; %d cookie replies to the flood", clock.Now().Sub(start), f.replies.Load())
 	if got := f.replies.Load(); got == 0 {
 		t.Fatal("the flood got no cookie replies")
 	}
