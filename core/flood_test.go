@@ -194,7 +194,8 @@ func TestHandshakeDuringFlood(t *testing.T) {
 // TestFloodHoldsLoadState: a flood that only gets cookie replies never
 // reaches the handshake queue whose depth set the load state, so the
 // replies themselves hold it while they go out at that rate; once they
-// stop, it lapses after UnderLoadHold.
+// stop, it lapses after UnderLoadHold, and a slower trickle does not hold
+// it at all.
 func TestFloodHoldsLoadState(t *testing.T) {
 	clock := coretest.NewFakeClock(epoch)
 	_, b, nw := pair(t, clock, false)
@@ -212,5 +213,17 @@ func TestFloodHoldsLoadState(t *testing.T) {
 	clock.Advance(core.UnderLoadHold + time.Millisecond)
 	if b.Tunnel.Stats().UnderLoad {
 		t.Fatal("load state held after the flood stopped")
+	}
+
+	// As many replies, spread over more than UnderLoadHold, do not hold it.
+	b.Tunnel.SetUnderLoad(true)
+	f.send(t, core.HandshakeQueueSize/8-1)
+	settle(t, nw, b)
+	clock.Advance(core.UnderLoadHold + time.Millisecond)
+	f.send(t, 1)
+	settle(t, nw, b)
+	b.Tunnel.SetUnderLoad(false)
+	if b.Tunnel.Stats().UnderLoad {
+		t.Fatal("load state held by a trickle of cookie replies")
 	}
 }

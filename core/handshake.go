@@ -162,17 +162,31 @@ func (t *Tunnel) sendCookieReplies(s *hsScreen) {
 		}
 		i = j
 	}
-	// A flood that only ever gets cookie replies no longer reaches the
-	// handshake queue, whose depth is what puts the interface under load;
-	// so while the replies keep coming at that depth's rate or faster, the
-	// load state is held. (A slower trickle of cookie-less messages lets
-	// it lapse: then the workers can afford them.)
-	if len(s.replies) > 0 && t.loadReplies.Add(uint64(len(s.replies))) >= HandshakeQueueSize/8 {
-		t.loadReplies.Store(0)
-		t.underLoadUntil.Store(t.clock.Now().Add(UnderLoadHold).UnixNano())
+	if len(s.replies) > 0 {
+		t.holdLoad(len(s.replies))
 	}
 	clear(s.replyEps)
 	s.replies, s.replyEps = s.replies[:0], s.replyEps[:0]
+}
+
+// holdLoad counts n cookie replies sent. A flood that only ever gets
+// cookie replies no longer reaches the handshake queue, whose depth is what
+// puts the interface under load; so while cookie replies go out at the
+// rate that depth stands for (an eighth of the queue within UnderLoadHold)
+// or faster, the load state is held. A slower trickle lets it lapse: the
+// workers can afford that. Receive goroutines race here harmlessly: at
+// worst a window counts a few replies more or less.
+func (t *Tunnel) holdLoad(n int) {
+	now := t.clock.Now().UnixNano()
+	if now-t.loadWindow.Load() > int64(UnderLoadHold) {
+		t.loadWindow.Store(now)
+		t.loadReplies.Store(0)
+	}
+	if t.loadReplies.Add(uint64(n)) >= HandshakeQueueSize/8 {
+		t.loadWindow.Store(now)
+		t.loadReplies.Store(0)
+		t.underLoadUntil.Store(now + int64(UnderLoadHold))
+	}
 }
 
 // underLoad reports whether handshakes currently require cookies.

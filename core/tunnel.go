@@ -120,7 +120,8 @@ type Tunnel struct {
 	isUp           atomic.Bool
 	mtu            atomic.Int32
 	underLoadUntil atomic.Int64
-	loadReplies    atomic.Uint64 // cookie replies towards the next load extension (handshake.go)
+	loadReplies    atomic.Uint64 // cookie replies in the current window (holdLoad)
+	loadWindow     atomic.Int64  // when that window started, UnixNano
 	forceUnderLoad atomic.Bool
 
 	work       chan *job
