@@ -14,8 +14,9 @@ import (
 )
 
 // TestReceivedHandshakeCountersByValidity: random bytes of the size and
-// type of each handshake message reach the handshake worker and are counted
-// as received but invalid; a real handshake afterwards is counted valid.
+// type of each handshake message are counted as received but invalid
+// (initiations and responses where they arrive, cookie replies by the
+// handshake worker); a real handshake afterwards is counted valid.
 func TestReceivedHandshakeCountersByValidity(t *testing.T) {
 	clock := coretest.NewFakeClock(epoch)
 	a, b, nw := pair(t, clock, false)

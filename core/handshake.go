@@ -14,6 +14,8 @@ import (
 // does the I/O, the per-peer bookkeeping and the load handling of §5.3.
 
 // hsJob is one received handshake or cookie message awaiting a worker.
+// Initiations and responses get here only through screenHandshake, with
+// only their Diffie-Hellman work left.
 type hsJob struct {
 	typ uint32
 	msg []byte
@@ -31,9 +33,159 @@ func (t *Tunnel) queueHandshake(typ uint32, msg []byte, ep Endpoint) {
 	default:
 		t.busy.Add(-1)
 		t.stats.drop(DropQueueFull)
+		t.stats.received(typ, false)
 	}
 	if len(t.hsQueue) >= HandshakeQueueSize/8 {
 		t.underLoadUntil.Store(t.clock.Now().Add(UnderLoadHold).UnixNano())
+	}
+}
+
+// maxPendingReplies bounds the cookie replies a receive loop gathers
+// before it sends them.
+const maxPendingReplies = 64
+
+// hsScreen is what a receive loop keeps for the handshake messages of one
+// batch: the load state (read once), the cookie of the last source seen
+// (a flood comes from few addresses) and the cookie replies to send when
+// the batch is done, each a slot of replyBuf.
+type hsScreen struct {
+	loadRead, load bool
+	src            [18]byte
+	srcLen         int
+	cookie         [cookie.MACSize]byte
+	haveCookie     bool
+	replyBuf       [maxPendingReplies * cookie.ReplySize]byte
+	replies        [][]byte
+	replyEps       []Endpoint
+}
+
+// reset starts a new batch. The cookie is not kept across batches: the
+// secret it depends on rotates.
+func (s *hsScreen) reset() {
+	s.loadRead, s.haveCookie = false, false
+}
+
+// cookieFor returns the cookie of src, computing it only when src differs
+// from the last one asked for in this batch.
+func (s *hsScreen) cookieFor(c *cookie.Checker, src []byte, now time.Time) *[cookie.MACSize]byte {
+	if !s.haveCookie || string(s.src[:s.srcLen]) != string(src) {
+		s.cookie = c.Cookie(src, now)
+		s.srcLen = copy(s.src[:], src)
+		s.haveCookie = true
+	}
+	return &s.cookie
+}
+
+// screenHandshake runs on the receive path for an initiation or a
+// response: the checks that cost a hash, not a Diffie-Hellman operation
+// (§5.3, §5.4.4). A message with a bad MAC1 is dropped; under load, one
+// without a valid MAC2 gets a cookie reply, gathered into the batch's
+// replies and sent with them, and one from a source over its rate is
+// dropped. Only what is left, messages that will cost a Diffie-Hellman
+// operation, is copied and queued for the handshake workers. A flood
+// thus costs the receiving goroutine a hash or two per datagram and one
+// send per batch, and never wakes a worker.
+func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxState) {
+	if ep == nil || !t.isUp.Load() {
+		return
+	}
+	s := &st.hs
+	if !s.loadRead {
+		s.load, s.loadRead = t.underLoad(), true
+	}
+	var sb [18]byte
+	src := cookie.AppendSource(sb[:0], ep.DstAddrPort())
+	var verdict cookie.Verdict
+	if s.load {
+		verdict = t.checker.CheckWithCookie(msg, s.cookieFor(t.checker, src, st.now))
+	} else {
+		verdict = t.checker.CheckWithCookie(msg, nil)
+	}
+	if verdict == cookie.VerdictInvalid {
+		t.stats.drop(DropHandshake)
+		t.stats.received(typ, false)
+		if typ == noise.MessageTypeInitiation {
+			t.rl.debugf("Invalid initiation MAC from %s", ep)
+		} else {
+			t.rl.debugf("Invalid response MAC from %s", ep)
+		}
+		return
+	}
+	if s.load {
+		if verdict != cookie.VerdictMAC1AndMAC2Valid {
+			t.stats.received(typ, false)
+			t.addCookieReply(typ, msg, ep, st)
+			return
+		}
+		if !t.limiter.Allow(ep.DstAddrPort().Addr(), st.now) {
+			t.stats.drop(DropHandshake)
+			t.stats.received(typ, false)
+			return
+		}
+	}
+	t.queueHandshake(typ, msg, ep)
+}
+
+// addCookieReply builds the cookie reply to msg into the batch's replies,
+// sending those gathered so far first if there is no room left.
+func (t *Tunnel) addCookieReply(typ uint32, msg []byte, ep Endpoint, st *rxState) {
+	s := &st.hs
+	if len(s.replies) == maxPendingReplies {
+		t.sendCookieReplies(s)
+	}
+	sender := noise.InitiationSenderIndex(msg)
+	if typ == noise.MessageTypeResponse {
+		sender = noise.ResponseSenderIndex(msg)
+	}
+	i := len(s.replies)
+	out := s.replyBuf[i*cookie.ReplySize : (i+1)*cookie.ReplySize]
+	// The cookie was computed for this source by the MAC2 check.
+	if err := t.checker.CreateReplyWithCookie(out, msg, sender, &s.cookie); err != nil {
+		t.rl.debug("Failed to create cookie reply", "err", err)
+		return
+	}
+	s.replies = append(s.replies, out)
+	s.replyEps = append(s.replyEps, ep)
+}
+
+// sendCookieReplies sends the gathered cookie replies, one send per run of
+// replies to the same address (a flood from one source: one per batch).
+func (t *Tunnel) sendCookieReplies(s *hsScreen) {
+	for i := 0; i < len(s.replies); {
+		to := s.replyEps[i].DstAddrPort()
+		j := i + 1
+		for j < len(s.replies) && s.replyEps[j].DstAddrPort() == to {
+			j++
+		}
+		if err := t.sendTo(s.replies[i:j], s.replyEps[i]); err == nil {
+			t.stats.cookieRepliesSent.Add(uint64(j - i))
+		}
+		i = j
+	}
+	if len(s.replies) > 0 {
+		t.holdLoad(len(s.replies))
+	}
+	clear(s.replyEps)
+	s.replies, s.replyEps = s.replies[:0], s.replyEps[:0]
+}
+
+// holdLoad counts n cookie replies sent. A flood that only ever gets
+// cookie replies no longer reaches the handshake queue, whose depth is what
+// puts the interface under load; so while cookie replies go out at the
+// rate that depth stands for (an eighth of the queue within UnderLoadHold)
+// or faster, the load state is held. A slower trickle lets it lapse: the
+// workers can afford that. Receive goroutines race here harmlessly: at
+// worst a window counts a few replies more or less.
+func (t *Tunnel) holdLoad(n int) {
+	now := t.clock.Now().UnixNano()
+	if now-t.loadWindow.Load() > int64(UnderLoadHold) {
+		t.loadWindow.Store(now)
+		t.loadReplies.Store(0)
+	}
+	if t.loadReplies.Add(uint64(n)) >= HandshakeQueueSize/8 {
+		t.loadWindow.Store(now)
+		t.loadReplies.Store(0)
+		t.underLoadUntil.Store(now + int64(UnderLoadHold))
 	}
 }
 
@@ -58,8 +210,6 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 		return
 	}
 	now := t.clock.Now()
-	var sb [18]byte
-	src := cookie.AppendSource(sb[:0], j.ep.DstAddrPort())
 
 	// Counted once the outcome is known: valid only if the message
 	// authenticated and was acted on, so that random bytes of the right
@@ -82,49 +232,13 @@ func (t *Tunnel) handleHandshake(j hsJob) {
 		return
 	}
 
-	// MAC1 always, MAC2 under load (§5.4.4, §5.3).
-	load := t.underLoad()
-	verdict := t.checker.Check(j.msg, src, load, now)
-	if verdict == cookie.VerdictInvalid {
-		t.stats.drop(DropHandshake)
-		if j.typ == noise.MessageTypeInitiation {
-			t.rl.debugf("Invalid initiation MAC from %s", j.ep)
-		} else {
-			t.rl.debugf("Invalid response MAC from %s", j.ep)
-		}
-		return
-	}
-	if load {
-		if verdict != cookie.VerdictMAC1AndMAC2Valid {
-			t.sendCookieReply(j, src, now)
-			return
-		}
-		if !t.limiter.Allow(j.ep.DstAddrPort().Addr(), now) {
-			t.stats.drop(DropHandshake)
-			return
-		}
-	}
-
+	// Initiations and responses were screened on the receive path
+	// (screenHandshake): MACs, load and rate limit are dealt with.
 	switch j.typ {
 	case noise.MessageTypeInitiation:
 		valid = t.consumeInitiation(j, now)
 	case noise.MessageTypeResponse:
 		valid = t.consumeResponse(j, now)
-	}
-}
-
-func (t *Tunnel) sendCookieReply(j hsJob, src []byte, now time.Time) {
-	var reply [noise.CookieReplySize]byte
-	sender := noise.InitiationSenderIndex(j.msg)
-	if j.typ == noise.MessageTypeResponse {
-		sender = noise.ResponseSenderIndex(j.msg)
-	}
-	if err := t.checker.CreateReply(reply[:], j.msg, sender, src, now); err != nil {
-		t.rl.debug("Failed to create cookie reply", "err", err)
-		return
-	}
-	if err := t.sendTo([][]byte{reply[:]}, j.ep); err == nil {
-		t.stats.cookieRepliesSent.Add(1)
 	}
 }
 

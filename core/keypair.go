@@ -40,9 +40,8 @@ type keypair struct {
 	peer        *Peer
 }
 
-// The transport keys use core/aead: on CPUs with AVX-512 IFMA it seals and
-// opens a full-size packet in about half the time of x/crypto, which it
-// falls back to elsewhere (and with WGPLEX_AEAD=generic).
+// The transport keys use core/aead: x/crypto's ChaCha20-Poly1305, or with
+// WGPLEX_AEAD=avx512 on CPUs with AVX-512 IFMA wgplex's own assembly.
 //
 // It wipes *keys, the caller's copy, whatever the outcome: from here on
 // the keys live only in the AEADs.

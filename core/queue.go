@@ -167,8 +167,12 @@ func runJob(j *job) {
 //
 // In inline mode the device reader and the socket receivers (the callers
 // that may block) run their own jobs to completion instead: see CryptoMode.
+// In parallel mode they do the same with a job of one packet (a ping, a
+// lone ACK): one seal or open costs less than waking a worker, and the
+// packet does not wait for the wake-up. Order is still kept by the peer's
+// queue: a job finished early waits there for the ones before it.
 func (t *Tunnel) enqueue(j *job, block bool) {
-	if block && t.inline {
+	if block && (t.inline || len(j.pkts) == 1) {
 		runJob(j)
 		return
 	}

@@ -16,8 +16,11 @@ import (
 //
 //	ReceiveFunc (batch, one goroutine per socket)
 //	  │ routine receive: message type and length check
-//	  ├─ handshake / cookie ──▶ t.hsQueue (bounded; its depth = "under load")
-//	  │                           └▶ handshakeWorker (handshake.go)
+//	  ├─ initiation / response: screenHandshake, on this goroutine:
+//	  │    MAC1 → under load: MAC2, else cookie reply (sent once per batch)
+//	  │    → rate limit ──▶ t.hsQueue (bounded; its depth = "under load")
+//	  │                       └▶ handshakeWorker: the DH work (handshake.go)
+//	  ├─ cookie reply ──▶ t.hsQueue
 //	  ▼ data: receiver index → keypair (unknown or expired: drop)
 //	peer.rxQ (order)  +  t.work (shared) ──▶ cryptoWorker: open in place
 //	  │ rxQ.flush, in order, under rxMu:
@@ -61,6 +64,7 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		}
 		st.cur = nil
 		st.now = t.clock.Now() // one clock read per batch, not per packet
+		st.hs.reset()
 		datagrams := 0
 		for i := 0; i < n; i++ {
 			if st.spare == nil {
@@ -82,6 +86,7 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		t.stats.socketReadBatch.observe(float64(datagrams), uint64(datagrams))
 		t.dispatchInbound(st.cur)
 		st.cur = nil
+		t.sendCookieReplies(&st.hs)
 		clear(eps)
 	}
 }
@@ -91,6 +96,7 @@ type rxState struct {
 	cur   *job    // the job data messages are added to
 	spare *[]byte // replaces a buffer a job takes; nil when the pool ran dry
 	now   time.Time
+	hs    hsScreen // handshake messages of the batch (handshake.go)
 }
 
 // sortDatagrams hands the datagrams in (*buf)[:size], seg bytes each, on:
@@ -126,8 +132,13 @@ func (t *Tunnel) sortDatagrams(buf *[]byte, size, seg int, ep Endpoint, st *rxSt
 			t.rl.debug("Received message with unknown type or bad length", "from", endpointString(ep), "len", len(msg))
 			continue
 		}
-		if typ != noise.MessageTypeData {
+		switch typ {
+		case noise.MessageTypeData:
+		case noise.MessageTypeCookieReply:
 			t.queueHandshake(typ, msg, ep)
+			continue
+		default:
+			t.screenHandshake(typ, msg, ep, st)
 			continue
 		}
 		e, ok := t.index.lookup(noise.DataReceiverIndex(msg))

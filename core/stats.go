@@ -145,7 +145,7 @@ type Stats struct {
 	RxBytes, TxBytes     uint64
 	InitiationsSent      uint64
 	// InitiationsReceived and ResponsesReceived count every such message
-	// that reached the handshake worker, valid or not, answered with a
+	// of the right size received while up, valid or not, answered with a
 	// cookie or not; DropHandshake counts the rejected ones.
 	// InitiationsInvalid and ResponsesInvalid are the part of them that
 	// was not acted on: a bad MAC, a failed decryption, an unknown index, a

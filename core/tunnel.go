@@ -56,7 +56,8 @@ const (
 	CryptoInline
 	// CryptoParallel hands every batch to a pool of Workers goroutines,
 	// with per-peer order kept, so that one busy direction can use every
-	// CPU.
+	// CPU. A batch of a single packet is still run by the goroutine that
+	// read it: a hand-off would cost more than the packet's crypto.
 	CryptoParallel
 )
 
@@ -119,6 +120,8 @@ type Tunnel struct {
 	isUp           atomic.Bool
 	mtu            atomic.Int32
 	underLoadUntil atomic.Int64
+	loadReplies    atomic.Uint64 // cookie replies in the current window (holdLoad)
+	loadWindow     atomic.Int64  // when that window started, UnixNano
 	forceUnderLoad atomic.Bool
 
 	work       chan *job

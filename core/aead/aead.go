@@ -5,8 +5,10 @@
 //
 // It holds an implementation for amd64 CPUs with AVX-512 (F, VL, BW and
 // IFMA) next to golang.org/x/crypto/chacha20poly1305. Both produce identical
-// output and accept exactly the same inputs; New picks one (see
-// Accelerated).
+// output and accept exactly the same inputs. New returns x/crypto's unless
+// the AVX-512 one is asked for (ModeAVX512, WGPLEX_AEAD=avx512 in the
+// daemon) and the CPU has it; why it is opt-in is at the end of this
+// comment.
 //
 // The AVX-512 implementation makes two passes over the data: ChaCha20 16
 // blocks at a time in ZMM registers (chacha20_amd64.s), and Poly1305 with
@@ -17,12 +19,16 @@
 // before it writes a single byte of plaintext. x/crypto's fused AVX2 loop is
 // paced by its scalar Poly1305 at about 1.1 cycles/byte; the IFMA Poly1305
 // runs at roughly a quarter of that. On the shared 2-vCPU Sapphire Rapids
-// machine it was measured on (alternating runs, medians), Seal of a
-// 1420-byte packet was 1.8-2.2x as fast as x/crypto and Open 1.5-1.65x
-// (Open does a little more: it buffers the first keystream batch until the
-// tag is verified), 8 KiB about 2.1-2.3x, so New uses it by default.
-// 64-byte packets are about as fast as with x/crypto (0.9-1.1x): they are
-// too short for the vector Poly1305.
+// machine it was measured on, Seal of a 1420-byte packet was 1.8-2.2x as
+// fast as x/crypto and Open 1.5-1.65x on a quiet machine (Open does a
+// little more: it buffers the first keystream batch until the tag is
+// verified), 8 KiB about 2.1-2.3x; 64-byte packets are about as fast as
+// with x/crypto (0.9-1.1x): they are too short for the vector Poly1305.
+// Measured as CPU time on a busy machine, the 1420-byte gain was 1.3x for
+// both. End to end, with the kernel, the TUN and UDP copies and the TCP
+// stack around it, that bought about 10% of throughput and of CPU per
+// byte, not enough to put the hand-written assembly on the default path.
+// It stays, tested against x/crypto, for those who measure that it pays.
 package aead
 
 import (
@@ -55,9 +61,10 @@ var ErrOpen = errors.New("chacha20poly1305: message authentication failed")
 var errKeySize = errors.New("chacha20poly1305: bad key length")
 
 // avx512ByDefault says whether New uses the AVX-512 implementation when
-// WGPLEX_AEAD is unset: yes, since it is clearly faster than x/crypto for
-// full-size packets (see the package comment).
-const avx512ByDefault = true
+// WGPLEX_AEAD is unset: no. It buys about 10% of CPU per byte end to end
+// (see the package comment), under the 15% that a second, hand-written
+// implementation of the transport AEAD on the default path has to earn.
+const avx512ByDefault = false
 
 // Mode chooses the implementation New returns. The daemon sets it once at
 // start from its configuration (WGPLEX_AEAD); switching while keys are
@@ -65,12 +72,12 @@ const avx512ByDefault = true
 type Mode uint32
 
 const (
-	// ModeAuto uses the AVX-512 implementation where the CPU has it
-	// (avx512ByDefault), x/crypto elsewhere.
+	// ModeAuto is the default: x/crypto (avx512ByDefault is false).
 	ModeAuto Mode = iota
 	// ModeGeneric forces x/crypto (for a misbehaving CPU, or to compare).
 	ModeGeneric
-	// ModeAVX512 asks for the AVX-512 implementation where the CPU has it.
+	// ModeAVX512 opts in to the AVX-512 implementation where the CPU
+	// has it (x/crypto elsewhere).
 	ModeAVX512
 )
 

@@ -104,6 +104,29 @@ func (c *Checker) SetLocalPublicKey(pub [32]byte) {
 // CreateReply (for example the IP address bytes followed by the port), since
 // the cookie is bound to those bytes.
 func (c *Checker) Check(msg []byte, src []byte, checkMAC2 bool, now time.Time) Verdict {
+	if !checkMAC2 {
+		return c.CheckWithCookie(msg, nil)
+	}
+	if len(msg) < macsSize {
+		return VerdictInvalid
+	}
+	cookie := c.cookie(src, now)
+	return c.CheckWithCookie(msg, &cookie)
+}
+
+// Cookie returns the cookie that src (encoded as for Check) must use for
+// MAC2 under the current secret, rotating the secret first if it expired.
+// A receiver that checks and answers many messages from one source in a
+// burst computes it once and passes it to CheckWithCookie and
+// CreateReplyWithCookie; it must not keep it beyond that burst, since the
+// secret rotates.
+func (c *Checker) Cookie(src []byte, now time.Time) [MACSize]byte {
+	return c.cookie(src, now)
+}
+
+// CheckWithCookie is Check with the sender's cookie computed by the caller
+// (see Cookie); a nil cookie checks MAC1 only.
+func (c *Checker) CheckWithCookie(msg []byte, cookie *[MACSize]byte) Verdict {
 	if len(msg) < macsSize {
 		return VerdictInvalid
 	}
@@ -118,10 +141,9 @@ func (c *Checker) Check(msg []byte, src []byte, checkMAC2 bool, now time.Time) V
 	if !equal(want[:], mac1Field(msg)) {
 		return VerdictInvalid
 	}
-	if !checkMAC2 {
+	if cookie == nil {
 		return VerdictMAC1Valid
 	}
-	cookie := c.cookie(src, now)
 	mac(&want, cookie[:], msg[:len(msg)-MACSize])
 	if !equal(want[:], mac2Field(msg)) {
 		return VerdictMAC1Valid
@@ -144,13 +166,25 @@ func (c *Checker) CreateReply(out []byte, msg []byte, receiverIndex uint32, src 
 	if len(msg) < macsSize {
 		return ErrShortMessage
 	}
+	cookie := c.cookie(src, now)
+	return c.CreateReplyWithCookie(out, msg, receiverIndex, &cookie)
+}
+
+// CreateReplyWithCookie is CreateReply with the sender's cookie computed
+// by the caller (see Cookie).
+func (c *Checker) CreateReplyWithCookie(out []byte, msg []byte, receiverIndex uint32, cookie *[MACSize]byte) error {
+	if len(out) < ReplySize {
+		return ErrShortBuffer
+	}
+	if len(msg) < macsSize {
+		return ErrShortMessage
+	}
 	c.mu.RLock()
 	aead := c.cookieAEAD
 	c.mu.RUnlock()
 	if aead == nil {
 		return ErrNoLocalKey
 	}
-	cookie := c.cookie(src, now)
 
 	out = out[:ReplySize]
 	binary.LittleEndian.PutUint32(out[0:4], MessageTypeReply)

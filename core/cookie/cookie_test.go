@@ -510,3 +510,44 @@ func TestAppendSource(t *testing.T) {
 		t.Errorf("AppendSource allocates %v times with room in dst", got)
 	}
 }
+
+// TestWithCookieMatchesCheckAndCreateReply: the calls that take a cookie
+// computed once (Cookie) give the verdicts Check gives and replies that the
+// generator accepts, and a cookie for another source fails MAC2.
+func TestWithCookieMatchesCheckAndCreateReply(t *testing.T) {
+	c, g := pair(t)
+	now := t0
+	ck := c.Cookie(srcA, now)
+	msg := message(initiationSize)
+	g.AddMACs(msg, now)
+	if v, w := c.CheckWithCookie(msg, &ck), c.Check(msg, srcA, true, now); v != w || v != VerdictMAC1Valid {
+		t.Fatalf("no cookie held: CheckWithCookie %v, Check %v", v, w)
+	}
+	if v := c.CheckWithCookie(msg, nil); v != VerdictMAC1Valid {
+		t.Fatalf("MAC1 only: %v", v)
+	}
+	reply := make([]byte, ReplySize)
+	if err := c.CreateReplyWithCookie(reply, msg, 7, &ck); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ConsumeReply(reply, now); err != nil {
+		t.Fatalf("ConsumeReply: %v", err)
+	}
+	msg = message(responseSize)
+	g.AddMACs(msg, now)
+	if v, w := c.CheckWithCookie(msg, &ck), c.Check(msg, srcA, true, now); v != w || v != VerdictMAC1AndMAC2Valid {
+		t.Fatalf("cookie held: CheckWithCookie %v, Check %v", v, w)
+	}
+	other := c.Cookie(srcB, now)
+	if v := c.CheckWithCookie(msg, &other); v != VerdictMAC1Valid {
+		t.Fatalf("another source's cookie: %v", v)
+	}
+	bad := bytes.Clone(msg)
+	bad[5] ^= 1
+	if v := c.CheckWithCookie(bad, &ck); v != VerdictInvalid {
+		t.Fatalf("corrupted body: %v", v)
+	}
+	if err := c.CreateReplyWithCookie(reply[:ReplySize-1], msg, 7, &ck); !errors.Is(err, ErrShortBuffer) {
+		t.Fatalf("short buffer: %v", err)
+	}
+}

@@ -88,7 +88,12 @@ type MemBind struct {
 	inbox chan datagram
 	done  chan struct{}
 	mark  uint32
+	sends atomic.Uint64 // Send calls, each a system call on a real socket
 }
+
+// SendCalls is how many times Send was called: what a benchmark counts
+// where a real socket would make one system call per Send.
+func (b *MemBind) SendCalls() uint64 { return b.sends.Load() }
 
 // Open implements core.Bind.
 func (b *MemBind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
@@ -197,6 +202,7 @@ func (b *MemBind) SetMark(mark uint32) error {
 
 // Send implements core.Bind.
 func (b *MemBind) Send(bufs [][]byte, ep core.Endpoint) error {
+	b.sends.Add(1)
 	from := b.AddrPort()
 	to := ep.DstAddrPort()
 	b.net.mu.Lock()

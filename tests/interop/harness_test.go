@@ -109,7 +109,7 @@ type refSide struct {
 	log     *logSink
 }
 
-func newKey(t *testing.T) core.PrivateKey {
+func newKey(t testing.TB) core.PrivateKey {
 	t.Helper()
 	k, err := noise.GeneratePrivateKey()
 	if err != nil {
