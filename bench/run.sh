@@ -123,6 +123,7 @@ source "$ROOT/bench/netns-pair.sh"
 PEERS_PID=
 FLOOD_PID=
 cleanup() {
+	set +e
 	[[ -n $FLOOD_PID ]] && kill "$FLOOD_PID" 2>/dev/null
 	pair_down >/dev/null 2>&1 || true
 	ip netns del "$NS_F" >/dev/null 2>&1 || true
@@ -272,9 +273,11 @@ flood_start() {
 	sleep 1 # let the responder notice it is under load
 }
 flood_stop() {
-	[[ -n $FLOOD_PID ]] && { kill "$FLOOD_PID" 2>/dev/null; wait "$FLOOD_PID" 2>/dev/null; }
+	if [[ -n $FLOOD_PID ]]; then
+		kill "$FLOOD_PID" 2>/dev/null || true
+		wait "$FLOOD_PID" 2>/dev/null || true
+	fi
 	FLOOD_PID=
-	return 0
 }
 
 # handshake_during_flood: A forgets B and learns it again, so the next packet

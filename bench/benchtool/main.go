@@ -26,6 +26,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/wgplex/wgplex/core/cookie"
@@ -79,7 +81,12 @@ func floodCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	st := flood(c, msgs, *rate, *dur)
+	// The bench scripts stop a flood early with SIGTERM; the line with what
+	// was sent is still wanted then.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(stop)
+	st := flood(c, msgs, *rate, *dur, stop)
 	fmt.Fprintf(stdout, "sent=%d seconds=%.3f pps=%.0f errors=%d\n",
 		st.sent, st.elapsed.Seconds(), float64(st.sent)/st.elapsed.Seconds(), st.errors)
 	return nil
@@ -125,11 +132,12 @@ func due(elapsed time.Duration, rate int) int64 {
 	return int64(float64(rate) * elapsed.Seconds())
 }
 
-// flood writes msgs in turn to w at rate packets per second for dur. A
+// flood writes msgs in turn to w at rate packets per second for dur, or
+// until something arrives on stop. A
 // sender that falls behind (a descheduled thread on a busy machine) catches
 // up at most one second's worth at once, so the offered load never bursts
 // far above the rate asked for.
-func flood(w io.Writer, msgs [][]byte, rate int, dur time.Duration) floodStats {
+func flood[T any](w io.Writer, msgs [][]byte, rate int, dur time.Duration, stop <-chan T) floodStats {
 	var st floodStats
 	start := time.Now()
 	t := time.NewTicker(tick)
@@ -161,6 +169,11 @@ func flood(w io.Writer, msgs [][]byte, rate int, dur time.Duration) floodStats {
 			st.elapsed = time.Since(start)
 			return st
 		}
-		<-t.C
+		select {
+		case <-t.C:
+		case <-stop:
+			st.elapsed = time.Since(start)
+			return st
+		}
 	}
 }

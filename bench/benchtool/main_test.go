@@ -93,7 +93,7 @@ func (w *countWriter) Write(b []byte) (int, error) {
 func TestFloodCount(t *testing.T) {
 	msgs := [][]byte{{1}, {2}, {3}}
 	w := &countWriter{}
-	st := flood(w, msgs, 2000, 100*time.Millisecond)
+	st := flood(w, msgs, 2000, 100*time.Millisecond, make(chan struct{}))
 	if st.sent != w.n || st.errors != 0 {
 		t.Fatalf("stats %+v, writer saw %d", st, w.n)
 	}
@@ -140,6 +140,17 @@ func TestFloodCmd(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no packet arrived within 10 s")
+	}
+}
+
+// A stop ends the flood long before its duration.
+func TestFloodStop(t *testing.T) {
+	stop := make(chan struct{})
+	close(stop)
+	w := &countWriter{}
+	st := flood(w, [][]byte{{1}}, 1000, time.Hour, stop)
+	if st.elapsed >= time.Hour || st.sent != w.n {
+		t.Fatalf("stats %+v, writer saw %d", st, w.n)
 	}
 }
 
