@@ -120,6 +120,8 @@ WORK=$(mktemp -d /tmp/wgpx-bench.XXXXXX)
 NS_A=wgpxb-a-$$ NS_B=wgpxb-b-$$ NS_F=wgpxb-f-$$ IF=wgpx$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 PEERS_PID=
 FLOOD_PID=
 cleanup() {
@@ -176,42 +178,9 @@ impl_run() {
 declare -A SAMPLES
 NOTES=()
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
-median() {
-	# shellcheck disable=SC2086
-	printf '%s\n' $1 | grep -v '^-$' | sort -g | awk 'NF {v[++n]=$1} END {
-		if (n == 0) { print "-"; exit }
-		if (n % 2) print v[(n+1)/2]; else printf "%.4g\n", (v[n/2]+v[n/2+1])/2 }'
-}
-
 # --- the tests ----------------------------------------------------------------
 A() { ip netns exec "$NS_A" "$@"; }
-
-CLK_TCK=$(getconf CLK_TCK)
-DAEMONS=()
-# daemon_pids NS BIN: the processes in NS running BIN (the daemons fork into
-# the background, so $! is not theirs).
-daemon_pids() {
-	local p exe
-	exe=$(readlink -f "$2")
-	for p in $(ip netns pids "$1" 2>/dev/null); do
-		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$exe" ]] && echo "$p"
-	done
-	return 0
-}
-# cpu_ticks PID...: user+system clock ticks of the processes, all threads.
-# Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the
-# command name (which may hold spaces).
-cpu_ticks() {
-	local p sum=0 t
-	for p in "$@"; do
-		t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
-		sum=$((sum + ${t:-0}))
-	done
-	echo "$sum"
-}
-# ns_per ticks n: nanoseconds of CPU per unit, n units.
-ns_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {
-	if (n + 0 <= 0) print "-"; else printf "%.3g\n", t * 1e9 / hz / n }'; }
+DAEMONS=() # both daemons of the pair now up
 
 iperf_tcp() { # streams -> "Gbit/s ns-of-daemon-CPU-per-byte"
 	local c0 c1 j
@@ -415,16 +384,6 @@ if [[ $PEERS -eq 1 ]]; then
 fi
 
 # --- report ---------------------------------------------------------------------
-# spread SAMPLES: "median (min-max)", or the one value, or "-".
-spread() {
-	# shellcheck disable=SC2086
-	printf '%s\n' $1 | grep -v '^-$' | sort -g | awk 'NF {v[++n]=$1} END {
-		if (n == 0) { print "-"; exit }
-		m = (n % 2) ? v[(n+1)/2] : (v[n/2]+v[n/2+1])/2
-		if (n == 1) printf "%.4g\n", m; else printf "%.4g (%.4g-%.4g)\n", m, v[1], v[n] }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-	if (a == "-" || b == "-" || b+0 == 0) print "-"; else printf "%.2f\n", a/b }'; }
 
 report() {
 	local cpu
