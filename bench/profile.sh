@@ -62,7 +62,7 @@ PB=$(daemon_pids "$NS_B" "$BIN" | head -1)
 [[ -n $PA && -n $PB ]] || { echo "daemon processes not found" >&2; exit 1; }
 ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 &
 sleep 0.5
-ip netns exec "$NS_A" iperf3 -c 10.232.0.2 -P "$STREAMS" -t $((SECS + 2)) -f g >"$WORK/iperf.out" 2>&1 &
+ip netns exec "$NS_A" iperf3 -c 10.232.0.2 -P "$STREAMS" -t $((SECS + 5)) -f g >"$WORK/iperf.out" 2>&1 &
 CLIENT=$!
 sleep 1
 IPERF_PIDS=$( (ip netns pids "$NS_A"; ip netns pids "$NS_B") | while read -r p; do
@@ -88,6 +88,16 @@ S1=$(cpu_line)
 A1=$(cpu_ticks "$PA") B1=$(cpu_ticks "$PB")
 # shellcheck disable=SC2086
 I1=$(cpu_ticks $IPERF_PIDS)
+# tids PID...: the thread ids of the processes; perf's "pid" sort key is the
+# thread, and a Go daemon runs on several.
+tids() {
+	local p
+	for p in "$@"; do ls "/proc/$p/task" 2>/dev/null; done | tr '\n' ' '
+}
+DAEMON_TIDS=$(tids "$PA" "$PB")
+# shellcheck disable=SC2086
+IPERF_TIDS=$(tids $IPERF_PIDS)
+
 wait "$CLIENT" || true
 echo "=== iperf3 ($STREAMS stream(s), $(basename "$BIN"))"
 grep -E 'receiver' "$WORK/iperf.out" | tail -1 || true
@@ -114,24 +124,27 @@ echo " what the kernel accounted separately)"
 
 # stages: a perf report sorted by comm,dso,symbol -> share per stage.
 stages() {
-	perf report -i "$1" --no-children --sort comm,dso,symbol -g none --stdio 2>/dev/null |
-		awk -v bin="$(basename "$BIN")" '
+	perf report -i "$1" --no-children --sort pid,symbol -g none --stdio 2>/dev/null |
+		awk -v daemons=" $DAEMON_TIDS " -v iperf=" $IPERF_TIDS " '
 		/^ +[0-9.]+%/ {
-			pct = $1; sub(/%/, "", pct); comm = $2; sym = ""
+			# "  12.34%  23309:wgplex  [.] symbol"
+			pct = $1; sub(/%/, "", pct); pid = $2; comm = $2
+			sub(/:.*/, "", pid); sub(/^[^:]*:/, "", comm); sym = ""
 			for (k = 3; k < NF; k++) if ($k == "[.]" || $k == "[k]") { sym = $(k + 1); break }
 			st = stage(sym, comm)
-			who = (comm == "swapper") ? "idle" : (comm == "iperf3") ? "iperf3" : (index(comm, substr(bin, 1, 6)) == 1) ? "daemons" : (comm ~ /^ksoftirqd/) ? "ksoftirqd" : "other"
+			who = (pid == 0 || comm == "swapper") ? "idle" : index(iperf, " " pid " ") ? "iperf3" : index(daemons, " " pid " ") ? "daemons" : (comm ~ /^ksoftirqd/) ? "ksoftirqd" : "other"
 			s[st] += pct; w[st, who] += pct; tot += pct
 		}
 		function stage(sym, comm) {
 			if (comm == "swapper" || sym ~ /idle|mwait|safe_halt|cpuidle|do_idle/) return "idle"
-			if (sym ~ /[Cc]hacha|[Pp]oly1305|polyBlocks|xorKeyStream|aead|AEAD|IFMA|AVX512/) return "AEAD (ChaCha20-Poly1305)"
-			if (sym ~ /csum|[Cc]hecksum/) return "checksums"
+			if (sym ~ /[Cc]hacha|[Pp]oly1305|polyBlocks|xorKeyStream|core\/aead\.|AEAD|IFMA|AVX512/) return "AEAD (ChaCha20-Poly1305)"
+			if (sym ~ /csum|[Cc]hecksum|tun\.sum(16|64)/) return "checksums"
 			if (sym ~ /copy_user|copy_to_iter|copy_from_iter|memmove|memcpy|rep_movs|copyout|copyin|_copy_/) return "copies (kernel<->user, memmove)"
 			if (sym ~ /^tun_|tun_get_user|tun_put_user|tun_net_xmit|tun_chr/) return "TUN device"
+			if (sym ~ /backends\/tun\.|gro|gso|GRO|GSO/) return "TUN offload (GSO split, GRO coalesce)"
 			if (sym ~ /^tcp_|^__tcp|tcp_v4/) return "TCP stack (iperf3 traffic)"
 			if (sym ~ /udp|^ip_|^__ip|ipv4|skb|^dev_|netif|veth|napi|net_rx|^sock_|__sys_sendmsg|__sys_recvmsg|sendmmsg|recvmmsg|nf_|fib_|neigh/) return "UDP/IP/veth path"
-			if (sym ~ /futex|runtime\.(schedule|findRunnable|park|gopark|ready|notewakeup|notesleep|stealWork|runqgrab|mcall|goready|netpoll|usleep|osyield|lock2|unlock2|futexsleep|futexwakeup|wakep|startm|stopm|mPark|semasleep|semawakeup|checkTimers)|try_to_wake_up|schedule$|__schedule|pick_next|enqueue_task|dequeue_task|select_task_rq/) return "scheduling and wake-ups (Go and kernel)"
+			if (sym ~ /futex|runtime\.(schedule|findRunnable|park|gopark|ready|notewakeup|notesleep|stealWork|runqgrab|mcall|goready|netpoll|usleep|osyield|lock2|unlock2|futexsleep|futexwakeup|wakep|startm|stopm|mPark|semasleep|semawakeup|checkTimers)|try_to_wake_up|schedule$|__schedule|finish_task_switch|exit_to_user_mode_loop|procyield|_spin_lock|_spin_unlock|queued_spin|pick_next|enqueue_task|dequeue_task|select_task_rq/) return "scheduling, wake-ups, spinlocks"
 			if (sym ~ /runtime\.(mallocgc|gcBgMarkWorker|scanobject|gcDrain|greyobject|memclrNoHeapPointers|sweepone|findObject|scanblock|markBits|heapBits|nextFreeFast|mallocgcSmall)/) return "Go allocation and GC"
 			if (sym ~ /entry_SYSCALL|syscall_exit|do_syscall|__x64_sys|syscall_enter|syscall\.Syscall|runtime\/internal\/syscall|internal\/runtime\/syscall|exit_to_user|syscall_return/) return "syscall entry/exit"
 			if (sym ~ /^runtime\./) return "Go runtime, other"
@@ -139,7 +152,7 @@ stages() {
 			return "other"
 		}
 		END {
-			printf "%-42s %7s %8s %7s %7s %7s\n", "stage", "all", "daemons", "iperf3", "ksoftirqd", "other"
+			printf "%-42s %7s %8s %7s %7s %7s\n", "stage", "all", "daemons", "iperf3", "ksoftirqd", "rest"
 			n = 0; for (k in s) keys[++n] = k
 			for (x = 1; x <= n; x++) for (y = x + 1; y <= n; y++) if (s[keys[y]] > s[keys[x]]) { t = keys[x]; keys[x] = keys[y]; keys[y] = t }
 			for (x = 1; x <= n; x++) { k = keys[x]
@@ -150,7 +163,7 @@ stages() {
 if ((ALL)); then
 	echo "=== whole machine: share of samples per process (daemon A = $PA sends, daemon B = $PB receives; swapper = idle)"
 	perf script -i "$WORK/all.data" -F pid,comm 2>/dev/null |
-		awk '{c[$0]++; t++} END {for (k in c) printf "%6.1f%%  %s\n", 100 * c[k] / t, k}' | sort -rn | head -8
+		awk '{c[$0]++; t++} END {for (k in c) printf "%6.1f%%  %s\n", 100 * c[k] / t, k}' | sort -rn | head -8 || true
 	echo "=== by stage, % of all samples (the machine's whole CPU time over the window)"
 	stages "$WORK/all.data"
 	echo "--- top symbols (self), [k] = kernel"
