@@ -180,7 +180,7 @@ peers_round() {
 	start_daemons "$bin" "$n"
 	local server all=()
 	server=$(daemon_pids "$NS_S" "$bin")
-	for i in $(seq 1 "$n"); do all+=($(daemon_pids "$(ns_c "$i")" "$bin")); done
+	for i in $(seq 1 "$n"); do mapfile -t -O "${#all[@]}" all < <(daemon_pids "$(ns_c "$i")" "$bin"); done
 	all+=("$server")
 	for i in $(seq 1 "$n"); do
 		ip netns exec "$NS_S" iperf3 -s -1 -p $((5200 + i)) >/dev/null 2>&1 &
