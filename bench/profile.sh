@@ -21,12 +21,15 @@
 # out of.
 #
 # --bin BIN profiles another daemon (e.g. wireguard-go) the same way; -P N
-# runs N streams. Without perf (linux-perf / linux-tools) only the /proc split
+# runs N streams; --flood PPS adds a paced flood of valid-MAC1 handshake
+# initiations against B from a third namespace (bench/benchtool), to see
+# where the flood's CPU goes. Without perf (linux-perf / linux-tools) only the /proc split
 # is printed. Environment variables such as WGPLEX_AEAD=generic reach the
 # daemons.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ALL=0
+FLOOD=0
 STREAMS=1
 BIN=
 POS=()
@@ -34,6 +37,7 @@ while [[ $# -gt 0 ]]; do
 	case $1 in
 	-a) ALL=1 ;;
 	-P) STREAMS=$2; shift ;;
+	--flood) FLOOD=$2; shift ;;
 	--bin) BIN=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) POS+=("$1") ;;
@@ -44,12 +48,13 @@ SECS=${POS[0]:-8}
 [[ -z $BIN ]] && BIN=${POS[1]:-}
 umask 077
 WORK=$(mktemp -d /tmp/wgpx-prof.XXXXXX)
-NS_A=wgpxq-a-$$ NS_B=wgpxq-b-$$ IF=wgpq$$
+NS_A=wgpxq-a-$$ NS_B=wgpxq-b-$$ NS_F=wgpxq-f-$$ IF=wgpq$$
 # shellcheck source=bench/netns-pair.sh
 source bench/netns-pair.sh
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-trap 'set +e; pair_down >/dev/null 2>&1' EXIT
+FLOOD_PID=
+trap 'set +e; [[ -n $FLOOD_PID ]] && kill "$FLOOD_PID"; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1' EXIT
 if [[ -z $BIN ]]; then
 	go build -o "$WORK/wgplex" ./cmd/wgplex
 	BIN=$WORK/wgplex
@@ -60,6 +65,18 @@ pair_up "$BIN" "$BIN"
 PA=$(daemon_pids "$NS_A" "$BIN" | head -1)
 PB=$(daemon_pids "$NS_B" "$BIN" | head -1)
 [[ -n $PA && -n $PB ]] || { echo "daemon processes not found" >&2; exit 1; }
+if ((FLOOD > 0)); then
+	go build -o "$WORK/benchtool" ./bench/benchtool
+	ip netns add "$NS_F"
+	ip link add wgpxqf0 netns "$NS_F" type veth peer name wgpxqf1 netns "$NS_B"
+	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxqf0
+	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxqf1
+	ip -n "$NS_F" link set wgpxqf0 up
+	ip -n "$NS_B" link set wgpxqf1 up
+	ip netns exec "$NS_F" "$WORK/benchtool" flood -to 10.231.1.2:51820 -rate "$FLOOD" -for $((SECS + 8))s \
+		-pub "$(ip netns exec "$NS_B" wg show "${IF}b" public-key)" >"$WORK/flood.out" 2>&1 &
+	FLOOD_PID=$!
+fi
 ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 &
 sleep 0.5
 ip netns exec "$NS_A" iperf3 -c 10.232.0.2 -P "$STREAMS" -t $((SECS + 5)) -f g >"$WORK/iperf.out" 2>&1 &
@@ -99,6 +116,12 @@ DAEMON_TIDS=$(tids "$PA" "$PB")
 IPERF_TIDS=$(tids $IPERF_PIDS)
 
 wait "$CLIENT" || true
+if [[ -n $FLOOD_PID ]]; then
+	kill "$FLOOD_PID" 2>/dev/null || true
+	wait "$FLOOD_PID" 2>/dev/null || true
+	FLOOD_PID=
+	echo "=== flood of $FLOOD valid-MAC1 initiations/s against B: $(cat "$WORK/flood.out")"
+fi
 echo "=== iperf3 ($STREAMS stream(s), $(basename "$BIN"))"
 grep -E 'receiver' "$WORK/iperf.out" | tail -1 || true
 echo "=== CPU split over ${SECS} s from /proc, % of all $(nproc) cores (load: $(uptime | sed 's/.*load average: //'))"
