@@ -160,7 +160,7 @@ if ((FLOOD_PPS > 0)); then
 	BENCHTOOL=$WORK/benchtool
 fi
 IMPLS=(wgplex)
-[[ $AEAD2 != none ]] && IMPLS+=(wgplex-$AEAD2)
+[[ $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
 impl_bin() { if [[ $1 == wgplex* ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
 # impl_run IMPL CMD...: CMD with the environment IMPL's daemons get.
@@ -391,7 +391,8 @@ report() {
 	echo "# wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Machine: $(hostname), ${cpu:-unknown CPU}, $(nproc) cores, Linux $(uname -r)."
-	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')." \
+		"A load above $(nproc) means other work shared the cores: compare within one run, not across runs."
 	echo "wgplex $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty');" \
 		"wireguard-go $WIREGUARD_GO_VERSION."
 	echo "$ROUNDS round(s) alternating ${IMPLS[*]}, ${SECS} s per iperf3 test, $PINGS pings 10 ms apart," \
