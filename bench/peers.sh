@@ -15,6 +15,9 @@
 #   -n, --peers "N..."   peer counts (default "8 64")
 #   -r, --rounds N       rounds of A B (default 3)
 #   -t, --time S         seconds of traffic (default 10)
+#   --clients IMPL       what the clients run: "same" as the server (default),
+#                        or always "wgplex" or "wireguard-go", so that only the
+#                        server changes between the columns
 #   --only-wgplex        skip wireguard-go
 #   --wgplex BIN         use this wgplex binary instead of building ./cmd/wgplex
 #   --wireguard-go BIN   use this wireguard-go binary instead of go install
@@ -31,6 +34,7 @@ COUNTS="8 64"
 ROUNDS=3
 SECS=10
 ONLY_WGPLEX=0
+CLIENTS=same
 WGPLEX_BIN=
 WGGO_BIN=
 OUT=
@@ -40,6 +44,7 @@ while [[ $# -gt 0 ]]; do
 	-r | --rounds) ROUNDS=$2; shift ;;
 	-t | --time) SECS=$2; shift ;;
 	--only-wgplex) ONLY_WGPLEX=1 ;;
+	--clients) CLIENTS=$2; shift ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
 	--wireguard-go) WGGO_BIN=$2; shift ;;
 	-o | --out) OUT=$2; shift ;;
@@ -55,6 +60,7 @@ fi
 for c in iperf3 jq wg ping; do
 	command -v "$c" >/dev/null || { echo "missing $c" >&2; exit 1; }
 done
+case $CLIENTS in same | wgplex | wireguard-go) ;; *) echo "--clients: want same, wgplex or wireguard-go" >&2; exit 2 ;; esac
 for n in $COUNTS; do
 	((n >= 1 && n <= 250)) || { echo "peer count $n out of range 1..250" >&2; exit 2; }
 done
@@ -105,6 +111,9 @@ if [[ $ONLY_WGPLEX -eq 0 ]]; then
 		WGGO_BIN=$WORK/bin/wireguard
 	fi
 	IMPLS+=(wireguard-go)
+elif [[ $CLIENTS == wireguard-go ]]; then
+	echo "--clients wireguard-go needs wireguard-go: drop --only-wgplex" >&2
+	exit 2
 fi
 impl_bin() { if [[ $1 == wgplex ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
 
@@ -131,9 +140,10 @@ for i in $(seq 1 "$MAXN"); do
 	wg pubkey <"$WORK/c$i.key" >"$WORK/c$i.pub"
 done
 
-# start_daemons IMPL N: the server with N peers, and clients 1..N.
+# start_daemons SERVER_BIN CLIENT_BIN N: the server with N peers, and
+# clients 1..N.
 start_daemons() {
-	local bin=$1 n=$2 i ns
+	local bin=$1 cbin=$2 n=$3 i ns
 	ip netns exec "$NS_S" env LOG_LEVEL=error "$bin" "$IF_S"
 	{
 		echo "[Interface]"
@@ -150,7 +160,7 @@ start_daemons() {
 	ip -n "$NS_S" link set "$IF_S" mtu 1420 up
 	for i in $(seq 1 "$n"); do
 		ns=$(ns_c "$i")
-		ip netns exec "$ns" env LOG_LEVEL=error "$bin" "$(if_c "$i")"
+		ip netns exec "$ns" env LOG_LEVEL=error "$cbin" "$(if_c "$i")"
 		ip netns exec "$ns" wg set "$(if_c "$i")" private-key "$WORK/c$i.key" listen-port 51820 \
 			peer "$(cat "$WORK/s.pub")" allowed-ips 10.241.0.1/32 endpoint "10.240.$i.1:51820"
 		ip -n "$ns" addr add "10.241.1.$i/16" dev "$(if_c "$i")"
@@ -174,13 +184,15 @@ declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 
 peers_round() {
-	local impl=$1 n=$2 bin i
+	local impl=$1 n=$2 bin cbin i
 	bin=$(impl_bin "$impl")
+	cbin=$bin
+	[[ $CLIENTS != same ]] && cbin=$(impl_bin "$CLIENTS")
 	echo "==> round $round: $impl, $n peers"
-	start_daemons "$bin" "$n"
+	start_daemons "$bin" "$cbin" "$n"
 	local server all=()
 	server=$(daemon_pids "$NS_S" "$bin")
-	for i in $(seq 1 "$n"); do mapfile -t -O "${#all[@]}" all < <(daemon_pids "$(ns_c "$i")" "$bin"); done
+	for i in $(seq 1 "$n"); do mapfile -t -O "${#all[@]}" all < <(daemon_pids "$(ns_c "$i")" "$cbin"); done
 	all+=("$server")
 	for i in $(seq 1 "$n"); do
 		ip netns exec "$NS_S" iperf3 -s -1 -p $((5200 + i)) >/dev/null 2>&1 &
@@ -226,11 +238,12 @@ report() {
 	echo "# Many active peers: wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Machine: $(hostname), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores, Linux $(uname -r)."
-	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')." \
+		"A load above $(nproc) means other work shared the cores: compare within one run, not across runs."
 	echo "wgplex $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'); wireguard-go $WIREGUARD_GO_VERSION."
 	echo "$ROUNDS round(s) alternating ${IMPLS[*]}; each peer a client namespace with its own daemon and one TCP" \
 		"stream (iperf3, ${SECS} s) to its own iperf3 server in the server's namespace, all at once;" \
-		"the same implementation on both ends. All clients, the server and every iperf3 share the machine's $(nproc) cores."
+		"clients: $([[ $CLIENTS == same ]] && echo 'the same implementation as the server' || echo "always $CLIENTS"). All clients, the server and every iperf3 share the machine's $(nproc) cores."
 	echo "Server CPU = the server daemon's user+system time over the transfer / bytes received by all;" \
 		"all daemons = the same with every client daemon added. Jain's index: 1 = equal shares, 1/N = one peer gets all."
 	local envs
