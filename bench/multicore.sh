@@ -176,7 +176,8 @@ report() {
 	echo "# Cores: wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Machine: $(hostname), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $NPROC cores, Linux $(uname -r)."
-	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')." \
+		"A load above $NPROC means other work shared the cores: compare within one run, not across runs."
 	echo "wgplex $(cat "$DIR/wgplex.version" 2>/dev/null || echo '?'); wireguard-go $(cat "$DIR/wireguard-go.version" 2>/dev/null || echo '?')."
 	echo "$ROUNDS round(s) alternating wgplex, wireguard-go; ${SECS} s per iperf3 test; TCP through the two-namespace tunnel."
 	echo "CPU = both daemons' user+system time over the transfer / bytes received; busy = that time / the test's seconds (cores kept busy)."
