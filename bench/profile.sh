@@ -15,7 +15,7 @@
 # -a records the whole machine instead (both daemons, both iperf3 ends, the
 # kernel's work in any context, idle time) and prints the share of each
 # process, the top symbols, and a summary by stage: AEAD, checksums, copies,
-# TUN, the UDP/IP/veth path, TCP (iperf3's), syscall entry, Go scheduler and
+# TUN, the UDP/IP/veth path, handshake work (MAC1 checks, cookie replies), TCP (iperf3's), syscall entry, Go scheduler and
 # futex wake-ups, Go allocation and GC, idle. On a small machine where
 # everything shares the cores, that is the budget a faster tunnel must come
 # out of.
@@ -160,6 +160,7 @@ stages() {
 		}
 		function stage(sym, comm) {
 			if (comm == "swapper" || sym ~ /idle|mwait|safe_halt|cpuidle|do_idle/) return "idle"
+			if (sym ~ /blake2s|hChaCha20|curve25519|[Xx]25519|fiat|core\/cookie\.|core\/noise\.|core\/ratelimit\./) return "handshake work (BLAKE2s MACs, cookies, X25519)"
 			if (sym ~ /[Cc]hacha|[Pp]oly1305|polyBlocks|xorKeyStream|core\/aead\.|AEAD|IFMA|AVX512/) return "AEAD (ChaCha20-Poly1305)"
 			if (sym ~ /csum|[Cc]hecksum|tun\.sum(16|64)/) return "checksums"
 			if (sym ~ /copy_user|copy_to_iter|copy_from_iter|memmove|memcpy|rep_movs|copyout|copyin|_copy_/) return "copies (kernel<->user, memmove)"
