@@ -15,8 +15,9 @@
 # -a records the whole machine instead (both daemons, both iperf3 ends, the
 # kernel's work in any context, idle time) and prints the share of each
 # process, the top symbols, and a summary by stage: AEAD, checksums, copies,
-# TUN, the UDP/IP/veth path, handshake work (MAC1 checks, cookie replies), TCP (iperf3's), syscall entry, Go scheduler and
-# futex wake-ups, Go allocation and GC, idle. On a small machine where
+# TUN, the UDP/IP/veth path, handshake work (MAC1 checks, cookie replies),
+# TCP (iperf3's), syscall entry, Go scheduler and futex wake-ups, Go
+# allocation and GC, idle. On a small machine where
 # everything shares the cores, that is the budget a faster tunnel must come
 # out of.
 #
