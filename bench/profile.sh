@@ -177,11 +177,11 @@ stages() {
 			return "other"
 		}
 		END {
-			printf "%-42s %7s %8s %7s %7s %7s\n", "stage", "all", "daemons", "iperf3", "ksoftirqd", "rest"
+			printf "%-48s %7s %8s %7s %7s %7s\n", "stage", "all", "daemons", "iperf3", "ksoftirqd", "rest"
 			n = 0; for (k in s) keys[++n] = k
 			for (x = 1; x <= n; x++) for (y = x + 1; y <= n; y++) if (s[keys[y]] > s[keys[x]]) { t = keys[x]; keys[x] = keys[y]; keys[y] = t }
 			for (x = 1; x <= n; x++) { k = keys[x]
-				printf "%-42s %6.1f%% %7.1f%% %6.1f%% %6.1f%% %6.1f%%\n", k, s[k], w[k, "daemons"], w[k, "iperf3"], w[k, "ksoftirqd"], w[k, "other"] + w[k, "idle"] * (k != "idle") }
+				printf "%-48s %6.1f%% %7.1f%% %6.1f%% %6.1f%% %6.1f%%\n", k, s[k], w[k, "daemons"], w[k, "iperf3"], w[k, "ksoftirqd"], w[k, "other"] + w[k, "idle"] * (k != "idle") }
 		}'
 }
 
