@@ -53,7 +53,13 @@ pair_up() {
 	ip -n "$NS_A" link set "${IF}a" mtu "$MTU" up
 	ip -n "$NS_B" link set "${IF}b" mtu "$MTU" up
 	rm -rf "$tmp"
-	ip netns exec "$NS_A" ping -c 1 -W 5 10.232.0.2 >/dev/null
+	# One ping answered proves the handshake; keep pinging (5 per second)
+	# for up to 20 s, since on a busy machine the first initiation can be
+	# lost and the retry comes 5 s later.
+	if ! ip netns exec "$NS_A" ping -n -q -c 1 -i 0.2 -w 20 10.232.0.2 >/dev/null; then
+		echo "pair_up: no ping through the tunnel within 20 s" >&2
+		return 1
+	fi
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

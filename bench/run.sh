@@ -3,8 +3,20 @@
 # Side-by-side benchmark of wgplex and wireguard-go in two network namespaces
 # (bench/netns-pair.sh): the same tunnel, the same tools, one run, the two
 # implementations measured alternately (A B A B ...) so that a noisy shared
-# machine hurts both alike. Prints a table of medians and the
-# wgplex / wireguard-go ratio, and writes it to bench/results/<date>.md.
+# machine hurts both alike. wgplex runs twice per round, as built and with
+# WGPLEX_AEAD=generic (the AEAD every CPU without AVX-512 IFMA gets), so a
+# round is: wgplex, wgplex generic, wireguard-go. Prints a table of
+# min/median/max and the ratios to wireguard-go, and writes it to
+# bench/results/<date>.md.
+#
+# Besides throughput it measures what each byte costs: the CPU time
+# (utime+stime from /proc/PID/stat) of the two daemons, both ends of the
+# tunnel, over each transfer, divided by the bytes iperf3 reports received;
+# the same per packet for 64-byte UDP; and, with bench/benchtool, the TCP
+# throughput kept under a paced flood of handshake initiations with a valid
+# MAC1 (sent from a third namespace, so the legitimate peer's address is not
+# the flooder's), and the time a fresh handshake takes to complete while the
+# flood goes on.
 #
 #   sudo bench/run.sh                 3 rounds, 10 s per throughput test, 500 pings
 #   sudo bench/run.sh -q              quick smoke run: 1 round, 2 s per test, 50 pings
@@ -20,6 +32,12 @@
 #   --peers              run the many-peer sections
 #   --peers-n N          peers for those sections (default 100000)
 #   --only-wgplex        skip wireguard-go (for quick before/after comparisons)
+#   --aead2 MODE         the second wgplex variant's WGPLEX_AEAD (default generic;
+#                        "none" runs wgplex only as built)
+#   --udp64-rate R       offered rate of the 64-byte UDP test (default 64M,
+#                        125,000 packets/s)
+#   --flood-pps N        rate of the handshake flood (default 50000; 0 skips
+#                        the flood and handshake tests)
 #   --no-install         use `wireguard` from PATH or $GOBIN instead of go install
 #   --wgplex BIN         use this wgplex binary instead of building ./cmd/wgplex
 #   -o, --out FILE       results file (default bench/results/<date>.md)
@@ -45,6 +63,9 @@ UDP_RATE=1G
 PEERS=0
 PEERS_N=100000
 ONLY_WGPLEX=0
+AEAD2=generic
+UDP64_RATE=64M
+FLOOD_PPS=50000
 INSTALL=1
 WGPLEX_BIN=
 OUT=
@@ -58,6 +79,9 @@ while [[ $# -gt 0 ]]; do
 	--peers) PEERS=1 ;;
 	--peers-n) PEERS_N=$2; shift ;;
 	--only-wgplex) ONLY_WGPLEX=1 ;;
+	--aead2) AEAD2=$2; shift ;;
+	--udp64-rate) UDP64_RATE=$2; shift ;;
+	--flood-pps) FLOOD_PPS=$2; shift ;;
 	--no-install) INSTALL=0 ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
 	-o | --out) OUT=$2; shift ;;
@@ -91,14 +115,23 @@ need_packages
 # Key files (wg genkey) must not be world-readable.
 umask 077
 WORK=$(mktemp -d /tmp/wgpx-bench.XXXXXX)
+# Names carry the pid, so that two runs on one machine (or a run and a test)
+# do not tear down each other's namespaces or share a UAPI socket.
+NS_A=wgpxb-a-$$ NS_B=wgpxb-b-$$ NS_F=wgpxb-f-$$ IF=wgpx$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 PEERS_PID=
+FLOOD_PID=
 cleanup() {
+	set +e
+	[[ -n $FLOOD_PID ]] && kill "$FLOOD_PID" 2>/dev/null
 	pair_down >/dev/null 2>&1 || true
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
 	# Deleting a namespace does not end the processes in it.
 	[[ -n $PEERS_PID ]] && kill "$PEERS_PID" 2>/dev/null
-	ip netns del wgpxbench-peers >/dev/null 2>&1 || true
+	ip netns del "wgpxb-p-$$" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -120,27 +153,55 @@ if [[ $ONLY_WGPLEX -eq 0 ]]; then
 	fi
 	[[ -x $WGGO_BIN ]] || { echo "no wireguard-go binary at $WGGO_BIN" >&2; exit 1; }
 fi
+BENCHTOOL=
+if ((FLOOD_PPS > 0)); then
+	echo "==> building bench/benchtool"
+	go build -o "$WORK/benchtool" ./bench/benchtool
+	BENCHTOOL=$WORK/benchtool
+fi
 IMPLS=(wgplex)
+[[ $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
-impl_bin() { if [[ $1 == wgplex ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
+impl_bin() { if [[ $1 == wgplex* ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
+# impl_run IMPL CMD...: CMD with the environment IMPL's daemons get.
+impl_run() {
+	local impl=$1
+	shift
+	if [[ $impl == wgplex-* ]]; then
+		WGPLEX_AEAD=${impl#wgplex-} "$@"
+	else
+		"$@"
+	fi
+}
 
 # --- results store: one space-separated list of samples per impl and metric --
 declare -A SAMPLES
 NOTES=()
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
-median() {
-	# shellcheck disable=SC2086
-	printf '%s\n' $1 | sort -g | awk 'NF {v[++n]=$1} END {
-		if (n == 0) { print "-"; exit }
-		if (n % 2) print v[(n+1)/2]; else printf "%.4g\n", (v[n/2]+v[n/2+1])/2 }'
-}
-
 # --- the tests ----------------------------------------------------------------
 A() { ip netns exec "$NS_A" "$@"; }
+DAEMONS=() # both daemons of the pair now up
 
-iperf_tcp() { # streams -> Gbit/s received
-	A iperf3 -c 10.232.0.2 -t "$SECS" -P "$1" -J 2>/dev/null |
-		jq -r '(.end.sum_received.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000'
+iperf_tcp() { # streams -> "Gbit/s ns-of-daemon-CPU-per-byte"
+	local c0 c1 j
+	c0=$(cpu_ticks "${DAEMONS[@]}")
+	j=$(A iperf3 -c 10.232.0.2 -t "$SECS" -P "$1" -J 2>/dev/null || true)
+	c1=$(cpu_ticks "${DAEMONS[@]}")
+	local bps bytes
+	bps=$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000' <<<"$j" 2>/dev/null || echo 0)
+	bytes=$(jq -r '.end.sum_received.bytes // 0' <<<"$j" 2>/dev/null || echo 0)
+	echo "$bps $(ns_per $((c1 - c0)) "$bytes")"
+}
+
+iperf_udp64() { # -> "received-kpps ns-of-daemon-CPU-per-received-packet"
+	local c0 c1 j
+	c0=$(cpu_ticks "${DAEMONS[@]}")
+	j=$(A iperf3 -c 10.232.0.2 -u -b "$UDP64_RATE" -l 64 -t "$SECS" -J 2>/dev/null || true)
+	c1=$(cpu_ticks "${DAEMONS[@]}")
+	local pkts secs
+	pkts=$(jq -r '((.end.sum.packets // 0) - (.end.sum.lost_packets // 0))' <<<"$j" 2>/dev/null || echo 0)
+	secs=$(jq -r '.end.sum.seconds // 0' <<<"$j" 2>/dev/null || echo 0)
+	echo "$(awk -v p="$pkts" -v s="$secs" 'BEGIN { if (s > 0) printf "%.1f\n", p / s / 1000; else print 0 }') $(ns_per $((c1 - c0)) "$pkts")"
 }
 
 iperf_udp() { # -> "loss% Gbit/s"
@@ -158,15 +219,75 @@ ping_pcts() { # -> "p50 p99" in ms
 			print v[i50], v[i99] }'
 }
 
+# flood_ns_up: a third namespace joined to B by its own veth, the flood's
+# source. B's daemon listens on every address, so 10.231.1.2:51820 reaches it.
+flood_ns_up() {
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
+	ip netns add "$NS_F"
+	ip -n "$NS_F" link set lo up
+	ip link add wgpxbf0 netns "$NS_F" type veth peer name wgpxbf1 netns "$NS_B"
+	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxbf0
+	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxbf1
+	ip -n "$NS_F" link set wgpxbf0 up
+	ip -n "$NS_B" link set wgpxbf1 up
+}
+
+# flood_start SECONDS: the flood against B, in the background.
+flood_start() {
+	local pub
+	pub=$(ip netns exec "$NS_B" wg show "${IF}b" public-key)
+	ip netns exec "$NS_F" "$BENCHTOOL" flood -to 10.231.1.2:51820 -pub "$pub" \
+		-rate "$FLOOD_PPS" -for "${1}s" >"$WORK/flood.out" 2>&1 &
+	FLOOD_PID=$!
+	sleep 1 # let the responder notice it is under load
+}
+flood_stop() {
+	if [[ -n $FLOOD_PID ]]; then
+		kill "$FLOOD_PID" 2>/dev/null || true
+		wait "$FLOOD_PID" 2>/dev/null || true
+	fi
+	FLOOD_PID=
+}
+
+# handshake_during_flood: A forgets B and learns it again, so the next packet
+# needs a fresh handshake, which B must answer while the flood goes on.
+# Prints the seconds from the re-add to the first ping answered (a ping every
+# 50 ms; 30 means none within 30 s).
+handshake_during_flood() {
+	local pub t0 t1
+	pub=$(A wg show "${IF}a" peers | head -1)
+	A wg set "${IF}a" peer "$pub" remove
+	t0=$(date +%s.%N)
+	A wg set "${IF}a" peer "$pub" allowed-ips 10.232.0.2/32 endpoint 10.231.0.2:51820
+	if A ping -n -q -c 1 -i 0.05 -w 30 10.232.0.2 >/dev/null 2>&1; then
+		t1=$(date +%s.%N)
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+	else
+		echo 30
+	fi
+}
+
 throughput_round() {
-	local impl=$1 bin
+	local impl=$1 bin r
 	bin=$(impl_bin "$impl")
 	echo "==> round $round: $impl"
-	pair_up "$bin" "$bin"
+	impl_run "$impl" pair_up "$bin" "$bin"
+	mapfile -t DAEMONS < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
+	if [[ ${#DAEMONS[@]} -ne 2 ]]; then
+		echo "expected 2 daemon processes, found ${#DAEMONS[@]} (${DAEMONS[*]})" >&2
+		exit 1
+	fi
 	ip netns exec "$NS_B" iperf3 -s >/dev/null 2>&1 &
 	sleep 0.5
-	add "$impl" tcp1 "$(iperf_tcp 1)"
-	add "$impl" tcp4 "$(iperf_tcp 4)"
+	r=$(iperf_tcp 1)
+	add "$impl" tcp1 "${r% *}"
+	add "$impl" cpu_tcp1 "${r#* }"
+	r=$(iperf_tcp 4)
+	add "$impl" tcp4 "${r% *}"
+	add "$impl" cpu_tcp4 "${r#* }"
+	r=$(iperf_udp64)
+	add "$impl" udp64_kpps "${r% *}"
+	add "$impl" cpu_udp64 "${r#* }"
 	local udp
 	udp=$(iperf_udp)
 	add "$impl" udp_loss "${udp% *}"
@@ -175,9 +296,30 @@ throughput_round() {
 	p=$(ping_pcts)
 	add "$impl" ping50 "${p% *}"
 	add "$impl" ping99 "${p#* }"
+	if ((FLOOD_PPS > 0)); then
+		flood_ns_up
+		local c0 tput
+		tput=$(awk '{print $NF}' <<<"${SAMPLES[$impl:tcp1]}") # this round's
+		flood_start $((SECS + 3))
+		r=$(iperf_tcp 1)
+		flood_stop
+		add "$impl" flood_tcp1 "${r% *}"
+		add "$impl" flood_keep "$(awk -v a="${r% *}" -v b="$tput" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
+		add "$impl" flood_pps "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
+		# The flood alone, no data flowing: the daemons' CPU over 2 s (in %
+		# of one core), then a fresh handshake while it goes on.
+		flood_start 45
+		c0=$(cpu_ticks "${DAEMONS[@]}")
+		sleep 2
+		add "$impl" flood_cpu "$(awk -v t="$(($(cpu_ticks "${DAEMONS[@]}") - c0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f\n", 100 * t / hz / 2 }')"
+		add "$impl" flood_hs "$(handshake_during_flood)"
+		flood_stop
+	fi
 	pair_down
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
 }
 
+LOAD0=$(uptime | sed 's/.*load average: //')
 for round in $(seq 1 "$ROUNDS"); do
 	for impl in "${IMPLS[@]}"; do
 		throughput_round "$impl"
@@ -188,7 +330,7 @@ done
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 peers_round() {
-	local impl=$1 bin ns=wgpxbench-peers ifn=wgpxp0 pid before after t0 t1 t2
+	local impl=$1 bin ns=wgpxb-p-$$ ifn=wgpxp$$ pid before after t0 t1 t2
 	bin=$(impl_bin "$impl")
 	echo "==> peers: $impl ($PEERS_N peers)"
 	ip netns del "$ns" >/dev/null 2>&1 || true
@@ -236,22 +378,25 @@ if [[ $PEERS -eq 1 ]]; then
 	go run ./bench/genpeers -n "$PEERS_N" -o "$WORK/peers.conf"
 	for round in $(seq 1 "$ROUNDS"); do
 		for impl in "${IMPLS[@]}"; do
-			peers_round "$impl"
+			[[ $impl == wgplex-* ]] || peers_round "$impl"
 		done
 	done
 fi
 
 # --- report ---------------------------------------------------------------------
+
 report() {
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 	echo "# wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Machine: $(hostname), ${cpu:-unknown CPU}, $(nproc) cores, Linux $(uname -r)."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')." \
+		"A load above $(nproc) means other work shared the cores: compare within one run, not across runs."
 	echo "wgplex $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty');" \
 		"wireguard-go $WIREGUARD_GO_VERSION."
-	echo "$ROUNDS round(s) A B alternating, ${SECS} s per iperf3 test, $PINGS pings 10 ms apart," \
-		"UDP offered at $UDP_RATE (1392-byte datagrams); tunnel MTU ${MTU}."
+	echo "$ROUNDS round(s) alternating ${IMPLS[*]}, ${SECS} s per iperf3 test, $PINGS pings 10 ms apart," \
+		"UDP offered at $UDP_RATE (1392-byte datagrams) and at $UDP64_RATE (64-byte datagrams); tunnel MTU ${MTU}."
 	local auto=parallel
 	(($(nproc) <= 2)) && auto=inline
 	echo "wgplex crypto mode: ${WGPLEX_CRYPTO:-auto, i.e. $auto} (see WGPLEX_CRYPTO in the README)."
@@ -259,16 +404,43 @@ report() {
 	envs=$(env | grep '^WGPLEX_' | sort | tr '\n' ' ' || true)
 	[[ -n $envs ]] && echo "Environment: $envs"
 	echo
-	echo "| metric (median) | wgplex | wireguard-go | wgplex / wireguard-go |"
-	echo "|---|---|---|---|"
+	echo "CPU figures are the user+system time of both daemons (both ends of the tunnel) over the" \
+		"transfer, divided by the bytes (or 64-byte packets) iperf3 saw received; iperf3, the kernel's" \
+		"softirq work and the flood sender are not in them. Each cell is the median with (min-max)."
+	((FLOOD_PPS > 0)) && echo "Flood: $FLOOD_PPS initiations/s with a valid MAC1 from a third namespace to B;" \
+		"kept = TCP 1 stream under the flood / the same round's TCP 1 stream without it;" \
+		"handshake = seconds from A re-adding B as a new peer to the first ping answered, during the flood."
+	echo
+	local head="| metric |" line="|---|" impl
+	for impl in "${IMPLS[@]}"; do head+=" $impl |"; line+="---|"; done
+	if [[ ${IMPLS[-1]} == wireguard-go ]]; then
+		for impl in "${IMPLS[@]}"; do
+			[[ $impl == wireguard-go ]] || { head+=" $impl / wireguard-go |"; line+="---|"; }
+		done
+	fi
+	echo "$head"
+	echo "$line"
 	local rows=(
 		"tcp1:TCP 1 stream, Gbit/s"
+		"cpu_tcp1:TCP 1 stream, daemon CPU ns/byte"
 		"tcp4:TCP 4 streams, Gbit/s"
+		"cpu_tcp4:TCP 4 streams, daemon CPU ns/byte"
+		"udp64_kpps:UDP 64-byte at $UDP64_RATE offered, received kpps"
+		"cpu_udp64:UDP 64-byte, daemon CPU ns/packet"
 		"udp_rate:UDP at $UDP_RATE offered, received Gbit/s"
 		"udp_loss:UDP at $UDP_RATE offered, loss %"
 		"ping50:ping p50, ms"
 		"ping99:ping p99, ms"
 	)
+	if ((FLOOD_PPS > 0)); then
+		rows+=(
+			"flood_tcp1:TCP 1 stream under the flood, Gbit/s"
+			"flood_keep:throughput kept under the flood, %"
+			"flood_cpu:daemon CPU under the flood alone, % of a core"
+			"flood_hs:fresh handshake during the flood, s"
+			"flood_pps:flood rate achieved, packets/s"
+		)
+	fi
 	if [[ $PEERS -eq 1 ]]; then
 		rows+=(
 			"rss_peer_kb:RSS per idle peer at $PEERS_N peers, KB"
@@ -277,14 +449,18 @@ report() {
 			"dump_s:wg show dump at $PEERS_N peers, s"
 		)
 	fi
-	local row key label a b ratio
+	local row key label cells ref
 	for row in "${rows[@]}"; do
 		key=${row%%:*} label=${row#*:}
-		a=$(median "${SAMPLES[wgplex:$key]:-}")
-		b=$(median "${SAMPLES[wireguard-go:$key]:-}")
-		ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {
-			if (a == "-" || b == "-" || b+0 == 0) print "-"; else printf "%.2f\n", a/b }')
-		echo "| $label | $a | $b | $ratio |"
+		cells="| $label |"
+		for impl in "${IMPLS[@]}"; do cells+=" $(spread "${SAMPLES[$impl:$key]:-}") |"; done
+		if [[ ${IMPLS[-1]} == wireguard-go ]]; then
+			ref=$(median "${SAMPLES[wireguard-go:$key]:-}")
+			for impl in "${IMPLS[@]}"; do
+				[[ $impl == wireguard-go ]] || cells+=" $(ratio "$(median "${SAMPLES[$impl:$key]:-}")" "$ref") |"
+			done
+		fi
+		echo "$cells"
 	done
 	if [[ ${#NOTES[@]} -gt 0 ]]; then
 		echo

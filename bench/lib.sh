@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Helpers shared by the bench scripts (sourced, not run): finding a daemon's
+# processes, reading their CPU time, and summarising samples.
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# daemon_pids NS BIN: the processes in network namespace NS running BIN. The
+# daemons fork into the background, so the pid a script started is not theirs.
+daemon_pids() {
+	local p exe
+	exe=$(readlink -f "$2")
+	for p in $(ip netns pids "$1" 2>/dev/null); do
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$exe" ]] && echo "$p"
+	done
+	return 0
+}
+
+# cpu_ticks PID...: user+system clock ticks of the processes, all threads
+# together. Fields 14 and 15 of /proc/PID/stat, counted after the ")" that
+# ends the command name (which may hold spaces). A process that has gone
+# counts 0.
+cpu_ticks() {
+	local p sum=0 t
+	for p in "$@"; do
+		t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+
+# ns_per TICKS N: nanoseconds of CPU per unit when TICKS clock ticks were
+# spent on N units; "-" when N is not positive.
+ns_per() {
+	awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {
+		if (n + 0 <= 0) print "-"; else printf "%.3g\n", t * 1e9 / hz / n }'
+}
+
+# median "V V V": the median of the numbers, "-" entries skipped; "-" if none.
+median() {
+	# shellcheck disable=SC2086
+	printf '%s\n' $1 | grep -v '^-$' | sort -g | awk 'NF {v[++n]=$1} END {
+		if (n == 0) { print "-"; exit }
+		if (n % 2) print v[(n+1)/2]; else printf "%.4g\n", (v[n/2]+v[n/2+1])/2 }'
+}
+
+# spread "V V V": "median (min-max)", or the one value, or "-".
+spread() {
+	# shellcheck disable=SC2086
+	printf '%s\n' $1 | grep -v '^-$' | sort -g | awk 'NF {v[++n]=$1} END {
+		if (n == 0) { print "-"; exit }
+		m = (n % 2) ? v[(n+1)/2] : (v[n/2]+v[n/2+1])/2
+		if (n == 1) printf "%.4g\n", m; else printf "%.4g (%.4g-%.4g)\n", m, v[1], v[n] }'
+}
+
+# ratio A B: A/B to two decimals, "-" when either is missing or B is 0.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b+0 == 0) print "-"; else printf "%.2f\n", a/b }'
+}
+
+# jain "X X X": Jain's fairness index of the values, (sum x)^2 / (n sum x^2):
+# 1 when all are equal, 1/n when one gets everything.
+jain() {
+	# shellcheck disable=SC2086
+	printf '%s\n' $1 | awk 'NF {s += $1; q += $1 * $1; n++} END {
+		if (n == 0 || q == 0) print "-"; else printf "%.3f\n", s * s / (n * q) }'
+}

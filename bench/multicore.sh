@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Throughput and CPU per byte against the number of cores, wgplex vs
+# wireguard-go, for a machine bigger than a laptop. Two steps, so that the
+# machine that measures needs no network:
+#
+#   bench/multicore.sh build [DIR]     here, with network: static wgplex and
+#                                      wireguard-go binaries, plus iperf3, wg
+#                                      and jq with their shared libraries, in
+#                                      DIR (default bench/multicore-bundle)
+#   sudo bench/multicore.sh run [options]   there: the measurement
+#
+# Copy the checkout with DIR to the big machine (same CPU architecture; the
+# bundled iperf3/wg/jq need a glibc at least as new as the build machine's,
+# tools already installed there are used first), then run it.
+#
+# Each daemon of the two-namespace pair (bench/netns-pair.sh) is started under
+# taskset with C cores, C in --cores. The Go runtime sizes GOMAXPROCS, and
+# wgplex its crypto mode, from that affinity. When the machine has at least
+# 2C+2 cores the two daemons get disjoint sets (A: 0..C-1, B: C..2C-1) and the
+# iperf3 ends the rest; otherwise both daemons share cores 0..C-1 and iperf3
+# gets whatever remains (or shares too, on a machine with C cores or fewer;
+# the report says which). Core counts above the machine's are skipped.
+#
+# Options of run:
+#   --bin DIR          bundle directory (default bench/multicore-bundle)
+#   --cores "C..."     core counts (default "1 2 4 8 16")
+#   --flows "F..."     TCP streams per test (default "1 8")
+#   -r, --rounds N     rounds of wgplex, wireguard-go alternating (default 3)
+#   -t, --time S       seconds per iperf3 test (default 10)
+#   -o, --out FILE     results file (default bench/results/<date>-multicore.md)
+#
+# Environment variables (WGPLEX_AEAD, WGPLEX_CRYPTO, ...) reach the daemons.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+WIREGUARD_GO_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
+
+bundle_tool() { # NAME DIR: the tool and its libraries other than glibc's own
+	local bin lib
+	bin=$(command -v "$1") || { echo "build: $1 not installed here; the run machine must have it" >&2; return 0; }
+	cp -L "$bin" "$2/bin/"
+	ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
+		case $(basename "$lib") in
+		libc.so* | libm.so* | libpthread.so* | libdl.so* | librt.so* | ld-linux*) ;;
+		*) cp -L "$lib" "$2/lib/" ;;
+		esac
+	done
+}
+
+if [[ ${1:-} == build ]]; then
+	DIR=${2:-bench/multicore-bundle}
+	mkdir -p "$DIR/bin" "$DIR/lib"
+	echo "==> wgplex"
+	CGO_ENABLED=0 go build -o "$DIR/bin/wgplex" ./cmd/wgplex
+	echo "==> wireguard-go $WIREGUARD_GO_VERSION"
+	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
+	for t in iperf3 wg jq; do bundle_tool "$t" "$DIR"; done
+	echo "$WIREGUARD_GO_VERSION" >"$DIR/wireguard-go.version"
+	git rev-parse --short HEAD >"$DIR/wgplex.version" 2>/dev/null || echo '?' >"$DIR/wgplex.version"
+	echo "bundle in $DIR: $(ls "$DIR/bin" | tr '\n' ' ')"
+	exit 0
+fi
+[[ ${1:-} == run ]] && shift
+
+DIR=bench/multicore-bundle
+CORES="1 2 4 8 16"
+FLOWS="1 8"
+ROUNDS=3
+SECS=10
+OUT=
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--bin) DIR=$2; shift ;;
+	--cores) CORES=$2; shift ;;
+	--flows) FLOWS=$2; shift ;;
+	-r | --rounds) ROUNDS=$2; shift ;;
+	-t | --time) SECS=$2; shift ;;
+	-o | --out) OUT=$2; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench/multicore.sh run needs root (network namespaces, TUN devices)" >&2
+	exit 1
+fi
+[[ -x $DIR/bin/wgplex && -x $DIR/bin/wireguard ]] ||
+	{ echo "no bundle in $DIR: run bench/multicore.sh build first" >&2; exit 1; }
+DIR=$(cd "$DIR" && pwd)
+# Tools installed on this machine win; the bundled ones fill the gaps.
+PATH=$PATH:$DIR/bin
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$DIR/lib
+for t in iperf3 wg jq taskset ping; do
+	command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
+done
+
+umask 077
+WORK=$(mktemp -d /tmp/wgpx-mc.XXXXXX)
+NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
+# shellcheck source=bench/netns-pair.sh
+source "$ROOT/bench/netns-pair.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap 'set +e; pair_down >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+
+NPROC=$(nproc)
+IMPLS=(wgplex wireguard-go)
+impl_bin() { if [[ $1 == wgplex ]]; then echo "$DIR/bin/wgplex"; else echo "$DIR/bin/wireguard"; fi; }
+
+# placement C: "cpusA cpusB cpusIperf" (cpusIperf empty = not pinned).
+placement() {
+	local c=$1
+	if ((NPROC >= 2 * c + 2)); then
+		echo "0-$((c - 1)) $c-$((2 * c - 1)) $((2 * c))-$((NPROC - 1))"
+	elif ((NPROC > c)); then
+		echo "0-$((c - 1)) 0-$((c - 1)) $c-$((NPROC - 1))"
+	else
+		echo "0-$((c - 1)) 0-$((c - 1))"
+	fi
+}
+
+# wrapper FILE BIN CPUS: a script that execs BIN under taskset, for pair_up.
+wrapper() {
+	printf '#!/bin/sh\nexec taskset -c %s %s "$@"\n' "$3" "$2" >"$1"
+	chmod 755 "$1"
+}
+
+declare -A SAMPLES
+add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
+
+measure() { # IMPL C
+	local impl=$1 c=$2 bin place ca cb ci daemons f
+	bin=$(impl_bin "$impl")
+	place=$(placement "$c")
+	read -r ca cb ci <<<"$place"
+	wrapper "$WORK/run-a" "$bin" "$ca"
+	wrapper "$WORK/run-b" "$bin" "$cb"
+	echo "==> round $round: $impl, $c core(s) per daemon (A $ca, B $cb, iperf3 ${ci:-unpinned})"
+	pair_up "$WORK/run-a" "$WORK/run-b"
+	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
+	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
+	local pin=()
+	[[ -n $ci ]] && pin=(taskset -c "$ci")
+	ip netns exec "$NS_B" "${pin[@]}" iperf3 -s >/dev/null 2>&1 &
+	sleep 0.5
+	for f in $FLOWS; do
+		local t0 t1 j
+		t0=$(cpu_ticks "${daemons[@]}")
+		j=$(ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -P "$f" -t "$SECS" -J 2>/dev/null || true)
+		t1=$(cpu_ticks "${daemons[@]}")
+		add "$impl" "c${c}f${f}_gbps" "$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000' <<<"$j" 2>/dev/null || echo 0)"
+		add "$impl" "c${c}f${f}_nspb" "$(ns_per $((t1 - t0)) "$(jq -r '.end.sum_received.bytes // 0' <<<"$j" 2>/dev/null || echo 0)")"
+		add "$impl" "c${c}f${f}_busy" "$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
+	done
+	pair_down
+}
+
+LOAD0=$(uptime | sed 's/.*load average: //')
+RUN_CORES=()
+for c in $CORES; do
+	if ((c > NPROC)); then
+		echo "==> skipping $c cores: this machine has $NPROC"
+		continue
+	fi
+	RUN_CORES+=("$c")
+done
+for c in "${RUN_CORES[@]}"; do
+	for round in $(seq 1 "$ROUNDS"); do
+		for impl in "${IMPLS[@]}"; do measure "$impl" "$c"; done
+	done
+done
+
+report() {
+	echo "# Cores: wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Machine: $(hostname), $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $NPROC cores, Linux $(uname -r)."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')." \
+		"A load above $NPROC means other work shared the cores: compare within one run, not across runs."
+	echo "wgplex $(cat "$DIR/wgplex.version" 2>/dev/null || echo '?'); wireguard-go $(cat "$DIR/wireguard-go.version" 2>/dev/null || echo '?')."
+	echo "$ROUNDS round(s) alternating wgplex, wireguard-go; ${SECS} s per iperf3 test; TCP through the two-namespace tunnel."
+	echo "CPU = both daemons' user+system time over the transfer / bytes received; busy = that time / the test's seconds (cores kept busy)."
+	echo "Placement (cores per daemon: A, B, iperf3):"
+	local c
+	for c in "${RUN_CORES[@]}"; do echo "- $c: $(placement "$c" | awk '{printf "A %s, B %s, iperf3 %s", $1, $2, ($3 == "" ? "unpinned" : $3)}')"; done
+	local envs
+	envs=$(env | grep '^WGPLEX_' | sort | tr '\n' ' ' || true)
+	[[ -n $envs ]] && echo "Environment: $envs"
+	echo
+	echo "| cores per daemon | flows | wgplex Gbit/s | wireguard-go Gbit/s | ratio | wgplex CPU ns/byte | wireguard-go CPU ns/byte | ratio | wgplex cores busy | wireguard-go cores busy |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	local f k a b
+	for c in "${RUN_CORES[@]}"; do
+		for f in $FLOWS; do
+			local row="| $c | $f |"
+			for k in gbps nspb; do
+				a=${SAMPLES[wgplex:c${c}f${f}_$k]:-}
+				b=${SAMPLES[wireguard-go:c${c}f${f}_$k]:-}
+				row+=" $(spread "$a") | $(spread "$b") | $(ratio "$(median "$a")" "$(median "$b")") |"
+			done
+			row+=" $(spread "${SAMPLES[wgplex:c${c}f${f}_busy]:-}") | $(spread "${SAMPLES[wireguard-go:c${c}f${f}_busy]:-}") |"
+			echo "$row"
+		done
+	done
+	echo
+	echo "Samples (in run order):"
+	echo
+	for k in "${!SAMPLES[@]}"; do echo "- ${k/:/ }: ${SAMPLES[$k]}"; done | sort
+}
+mkdir -p "$ROOT/bench/results"
+[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-multicore.md
+report | tee "$OUT"
+chmod 644 "$OUT"
+echo
+echo "written to $OUT"
