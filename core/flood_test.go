@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,15 +77,6 @@ func (f *flooder) send(tb testing.TB, n int) {
 		f.next = (f.next + k) % len(f.msgs)
 		n -= k
 	}
-}
-
-// cpuTime is the user plus system CPU time the process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkHandshakeFlood measures what a flood of valid-MAC1 initiations
