@@ -9,10 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/wgplex/wgplex/backends/netstack"
 	"github.com/wgplex/wgplex/core"
@@ -169,18 +167,7 @@ func serveProxy(d *daemon, name string, iface *proxyInterface) int {
 		fmt.Fprintf(iface.stderr, "wgplex proxy: %s on %s\n", l.Kind, l.Addr)
 	}
 	log.Info("Proxy started", "version", version)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	select {
-	case s := <-sigs:
-		log.Info("Shutting down", "signal", s.String())
-	case <-env.UAPIRemoved:
-		log.Info("UAPI socket removed, shutting down")
-	case <-env.Tunnel.Closed():
-		log.Info("Tunnel closed, shutting down")
-	case <-iface.stdioDone:
-	}
+	waitForShutdown(log, env, "Tunnel closed", iface.stdioDone)
 	stop()
 	return 0
 }

@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/core/aead"
@@ -51,16 +49,7 @@ func runDaemon(d *daemon, ifname, netns string, foreground bool, stderr io.Write
 	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String())
 	signalReady()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sigs:
-		log.Info("Shutting down", "signal", s.String())
-	case <-env.UAPIRemoved:
-		log.Info("UAPI socket removed, shutting down")
-	case <-env.Tunnel.Closed():
-		log.Info("TUN device removed, shutting down")
-	}
+	waitForShutdown(log, env, "TUN device removed", nil)
 	stop()
 	log.Info("Shutdown complete")
 	return 0

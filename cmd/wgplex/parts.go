@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -266,4 +268,23 @@ func (d *daemon) start(ifname, netns string, log *slog.Logger) (*daemonEnv, func
 	env.Netns = netns
 	stop, err := startParts(d.parts, env)
 	return env, stop, err
+}
+
+// waitForShutdown blocks until the daemon should stop: SIGINT or SIGTERM,
+// the UAPI socket removed, the tunnel closed (logged as closedWhy), or
+// done closed (nil: never). The daemon and wgplex proxy stop on the same
+// events, so they wait here alike.
+func waitForShutdown(log *slog.Logger, env *daemonEnv, closedWhy string, done <-chan struct{}) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case s := <-sigs:
+		log.Info("Shutting down", "signal", s.String())
+	case <-env.UAPIRemoved:
+		log.Info("UAPI socket removed, shutting down")
+	case <-env.Tunnel.Closed():
+		log.Info(closedWhy + ", shutting down")
+	case <-done:
+	}
 }
