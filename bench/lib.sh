@@ -66,3 +66,23 @@ jain() {
 	printf '%s\n' $1 | awk 'NF {s += $1; q += $1 * $1; n++} END {
 		if (n == 0 || q == 0) print "-"; else printf "%.3f\n", s * s / (n * q) }'
 }
+
+# print_samples lists every entry of the associative array SAMPLES
+# ("impl:key" -> samples), sorted, as the raw data under a report.
+print_samples() {
+	echo "Samples (in run order):"
+	echo
+	local k
+	for k in "${!SAMPLES[@]}"; do echo "- ${k/:/ }: ${SAMPLES[$k]}"; done | sort
+}
+
+# write_report runs the caller's report function into $OUT (default
+# bench/results/DATE$1.md), echoing it too, and says where it went.
+write_report() {
+	mkdir -p "$ROOT/bench/results"
+	[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)$1.md
+	report | tee "$OUT"
+	chmod 644 "$OUT"
+	echo
+	echo "written to $OUT"
+}

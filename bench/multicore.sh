@@ -204,13 +204,6 @@ report() {
 		done
 	done
 	echo
-	echo "Samples (in run order):"
-	echo
-	for k in "${!SAMPLES[@]}"; do echo "- ${k/:/ }: ${SAMPLES[$k]}"; done | sort
+	print_samples
 }
-mkdir -p "$ROOT/bench/results"
-[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-multicore.md
-report | tee "$OUT"
-chmod 644 "$OUT"
-echo
-echo "written to $OUT"
+write_report "-multicore"

@@ -268,13 +268,6 @@ report() {
 		done
 	done
 	echo
-	echo "Samples (in run order):"
-	echo
-	for key in "${!SAMPLES[@]}"; do echo "- ${key/:/ }: ${SAMPLES[$key]}"; done | sort
+	print_samples
 }
-mkdir -p "$ROOT/bench/results"
-[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-peers.md
-report | tee "$OUT"
-chmod 644 "$OUT"
-echo
-echo "written to $OUT"
+write_report "-peers"

@@ -478,9 +478,4 @@ report() {
 	done
 }
 
-mkdir -p "$ROOT/bench/results"
-[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S).md
-report | tee "$OUT"
-chmod 644 "$OUT"
-echo
-echo "written to $OUT"
+write_report ""
