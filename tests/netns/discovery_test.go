@@ -459,6 +459,22 @@ func buildDiscoveryEtcd(t *testing.T) string {
 }
 
 // etcdServer is a single-member etcd running in a test namespace, its data
+// etcdDataDir is a fresh directory for an etcd server's data: in /dev/shm
+// where there is one, because every lease revocation waits on an fsync of
+// etcd's log, and on a machine busy compiling an fsync on disk has taken
+// seconds, which would show as a lease expiring late.
+func etcdDataDir(t *testing.T) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		dir, err := os.MkdirTemp("/dev/shm", "wgpx-etcd-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return filepath.Join(dir, "etcd")
+		}
+	}
+	return filepath.Join(t.TempDir(), "etcd")
+}
+
 // in a test directory.
 type etcdServer struct {
 	ns   *Netns
@@ -476,7 +492,7 @@ type etcdServer struct {
 
 func startEtcd(t *testing.T, ns *Netns, bin, addr string) *etcdServer {
 	t.Helper()
-	e := &etcdServer{ns: ns, bin: bin, addr: addr, data: filepath.Join(t.TempDir(), "etcd"), name: "wgpx-" + uniqueID()}
+	e := &etcdServer{ns: ns, bin: bin, addr: addr, data: etcdDataDir(t), name: "wgpx-" + uniqueID()}
 	e.start(t)
 	t.Cleanup(func() {
 		e.stop(t)

@@ -127,7 +127,7 @@ func requireEtcdctl(t *testing.T) {
 // password that may read and write only under prefix.
 func startTLSEtcd(t *testing.T, ns *Netns, bin, addr, prefix, password string) *etcdServer {
 	t.Helper()
-	e := &etcdServer{ns: ns, bin: bin, addr: addr, data: filepath.Join(t.TempDir(), "etcd"), name: "wgpx-" + uniqueID(), tls: newEtcdTLS(t, addr)}
+	e := &etcdServer{ns: ns, bin: bin, addr: addr, data: etcdDataDir(t), name: "wgpx-" + uniqueID(), tls: newEtcdTLS(t, addr)}
 	e.start(t)
 	t.Cleanup(func() {
 		e.stop(t)

@@ -5,9 +5,12 @@
 package netns
 
 import (
+	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -279,6 +282,11 @@ func TestMeshEtcdFleet(t *testing.T) {
 	// A node is killed (its plugin dies with it and stops renewing the
 	// lease): gone from every other node within the TTL plus 2 s.
 	victim := l.nodes[1]
+	// etcd's own lease expiry is timed apart from wgplex's part (the
+	// delete event reaching every node): on a loaded machine etcd has
+	// been seen to revoke a 10 s lease after 16 s, which is the
+	// registry's delay, not the daemon's.
+	deleted := watchEtcdDelete(t, l.be.etcd, etcdKeyOf(t, l.be.prefix, victim.key.Public))
 	start = time.Now()
 	victim.d.cmd.Process.Kill()
 	Eventually(t, 10*time.Second, "the victim to exit", func() (bool, string) { return victim.d.Exited(), "" })
@@ -291,10 +299,31 @@ func TestMeshEtcdFleet(t *testing.T) {
 		})
 	leave := spreadOf(gone)
 	t.Logf("node %d killed: gone from the %d others after %v (lease TTL %v)", victim.host, len(rest), leave, meshLeaseTTL)
+	expired := deleted(5 * time.Second).Sub(start)
+	if expired < 0 {
+		t.Errorf("etcd never reported the killed node's key deleted")
+	} else {
+		t.Logf("etcd deleted the killed node's key %v after the kill", expired.Round(time.Millisecond))
+	}
+	// The daemons' part: from etcd's delete to the peer gone, within the
+	// slack, always.
 	for i, d := range gone {
-		if d < 0 || d > limit {
-			t.Errorf("node %d dropped the killed node after %v (limit %v): %s", rest[i].host, d, limit, whyGone[i])
+		if d < 0 {
+			t.Errorf("node %d never dropped the killed node: %s", rest[i].host, whyGone[i])
+		} else if expired >= 0 && d-expired > meshLeaveSlack {
+			t.Errorf("node %d dropped the killed node %v after etcd deleted it (limit %v)", rest[i].host, d-expired, meshLeaveSlack)
 		}
+	}
+	// The whole: within the TTL plus the slack, unless etcd itself
+	// expired the lease late.
+	if expired >= 0 && expired <= meshLeaseTTL {
+		for i, d := range gone {
+			if d > limit {
+				t.Errorf("node %d dropped the killed node after %v (limit %v): %s", rest[i].host, d, limit, whyGone[i])
+			}
+		}
+	} else if expired > meshLeaseTTL {
+		t.Logf("etcd expired the %v lease only after %v: the whole is not held to %v in this run", meshLeaseTTL, expired, limit)
 	}
 	// What the looks cost, against what the nodes spent meanwhile (the
 	// killed node's share goes with it).
@@ -387,4 +416,76 @@ func (l *meshLab) waitMeshUAPI(since time.Time, timeout time.Duration, what stri
 		l.t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, strings.Join(bad, "; "))
 	}
 	return s
+}
+
+// etcdKeyOf is the etcd key the discovery plugin keeps a node's record
+// under: the prefix and the public key in unpadded URL-safe base64.
+func etcdKeyOf(t *testing.T, prefix, public string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(public)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("public key %q: %v", public, err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// watchEtcdDelete watches key on e with etcdctl from the first revision
+// (so the key's own put, replayed, shows the watch is open) and returns a
+// function that waits up to a given time for the key's delete and returns
+// when it was seen (the zero time if never).
+func watchEtcdDelete(t *testing.T, e *etcdServer, key string) func(wait time.Duration) time.Time {
+	t.Helper()
+	requireEtcdctl(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := e.ns.Command(ctx, e.ctl("watch", "--rev", "1", key)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("etcdctl watch: %v", err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("etcdctl watch: %v", err)
+	}
+	open := make(chan struct{})
+	done := make(chan struct{})
+	var at time.Time
+	go func() {
+		defer io.Copy(io.Discard, out)
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		put := false
+		for sc.Scan() {
+			switch sc.Text() {
+			case "PUT":
+				if !put {
+					put = true
+					close(open)
+				}
+			case "DELETE":
+				at = time.Now()
+				return
+			}
+		}
+	}()
+	stop := func() {
+		cancel()
+		cmd.Wait()
+	}
+	t.Cleanup(stop)
+	select {
+	case <-open:
+	case <-done:
+		t.Fatalf("etcdctl watch %s ended before showing the key", key)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("etcdctl watch %s showed no put of the key within 10 s", key)
+	}
+	return func(wait time.Duration) time.Time {
+		defer stop()
+		select {
+		case <-done:
+		case <-time.After(wait):
+			return time.Time{}
+		}
+		return at
+	}
 }
