@@ -83,18 +83,21 @@ install_wireguard_go() {
 }
 
 # go vet of every package (tests included) for each other operating system
-# of the release targets, on amd64, without cgo as releases are built, so
+# of the release targets, without cgo as releases are built, so
 # that a change breaking one platform fails here. One process per GOOS:
 # the other architectures differ only in the few files that have an
 # architecture in their name, and scripts/dist.sh --check below compiles
 # every package of every binary for every target anyway (and links them),
 # so building them here as well would only do that work twice. -trimpath as
-# dist.sh builds, so that it reuses the dependencies compiled here.
-CROSS_GOOS=(freebsd openbsd netbsd darwin windows)
+# dist.sh builds, and macOS on arm64 as CI's dist.sh builds it, so that the
+# dependencies compiled here for windows/amd64 and darwin/arm64 are reused
+# there instead of compiled again.
+CROSS_TARGETS=(freebsd/amd64 openbsd/amd64 netbsd/amd64 darwin/arm64 windows/amd64)
 cross_vet() {
-	local goos bad=()
-	for goos in "${CROSS_GOOS[@]}"; do
-		GOOS=$goos GOARCH=amd64 CGO_ENABLED=0 go vet -trimpath ./... || bad+=("$goos")
+	local t goos goarch bad=()
+	for t in "${CROSS_TARGETS[@]}"; do
+		IFS=/ read -r goos goarch <<<"$t"
+		GOOS=$goos GOARCH=$goarch CGO_ENABLED=0 go vet -trimpath ./... || bad+=("$t")
 	done
 	((${#bad[@]} == 0)) || { echo "go vet failed for: ${bad[*]}" >&2; return 1; }
 }
@@ -178,7 +181,7 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 # -trimpath as dist.sh builds: the linux/amd64 release build then reuses
 # the dependencies compiled for this vet instead of compiling them again.
 step "go vet ./..." go vet -trimpath ./...
-step "cross vet (go vet for ${CROSS_GOOS[*]})" cross_vet
+step "cross vet (go vet for ${CROSS_TARGETS[*]})" cross_vet
 step "tools/: go vet + go test (release tooling)" tools_check
 step "go test -race ./..." go test -race -timeout 20m ./...
 # A plugin written by `wgplex plugin new` builds against this checkout and
