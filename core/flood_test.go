@@ -14,6 +14,7 @@ import (
 	"github.com/wgplex/wgplex/core/cookie"
 	"github.com/wgplex/wgplex/core/coretest"
 	"github.com/wgplex/wgplex/core/noise"
+	"github.com/wgplex/wgplex/core/ratelimit"
 )
 
 // flooder sends handshake initiations with a valid MAC1 for the victim's
@@ -181,31 +182,37 @@ func TestHandshakeDuringFlood(t *testing.T) {
 	send(t, a, b, "after the handshake")
 }
 
-// TestFloodHoldsLoadState: a flood that only gets cookie replies never
-// reaches the handshake queue whose depth set the load state, so the
-// replies themselves hold it while they go out at that rate; once they
-// stop, it lapses after UnderLoadHold, and a slower trickle does not hold
-// it at all.
+// TestFloodHoldsLoadState: a flood that only needs cookies never reaches
+// the handshake queue whose depth set the load state, so its messages
+// themselves hold it while they come at that rate, although its source
+// gets cookie replies only at its rate limit; once they stop, the state
+// lapses after UnderLoadHold, and a slower trickle does not hold it at all.
 func TestFloodHoldsLoadState(t *testing.T) {
 	clock := coretest.NewFakeClock(epoch)
 	_, b, nw := pair(t, clock, false)
 	f := newFlooder(t, nw, "192.0.2.66", b.Pub, netip.MustParseAddrPort("192.0.2.2:51821"))
 	b.Tunnel.SetUnderLoad(true)
-	f.send(t, core.HandshakeQueueSize/8)
+	const n = core.HandshakeQueueSize / 8
+	f.send(t, n)
 	settle(t, nw, b)
-	if got := b.Tunnel.Stats().CookieRepliesSent; got != core.HandshakeQueueSize/8 {
-		t.Fatalf("%d cookie replies for %d initiations under load", got, core.HandshakeQueueSize/8)
+	// The fake clock stands still: the source's burst, and no more.
+	st := b.Tunnel.Stats()
+	if st.CookieRepliesSent != ratelimit.PacketsBurst {
+		t.Fatalf("%d cookie replies for %d initiations from one source under load, want %d", st.CookieRepliesSent, n, ratelimit.PacketsBurst)
+	}
+	if got := st.Drops[core.DropHandshakeRate]; got != n-ratelimit.PacketsBurst {
+		t.Fatalf("%d initiations over the source's rate counted, want %d", got, n-ratelimit.PacketsBurst)
 	}
 	b.Tunnel.SetUnderLoad(false)
 	if !b.Tunnel.Stats().UnderLoad {
-		t.Fatal("load state not held by the flood's cookie replies")
+		t.Fatal("load state not held by the flood")
 	}
 	clock.Advance(core.UnderLoadHold + time.Millisecond)
 	if b.Tunnel.Stats().UnderLoad {
 		t.Fatal("load state held after the flood stopped")
 	}
 
-	// As many replies, spread over more than UnderLoadHold, do not hold it.
+	// As many messages, spread over more than UnderLoadHold, do not hold it.
 	b.Tunnel.SetUnderLoad(true)
 	f.send(t, core.HandshakeQueueSize/8-1)
 	settle(t, nw, b)
@@ -214,6 +221,6 @@ func TestFloodHoldsLoadState(t *testing.T) {
 	settle(t, nw, b)
 	b.Tunnel.SetUnderLoad(false)
 	if b.Tunnel.Stats().UnderLoad {
-		t.Fatal("load state held by a trickle of cookie replies")
+		t.Fatal("load state held by a trickle")
 	}
 }

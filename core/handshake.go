@@ -57,6 +57,9 @@ type hsScreen struct {
 	replyBuf       [maxPendingReplies * cookie.ReplySize]byte
 	replies        [][]byte
 	replyEps       []Endpoint
+	// screened counts the batch's messages that needed a cookie, replied
+	// to or not: what holds the load state (holdLoad).
+	screened int
 }
 
 // reset starts a new batch. The cookie is not kept across batches: the
@@ -114,11 +117,20 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 	if s.load {
 		if verdict != cookie.VerdictMAC1AndMAC2Valid {
 			t.stats.received(typ, false)
+			// A source gets cookie replies at the rate its handshakes
+			// would be taken with a cookie: more would be of no use to a
+			// real initiator (it retries every REKEY_TIMEOUT) and would
+			// only spend this goroutine's time and a send on a flood.
+			s.screened++
+			if !t.replyLimiter.Allow(ep.DstAddrPort().Addr(), st.now) {
+				t.stats.drop(DropHandshakeRate)
+				return
+			}
 			t.addCookieReply(typ, msg, ep, st)
 			return
 		}
 		if !t.limiter.Allow(ep.DstAddrPort().Addr(), st.now) {
-			t.stats.drop(DropHandshake)
+			t.stats.drop(DropHandshakeRate)
 			t.stats.received(typ, false)
 			return
 		}
@@ -162,18 +174,20 @@ func (t *Tunnel) sendCookieReplies(s *hsScreen) {
 		}
 		i = j
 	}
-	if len(s.replies) > 0 {
-		t.holdLoad(len(s.replies))
+	if s.screened > 0 {
+		t.holdLoad(s.screened)
+		s.screened = 0
 	}
 	clear(s.replyEps)
 	s.replies, s.replyEps = s.replies[:0], s.replyEps[:0]
 }
 
-// holdLoad counts n cookie replies sent. A flood that only ever gets
-// cookie replies no longer reaches the handshake queue, whose depth is what
-// puts the interface under load; so while cookie replies go out at the
-// rate that depth stands for (an eighth of the queue within UnderLoadHold)
-// or faster, the load state is held. A slower trickle lets it lapse: the
+// holdLoad counts n messages that needed a cookie (replied to, or over
+// their source's reply rate). A flood that only ever gets cookie replies
+// no longer reaches the handshake queue, whose depth is what puts the
+// interface under load; so while such messages come at the rate that
+// depth stands for (an eighth of the queue within UnderLoadHold) or
+// faster, the load state is held. A slower trickle lets it lapse: the
 // workers can afford that. Receive goroutines race here harmlessly: at
 // worst a window counts a few replies more or less.
 func (t *Tunnel) holdLoad(n int) {

@@ -14,32 +14,34 @@ type DropReason int
 
 // The drop reasons.
 const (
-	DropNoPeer       DropReason = iota // no peer's allowed IPs contain the destination
-	DropUnallowedSrc                   // decrypted source address not in the sending peer's allowed IPs
-	DropReplay                         // counter seen before or older than the window
-	DropAuth                           // decryption/authentication failed
-	DropQueueFull                      // a bounded queue was full
-	DropNoKey                          // no usable keypair (expired, unknown index)
-	DropTooLarge                       // larger than the engine handles
-	DropMalformed                      // not a valid WireGuard message or IP packet
-	DropNoEndpoint                     // the peer has no known endpoint
-	DropHandshake                      // a handshake message failed a check
-	DropRoutingLoop                    // the tunnel's own outer datagram came back out of the device
+	DropNoPeer        DropReason = iota // no peer's allowed IPs contain the destination
+	DropUnallowedSrc                    // decrypted source address not in the sending peer's allowed IPs
+	DropReplay                          // counter seen before or older than the window
+	DropAuth                            // decryption/authentication failed
+	DropQueueFull                       // a bounded queue was full
+	DropNoKey                           // no usable keypair (expired, unknown index)
+	DropTooLarge                        // larger than the engine handles
+	DropMalformed                       // not a valid WireGuard message or IP packet
+	DropNoEndpoint                      // the peer has no known endpoint
+	DropHandshake                       // a handshake message failed a check
+	DropRoutingLoop                     // the tunnel's own outer datagram came back out of the device
+	DropHandshakeRate                   // a handshake message over its source's rate under load
 	numDropReasons
 )
 
 var dropReasonNames = [...]string{
-	DropNoPeer:       "no_peer",
-	DropUnallowedSrc: "unallowed_src",
-	DropReplay:       "replay",
-	DropAuth:         "auth",
-	DropQueueFull:    "queue_full",
-	DropNoKey:        "no_key",
-	DropTooLarge:     "too_large",
-	DropMalformed:    "malformed",
-	DropNoEndpoint:   "no_endpoint",
-	DropHandshake:    "handshake_invalid",
-	DropRoutingLoop:  "routing_loop",
+	DropNoPeer:        "no_peer",
+	DropUnallowedSrc:  "unallowed_src",
+	DropReplay:        "replay",
+	DropAuth:          "auth",
+	DropQueueFull:     "queue_full",
+	DropNoKey:         "no_key",
+	DropTooLarge:      "too_large",
+	DropMalformed:     "malformed",
+	DropNoEndpoint:    "no_endpoint",
+	DropHandshake:     "handshake_invalid",
+	DropRoutingLoop:   "routing_loop",
+	DropHandshakeRate: "handshake_rate_limited",
 }
 
 // String returns the reason's metric label.

@@ -116,6 +116,11 @@ type Tunnel struct {
 	index   *indexTable
 	checker *cookie.Checker
 	limiter *ratelimit.Limiter
+	// replyLimiter bounds the cookie replies one source gets under load
+	// (handshake.go), with the same per-source rate as limiter; a flood of
+	// spoofed sources that fills its table gets replies as if unlimited,
+	// so that it cannot keep a real initiator from its cookie.
+	replyLimiter *ratelimit.Limiter
 
 	isUp           atomic.Bool
 	mtu            atomic.Int32
@@ -167,21 +172,22 @@ func NewTunnel(o Options) (*Tunnel, error) {
 		}
 	}
 	t := &Tunnel{
-		dev:     o.Device,
-		bind:    o.Bind,
-		clock:   o.Clock,
-		log:     o.Logger,
-		peers:   make(map[PublicKey]*Peer),
-		index:   newIndexTable(),
-		checker: cookie.NewChecker(),
-		limiter: ratelimit.New(),
-		work:    make(chan *job, 1024),
-		hsQueue: make(chan hsJob, HandshakeQueueSize),
-		txPool:  newBufferPool(MaxBuffers, txBufferSize(1420)),
-		rxPool:  newBufferPool(MaxBuffers, bufferSize),
-		closed:  make(chan struct{}),
-		inline:  o.Crypto == CryptoInline,
-		noICMP:  o.NoICMPUnreachable,
+		dev:          o.Device,
+		bind:         o.Bind,
+		clock:        o.Clock,
+		log:          o.Logger,
+		peers:        make(map[PublicKey]*Peer),
+		index:        newIndexTable(),
+		checker:      cookie.NewChecker(),
+		limiter:      ratelimit.New(),
+		replyLimiter: ratelimit.NewOpenWhenFull(),
+		work:         make(chan *job, 1024),
+		hsQueue:      make(chan hsJob, HandshakeQueueSize),
+		txPool:       newBufferPool(MaxBuffers, txBufferSize(1420)),
+		rxPool:       newBufferPool(MaxBuffers, bufferSize),
+		closed:       make(chan struct{}),
+		inline:       o.Crypto == CryptoInline,
+		noICMP:       o.NoICMPUnreachable,
 	}
 	t.rl = newRateLimitedLogger(o.Logger, o.Clock)
 	t.stats.handshakeDuration = newHistogram(handshakeBounds)

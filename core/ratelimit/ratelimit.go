@@ -58,6 +58,9 @@ type bucket struct {
 type Limiter struct {
 	mu      sync.Mutex
 	buckets map[key]bucket
+	// openWhenFull lets a new source through while the table is full
+	// (NewOpenWhenFull) instead of refusing it.
+	openWhenFull bool
 	// lastSweep is when idle buckets were last removed; sweeping at most
 	// once per IdleTimeout keeps the amortised cost per call constant.
 	lastSweep time.Time
@@ -66,6 +69,15 @@ type Limiter struct {
 // New returns an empty Limiter.
 func New() *Limiter {
 	return &Limiter{buckets: make(map[key]bucket)}
+}
+
+// NewOpenWhenFull returns an empty Limiter that, while its table is full,
+// allows new sources untracked rather than refusing them. It is for what
+// is cheap to grant and must not be denied to a real sender by a flood of
+// spoofed sources, such as cookie replies: a limit that then fails open
+// costs what no limit would.
+func NewOpenWhenFull() *Limiter {
+	return &Limiter{buckets: make(map[key]bucket), openWhenFull: true}
 }
 
 // Allow reports whether a handshake message from addr may be processed at
@@ -91,7 +103,7 @@ func (l *Limiter) Allow(addr netip.Addr, now time.Time) bool {
 	b, found := l.buckets[k]
 	if !found {
 		if len(l.buckets) >= MaxEntries {
-			return false
+			return l.openWhenFull
 		}
 		l.buckets[k] = bucket{tokens: maxTokens - packetCost, last: now}
 		return true

@@ -208,6 +208,36 @@ func TestCap(t *testing.T) {
 	}
 }
 
+// An open-when-full limiter still limits the sources it tracks, and lets
+// a newcomer through untracked while a flood of others fills the table.
+func TestCapOpenWhenFull(t *testing.T) {
+	l := NewOpenWhenFull()
+	addr := func(i int) netip.Addr {
+		return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	for i := range MaxEntries {
+		if !l.Allow(addr(i), t0) {
+			t.Fatalf("source %d refused below the cap", i)
+		}
+	}
+	newcomer := ip("192.0.2.7")
+	if got := drain(l, newcomer, t0, 3*PacketsBurst); got != 3*PacketsBurst {
+		t.Fatalf("newcomer with the table full: %d of %d allowed, want all", got, 3*PacketsBurst)
+	}
+	if n := l.Len(); n != MaxEntries {
+		t.Fatalf("Len = %d, want %d (the newcomer untracked)", n, MaxEntries)
+	}
+	// A tracked source is held to its bucket: one token was spent above.
+	if got := drain(l, addr(0), t0, 2*PacketsBurst); got != PacketsBurst-1 {
+		t.Fatalf("tracked source with the table full: %d allowed, want %d", got, PacketsBurst-1)
+	}
+	// Below the cap it limits like New.
+	o := NewOpenWhenFull()
+	if got := drain(o, newcomer, t0, 2*PacketsBurst); got != PacketsBurst {
+		t.Fatalf("open-when-full limiter below the cap: %d allowed, want %d", got, PacketsBurst)
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	l := New()
 	var allowed atomic.Int64
