@@ -186,7 +186,8 @@ target_name() {
 }
 
 # build_binaries SRC SCRATCH: every binary of every target from the tree
-# SRC, into SCRATCH/stage/<archive name>/. The compiler already uses every
+# SRC, into SCRATCH/stage/<archive name>/ (keyvault-pkcs11 into
+# SCRATCH/stage/pkcs11-bin-<arch>/). The compiler already uses every
 # CPU here, so the targets are built one after the other.
 build_binaries() {
 	build_setup "$1" "$2"
@@ -203,6 +204,23 @@ build_binaries() {
 		for b in "${bins[@]}"; do
 			mv "$bindir/$b$exe" "$stage/$name/"
 		done
+	done
+	# keyvault-pkcs11 (cgo) for the package targets whose C compiler is
+	# installed; packaged by build_archives (package).
+	for t in "${PKG_TARGETS[@]}"; do
+		[[ " ${TARGETS[*]} " == *" $t "* ]] || continue
+		local cc=${PKCS11_CC[$t]:-}
+		[[ -n $cc ]] && command -v "$cc" >/dev/null || continue
+		IFS=/ read -r goos goarch <<<"$t"
+		# Hardened as Debian builds C programs: position-independent,
+		# read-only relocations bound at start, fortified libc calls.
+		"${goenv[@]}" GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=1 CC="$cc" \
+			CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" CGO_LDFLAGS="-Wl,-z,relro -Wl,-z,now" \
+			go install -trimpath -buildmode=pie -ldflags "$ldflags" "$MODULE/plugins/keyvault-pkcs11@$GO_VERSION"
+		local bindir=$gopath/bin
+		[[ $goos/$goarch == "$hostos/$hostarch" ]] || bindir=$gopath/bin/${goos}_$goarch
+		mkdir -p "$stage/pkcs11-bin-$goarch"
+		mv "$bindir/keyvault-pkcs11" "$stage/pkcs11-bin-$goarch/"
 	done
 }
 
@@ -332,14 +350,7 @@ package() {
 	fi
 	local kdir=$stage/pkcs11-$goarch
 	mkdir -p "$kdir/plugins"
-	# Hardened as Debian builds C programs: position-independent,
-	# read-only relocations bound at start, fortified libc calls.
-	"${goenv[@]}" GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=1 CC="$cc" \
-		CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" CGO_LDFLAGS="-Wl,-z,relro -Wl,-z,now" \
-		go install -trimpath -buildmode=pie -ldflags "$ldflags" "$MODULE/plugins/keyvault-pkcs11@$GO_VERSION"
-	local bindir=$gopath/bin
-	[[ $goos/$goarch == "$hostos/$hostarch" ]] || bindir=$gopath/bin/${goos}_$goarch
-	mv "$bindir/keyvault-pkcs11" "$kdir/plugins/"
+	mv "$stage/pkcs11-bin-$goarch/keyvault-pkcs11" "$kdir/plugins/"
 	chmod 0755 "$kdir/plugins/keyvault-pkcs11"
 	# The highest glibc symbol version it uses is the lowest glibc it runs on.
 	local glibc
