@@ -40,8 +40,9 @@ type keypair struct {
 	peer        *Peer
 }
 
-// The transport keys use core/aead: x/crypto's ChaCha20-Poly1305, or with
-// WGPLEX_AEAD=avx512 on CPUs with AVX-512 IFMA wgplex's own assembly.
+// The transport keys use core/aead: wgplex's own AVX-512 ChaCha20-Poly1305
+// on CPUs with AVX-512 IFMA, x/crypto's elsewhere or with
+// WGPLEX_AEAD=generic.
 //
 // It wipes *keys, the caller's copy, whatever the outcome: from here on
 // the keys live only in the AEADs.

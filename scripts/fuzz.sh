@@ -6,6 +6,9 @@
 #   scripts/fuzz.sh 5m           every target for five minutes
 #   scripts/fuzz.sh 30s Parse    only the targets whose name matches Parse
 #
+# The targets of core/aead (the AVX-512 assembly on the default data path)
+# run for twice the time given.
+#
 # FUZZ_PARALLEL sets the number of fuzzing workers per target (default 1, so
 # that the run takes one CPU and leaves the rest to whatever runs beside it).
 # The targets are found by looking for `func FuzzXxx` in the test files that
@@ -39,6 +42,16 @@ if ((${#targets[@]} == 0)); then
 	exit 1
 fi
 
+# twice DURATION: a Go duration of whole seconds or minutes (20s, 5m)
+# doubled; anything else unchanged.
+twice() {
+	case $1 in
+	*[0-9]s) [[ ${1%s} =~ ^[0-9]+$ ]] && echo "$((${1%s} * 2))s" || echo "$1" ;;
+	*[0-9]m) [[ ${1%m} =~ ^[0-9]+$ ]] && echo "$((${1%m} * 2))m" || echo "$1" ;;
+	*) echo "$1" ;;
+	esac
+}
+
 results=()
 failed=0
 start_all=$SECONDS
@@ -51,8 +64,14 @@ for t in "${targets[@]}"; do
 	# them); the seed corpus of the target still runs first.
 	note=""
 	ok=0
+	# The AVX-512 AEAD is hand-written assembly on the default data path:
+	# its targets get twice the time.
+	ft=$fuzztime
+	if [[ $dir == ./core/aead ]]; then
+		ft=$(twice "$fuzztime")
+	fi
 	for try in 1 2; do
-		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" "$dir" >"$log" 2>&1; then
+		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$ft" -parallel "$parallel" "$dir" >"$log" 2>&1; then
 			ok=1
 			break
 		fi
