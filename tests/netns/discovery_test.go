@@ -283,13 +283,19 @@ func runMesh(t *testing.T, l *meshLab, size int) {
 	}
 	logPluginFootprint(t, l)
 
-	// A ninth node joins: reachable by every other within 5 s.
+	// A ninth node joins: reachable by every other within 8 s. An
+	// older node may see the newcomer's record and send its first
+	// initiation before the newcomer has applied the others' records; the
+	// newcomer then drops it as from an unknown key, as any WireGuard
+	// responder does, and the initiator retries after REKEY_TIMEOUT (5 s,
+	// plus up to 1/3 s of jitter). Seen in CI under load: 5 of 8 nodes
+	// reached it only on that retry.
 	ninth := l.startNode(size + 1)
 	start = time.Now()
 	l.join(ninth)
 	others := l.nodes[:size]
-	if failed := l.pingAll(others, []*meshNode{ninth}, start.Add(5*time.Second)); len(failed) > 0 {
-		t.Fatalf("the new node is not reachable within 5 s from %v", failed)
+	if failed := l.pingAll(others, []*meshNode{ninth}, start.Add(8*time.Second)); len(failed) > 0 {
+		t.Fatalf("the new node is not reachable within 8 s from %v", failed)
 	}
 	t.Logf("%s: node %d reachable from all %d others %v after its key was set", l.be.name, ninth.host, size, time.Since(start).Round(time.Millisecond))
 	took = l.waitMesh(start, 10*time.Second, "the mesh with the new node")
