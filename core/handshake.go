@@ -83,8 +83,9 @@ func (s *hsScreen) cookieFor(c *cookie.Checker, src []byte, now time.Time) *[coo
 // response: the checks that cost a hash, not a Diffie-Hellman operation
 // (§5.3, §5.4.4). A message with a bad MAC1 is dropped; under load, one
 // without a valid MAC2 gets a cookie reply, gathered into the batch's
-// replies and sent with them, and one from a source over its rate is
-// dropped. Only what is left, messages that will cost a Diffie-Hellman
+// replies and sent with them, while its source is within its reply rate,
+// and one with a valid MAC2 goes on while its source is within its
+// handshake rate; over either rate it is dropped. Only what is left, messages that will cost a Diffie-Hellman
 // operation, is copied and queued for the handshake workers. A flood
 // thus costs the receiving goroutine a hash or two per datagram and one
 // send per batch, and never wakes a worker.
@@ -96,8 +97,9 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 	if !s.loadRead {
 		s.load, s.loadRead = t.underLoad(), true
 	}
+	from := ep.DstAddrPort()
 	var sb [18]byte
-	src := cookie.AppendSource(sb[:0], ep.DstAddrPort())
+	src := cookie.AppendSource(sb[:0], from)
 	var verdict cookie.Verdict
 	if s.load {
 		verdict = t.checker.CheckWithCookie(msg, s.cookieFor(t.checker, src, st.now))
@@ -122,14 +124,14 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 			// real initiator (it retries every REKEY_TIMEOUT) and would
 			// only spend this goroutine's time and a send on a flood.
 			s.screened++
-			if !t.replyLimiter.Allow(ep.DstAddrPort().Addr(), st.now) {
+			if !t.replyLimiter.Allow(from.Addr(), st.now) {
 				t.stats.drop(DropHandshakeRate)
 				return
 			}
 			t.addCookieReply(typ, msg, ep, st)
 			return
 		}
-		if !t.limiter.Allow(ep.DstAddrPort().Addr(), st.now) {
+		if !t.limiter.Allow(from.Addr(), st.now) {
 			t.stats.drop(DropHandshakeRate)
 			t.stats.received(typ, false)
 			return

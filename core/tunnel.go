@@ -125,7 +125,7 @@ type Tunnel struct {
 	isUp           atomic.Bool
 	mtu            atomic.Int32
 	underLoadUntil atomic.Int64
-	loadReplies    atomic.Uint64 // cookie replies in the current window (holdLoad)
+	loadReplies    atomic.Uint64 // messages needing a cookie in the current window (holdLoad)
 	loadWindow     atomic.Int64  // when that window started, UnixNano
 	forceUnderLoad atomic.Bool
 

@@ -185,6 +185,16 @@ target_name() {
 	name=wgplex-$VERSION-$goos-$goarch${goarm:+v$goarm}
 }
 
+# installed GOOS GOARCH: where go install put this build's binaries for
+# the target (GOPATH/bin for the host, GOPATH/bin/GOOS_GOARCH otherwise).
+installed() {
+	if [[ $1/$2 == "$hostos/$hostarch" ]]; then
+		echo "$gopath/bin"
+	else
+		echo "$gopath/bin/${1}_$2"
+	fi
+}
+
 # build_binaries SRC SCRATCH: every binary of every target from the tree
 # SRC, into SCRATCH/stage/<archive name>/ (keyvault-pkcs11 into
 # SCRATCH/stage/pkcs11-bin-<arch>/). The compiler already uses every
@@ -199,10 +209,8 @@ build_binaries() {
 		mkdir -p "$stage/$name"
 		"${goenv[@]}" GOOS="$goos" GOARCH="$goarch" GOARM="$goarm" CGO_ENABLED=0 \
 			go install -trimpath -ldflags "$ldflags" "${pkgs[@]}"
-		local bindir=$gopath/bin
-		[[ $goos/$goarch == "$hostos/$hostarch" ]] || bindir=$gopath/bin/${goos}_$goarch
 		for b in "${bins[@]}"; do
-			mv "$bindir/$b$exe" "$stage/$name/"
+			mv "$(installed "$goos" "$goarch")/$b$exe" "$stage/$name/"
 		done
 	done
 	# keyvault-pkcs11 (cgo) for the package targets whose C compiler is
@@ -217,10 +225,8 @@ build_binaries() {
 		"${goenv[@]}" GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=1 CC="$cc" \
 			CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" CGO_LDFLAGS="-Wl,-z,relro -Wl,-z,now" \
 			go install -trimpath -buildmode=pie -ldflags "$ldflags" "$MODULE/plugins/keyvault-pkcs11@$GO_VERSION"
-		local bindir=$gopath/bin
-		[[ $goos/$goarch == "$hostos/$hostarch" ]] || bindir=$gopath/bin/${goos}_$goarch
 		mkdir -p "$stage/pkcs11-bin-$goarch"
-		mv "$bindir/keyvault-pkcs11" "$stage/pkcs11-bin-$goarch/"
+		mv "$(installed "$goos" "$goarch")/keyvault-pkcs11" "$stage/pkcs11-bin-$goarch/"
 	done
 }
 

@@ -307,6 +307,18 @@ func exhaustiveFlip(n int) bool {
 	return false
 }
 
+// randomCase fills key and nonce from rng and returns random additional
+// data of fewer than maxAAD bytes and n bytes of random plaintext.
+func randomCase(rng *rand.Rand, key, nonce []byte, maxAAD, n int) (aad, pt []byte) {
+	fillRand(rng, key)
+	fillRand(rng, nonce)
+	aad = make([]byte, rng.IntN(maxAAD))
+	fillRand(rng, aad)
+	pt = make([]byte, n)
+	fillRand(rng, pt)
+	return aad, pt
+}
+
 func TestDifferential(t *testing.T) {
 	for _, impl := range implementations() {
 		t.Run(impl.name, func(t *testing.T) {
@@ -318,12 +330,7 @@ func TestDifferential(t *testing.T) {
 				maxLen, random = 1100, 20
 			}
 			run := func(n int, allFlips bool) {
-				fillRand(rng, key)
-				fillRand(rng, nonce)
-				aad := make([]byte, rng.IntN(65))
-				fillRand(rng, aad)
-				pt := make([]byte, n)
-				fillRand(rng, pt)
+				aad, pt := randomCase(rng, key, nonce, 65, n)
 				a, err := impl.new(key)
 				if err != nil {
 					t.Fatal(err)

@@ -226,19 +226,27 @@ func (l *meshLab) pingAll(sources, targets []*meshNode, deadline time.Time) []st
 }
 
 // TestDiscoveryEtcdMesh: eight nodes registered in a real etcd form a full
-// mesh; a ninth joins and is reachable by all within 5 s; etcd restarts
+// mesh; a ninth joins and is reachable by all within 8 s; etcd restarts
 // under traffic and the plugins reconnect; a node killed with SIGKILL
 // disappears from every other node within the lease TTL plus 5 s.
 func TestDiscoveryEtcdMesh(t *testing.T) {
+	runMesh(t, newEtcdMeshLab(t, 10), 8)
+}
+
+// newEtcdMeshLab is a mesh lab on subnet whose nodes discover each other
+// through the etcd plugin on a real etcd server (skipped for
+// implementations without discovery).
+func newEtcdMeshLab(t *testing.T, subnet int) *meshLab {
+	t.Helper()
 	impl := implUnderTest(t)
 	if impl.Name != "wgplex" {
 		t.Skip("peer discovery is a wgplex feature")
 	}
 	etcdBin := requireEtcd(t)
 	plugin := buildDiscoveryEtcd(t)
-	l := newMeshLab(t, impl, 10)
+	l := newMeshLab(t, impl, subnet)
 	l.be = etcdBackend(t, l, etcdBin, plugin)
-	runMesh(t, l, 8)
+	return l
 }
 
 // TestDiscoveryDirMesh is the same mesh with the built-in directory

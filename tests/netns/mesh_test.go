@@ -203,18 +203,11 @@ func (s spread) String() string {
 // 2 s. The figures (per node: min, median, max) go to the log on a
 // FIGURES line, which bench/mesh.sh collects.
 func TestMeshEtcdFleet(t *testing.T) {
-	impl := implUnderTest(t)
-	if impl.Name != "wgplex" {
-		t.Skip("peer discovery is a wgplex feature")
-	}
 	size := meshSize(t)
-	etcdBin := requireEtcd(t)
-	plugin := buildDiscoveryEtcd(t)
 	const S = 30
-	l := newMeshLab(t, impl, S)
-	l.be = etcdBackend(t, l, etcdBin, plugin)
+	l := newEtcdMeshLab(t, S)
 
-	ca := newFleetCA(t, impl.Bin, t.TempDir(), "mesh")
+	ca := newFleetCA(t, l.impl.Bin, t.TempDir(), "mesh")
 	lan := fmt.Sprintf("10.213.%d.0/24", S)
 	l.be.args = append(l.be.args, "--discovery-ca", ca.pub)
 	l.nodeArgs = func(n *meshNode) []string {
@@ -467,9 +460,12 @@ func watchEtcdDelete(t *testing.T, e *etcdServer, key string) func(wait time.Dur
 			}
 		}
 	}()
+	var once sync.Once
 	stop := func() {
-		cancel()
-		cmd.Wait()
+		once.Do(func() {
+			cancel()
+			cmd.Wait()
+		})
 	}
 	t.Cleanup(stop)
 	select {
