@@ -7,6 +7,7 @@
 #   scripts/dist.sh --check    build twice from two checkouts at different
 #                              paths and fail unless every file is identical;
 #                              if they are, dist/ gets them
+#   scripts/dist.sh --targets  print the release targets, one per line
 #
 # For every target an archive (.tar.gz; .zip for Windows) holding wgplex,
 # the plugins keyvault-file, discovery-etcd and discovery-dir, LICENSE,
@@ -43,12 +44,13 @@ trap 'echo "dist: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-check=0
+check=0 list_targets=0
 case "${1:-}" in
 --check) check=1 ;;
+--targets) list_targets=1 ;;
 "") ;;
 *)
-	echo "usage: $0 [--check]" >&2
+	echo "usage: $0 [--check | --targets]" >&2
 	exit 2
 	;;
 esac
@@ -66,6 +68,10 @@ TARGETS=(
 )
 if [[ -n ${DIST_TARGETS:-} ]]; then
 	read -r -a TARGETS <<<"$DIST_TARGETS"
+fi
+if ((list_targets)); then
+	printf '%s\n' "${TARGETS[@]}"
+	exit 0
 fi
 # The plugins built for every target beside wgplex.
 PLUGINS=(keyvault-file discovery-etcd discovery-dir)
