@@ -356,6 +356,10 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	if publish {
 		d.setPublished(&self, d.gen)
 	}
+	// A restart while the record is held back: the self loop may be
+	// publishing to the previous instance as the hold ends; one more
+	// pass, after the new generation, publishes to this one.
+	again := held && d.gen > 1
 	if d.cancelStream != nil {
 		d.cancelStream() // a stream to the previous instance is dead anyway
 	}
@@ -364,9 +368,7 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	case d.started <- struct{}{}:
 	default:
 	}
-	if held {
-		// The self loop may have published to the previous instance
-		// just now; a pass after the new generation publishes again.
+	if again {
 		select {
 		case d.wake <- struct{}{}:
 		default:
@@ -624,9 +626,9 @@ func (d *Discovery) selfLoop() {
 		case <-d.wake:
 			fresh = false
 		case <-first:
-			first, capped, fresh = nil, nil, false
+			first, capped = nil, nil
 		case <-capped:
-			first, capped, fresh = nil, nil, false
+			first, capped = nil, nil
 			if d.openFirstPublish() {
 				d.log.Warn("No snapshot from the discovery plugin yet; publishing this node's record without it",
 					"waited", d.opts.FirstPublishWait)
