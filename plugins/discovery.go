@@ -48,6 +48,13 @@ const (
 	DefaultWatchRetry    = time.Second
 	maxWatchRetry        = time.Minute
 	defaultPublishLogGap = 10 * time.Second
+
+	// DefaultFirstPublishWait is the longest this node's first record
+	// waits for the plugin's first snapshot to be applied. Past it,
+	// publishing costs at most one handshake retry (REKEY_TIMEOUT, 5 s)
+	// to the nodes that initiate before this one knows them; waiting
+	// longer would cost more than it saves.
+	DefaultFirstPublishWait = 5 * time.Second
 )
 
 // DiscoveryTunnel is the part of core.Tunnel that discovery drives: the
@@ -112,6 +119,10 @@ type DiscoveryOptions struct {
 	// WatchRetry is the first wait before watching again after a stream
 	// broke while the plugin kept running (DefaultWatchRetry if zero).
 	WatchRetry time.Duration
+	// FirstPublishWait is the longest this node's first record waits
+	// for the plugin's first snapshot to be applied to the tunnel
+	// (DefaultFirstPublishWait if zero).
+	FirstPublishWait time.Duration
 	// Limits bound what one stream may make the daemon hold: the records
 	// and prefixes of a snapshot (and of the registry view), its size,
 	// the time its chunks may take, and the size of one record. Zero
@@ -186,6 +197,12 @@ type Discovery struct {
 	metrics       *DiscoveryMetrics
 	limits        sdk.WatchLimits // with defaults
 	queue         *eventQueue     // stream events waiting for the book
+	// firstSync is closed once the plugin's first snapshot has been
+	// applied to the tunnel, or FirstPublishWait after the start if none
+	// was by then; this node's record is not published before (see
+	// mayPublish).
+	firstSync     chan struct{}
+	firstSyncOnce sync.Once
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -245,6 +262,9 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 	if opts.WatchRetry <= 0 {
 		opts.WatchRetry = DefaultWatchRetry
 	}
+	if opts.FirstPublishWait <= 0 {
+		opts.FirstPublishWait = DefaultFirstPublishWait
+	}
 	opts.Limits = opts.Limits.WithDefaults()
 	d := &Discovery{
 		limits:  opts.Limits,
@@ -257,6 +277,7 @@ func newDiscovery(log *slog.Logger, opts DiscoveryOptions) (*Discovery, error) {
 		metrics: opts.Metrics,
 	}
 	d.book.gate = newTrustGate(opts.Trust)
+	d.firstSync = make(chan struct{})
 	if opts.OnManaged != nil {
 		d.managed = make(chan struct{}, 1)
 		d.book.onOwned = func() {
@@ -309,15 +330,22 @@ func (d *Discovery) Close() error {
 }
 
 // onStart runs at every launch of the plugin: it makes the new instance
-// the one to watch, and publishes this node's record to it at once.
+// the one to watch, and publishes this node's record to it at once,
+// unless the record is still held back for the first snapshot: then the
+// self loop publishes it when that is applied.
 func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	v, ok := impl.(sdk.Discovery)
 	if !ok {
 		return fmt.Errorf("plugin dispensed %T, not a discovery plugin", impl)
 	}
-	pub, port := d.identity()
-	self, ok := d.selfRecord(d.announcement(), pub, port)
-	if ok {
+	held := !d.mayPublish()
+	var self sdk.Record
+	publish := false
+	if !held {
+		pub, port := d.identity()
+		self, publish = d.selfRecord(d.announcement(), pub, port)
+	}
+	if publish {
 		if err := v.Publish(ctx, self); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
@@ -325,9 +353,13 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	d.mu.Lock()
 	d.impl = v
 	d.gen++
-	if ok {
+	if publish {
 		d.setPublished(&self, d.gen)
 	}
+	// A restart while the record is held back: the self loop may be
+	// publishing to the previous instance as the hold ends; one more
+	// pass, after the new generation, publishes to this one.
+	again := held && d.gen > 1
 	if d.cancelStream != nil {
 		d.cancelStream() // a stream to the previous instance is dead anyway
 	}
@@ -336,7 +368,41 @@ func (d *Discovery) onStart(ctx context.Context, impl any) error {
 	case d.started <- struct{}{}:
 	default:
 	}
+	if again {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
+}
+
+// mayPublish reports whether this node's record may be published. The
+// first publish waits until the plugin's first snapshot has been applied
+// to the tunnel: other nodes initiate handshakes as soon as they see the
+// record, and a node that does not yet have their keys drops those
+// initiations, as any WireGuard responder does, so the first handshake
+// would come only with their retry, REKEY_TIMEOUT (5 s) later. Once
+// open it stays open: a restarted plugin or a new stream (each with a
+// snapshot of its own) neither withdraws nor delays the record.
+func (d *Discovery) mayPublish() bool {
+	select {
+	case <-d.firstSync:
+		return true
+	default:
+		return false
+	}
+}
+
+// openFirstPublish lets this node's record be published; it reports
+// whether this call was the one that did.
+func (d *Discovery) openFirstPublish() bool {
+	opened := false
+	d.firstSyncOnce.Do(func() {
+		close(d.firstSync)
+		opened = true
+	})
+	return opened
 }
 
 // watchLoop keeps a Watch stream open to the current plugin instance.
@@ -462,6 +528,7 @@ func (s *bookSink) Snapshot(recs []sdk.Record) error {
 		return nil
 	}
 	s.d.book.snapshot(good)
+	s.d.openFirstPublish()
 	return nil
 }
 
@@ -532,6 +599,13 @@ func (d *Discovery) selfLoop() {
 	due := time.NewTimer(time.Hour)
 	due.Stop()
 	defer due.Stop()
+	// The first record waits for the plugin's first snapshot to be
+	// applied (mayPublish), but not forever: a registry that never
+	// completes a snapshot must not keep this node unannounced.
+	first := d.firstSync
+	firstCap := time.NewTimer(d.opts.FirstPublishWait)
+	defer firstCap.Stop()
+	capped := firstCap.C
 	var seen uint64 // the tunnel generation last looked at
 	var lastErr time.Time
 	// The announcement may walk the host's interfaces: it is taken again
@@ -551,6 +625,14 @@ func (d *Discovery) selfLoop() {
 			fresh = false
 		case <-d.wake:
 			fresh = false
+		case <-first:
+			first, capped = nil, nil
+		case <-capped:
+			first, capped = nil, nil
+			if d.openFirstPublish() {
+				d.log.Warn("No snapshot from the discovery plugin yet; publishing this node's record without it",
+					"waited", d.opts.FirstPublishWait)
+			}
 		case <-changed:
 		case <-announce:
 			if a := d.announcement(); !sameAnnouncement(a, ann) {
@@ -603,7 +685,7 @@ func (d *Discovery) selfLoop() {
 		if t := d.book.nextDeadline(); !t.IsZero() {
 			due.Reset(time.Until(t) + 10*time.Millisecond)
 		}
-		if !need {
+		if !need || !d.mayPublish() {
 			continue
 		}
 		err := d.call("Publish", func(ctx context.Context, impl any) error {

@@ -200,9 +200,10 @@ func (p *probe) check(t *testing.T, what string) {
 	t.Logf("%s: %d probes; UAPI get median %v max %v; Snapshot() median %v max %v; heap in use peak %.1f MiB",
 		what, len(p.getLat), med(p.getLat), maxGet, med(p.snapLat), maxSnap, float64(p.heapPeak)/(1<<20))
 	// A generous bound, only to catch a daemon that stops answering (a
-	// lock held across the whole flood); the figures above are the
-	// measurement.
-	if maxGet > 2*time.Second || maxSnap > 2*time.Second {
+	// lock held across the whole 10 s flood); the figures above are the
+	// measurement. 5 s, not less: with the race detector on a loaded
+	// 2-vCPU machine a single look has taken over 2 s.
+	if maxGet > 5*time.Second || maxSnap > 5*time.Second {
 		t.Fatalf("%s: the tunnel did not answer for %v", what, max(maxGet, maxSnap))
 	}
 }

@@ -350,9 +350,15 @@ func startFakeDiscovery(t *testing.T, tun *core.Tunnel, fake *fakeDiscovery, ann
 }
 
 // startFakeDiscoveryWith is startFakeDiscovery with the options given.
-func startFakeDiscoveryWith(t *testing.T, fake *fakeDiscovery, opts DiscoveryOptions) *Discovery {
+func startFakeDiscoveryWith(t *testing.T, fake sdk.Discovery, opts DiscoveryOptions) *Discovery {
 	t.Helper()
-	d, err := newDiscovery(testLog(t), opts)
+	return startFakeDiscoveryLog(t, testLog(t), fake, opts)
+}
+
+// startFakeDiscoveryLog is startFakeDiscoveryWith with the logger given.
+func startFakeDiscoveryLog(t *testing.T, log *slog.Logger, fake sdk.Discovery, opts DiscoveryOptions) *Discovery {
+	t.Helper()
+	d, err := newDiscovery(log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +379,7 @@ func startFakeDiscoveryWith(t *testing.T, fake *fakeDiscovery, opts DiscoveryOpt
 }
 
 // restart plays a plugin restart: the new instance becomes current.
-func restart(t *testing.T, d *Discovery, fake *fakeDiscovery) {
+func restart(t *testing.T, d *Discovery, fake sdk.Discovery) {
 	t.Helper()
 	if err := d.onStart(context.Background(), fake); err != nil {
 		t.Fatal(err)

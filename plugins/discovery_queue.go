@@ -191,6 +191,9 @@ func (d *Discovery) applyLoop() {
 		snap, has, evs := d.queue.take()
 		if has {
 			d.book.snapshot(snap)
+			// The snapshot's peers are in the tunnel: this node's
+			// record may go out (mayPublish).
+			d.openFirstPublish()
 		}
 		if len(evs) >= batchMin && len(evs)*batchShare >= d.book.size() {
 			// Many keys changed at once (a flood, a fleet restarting):
