@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wgplex/wgplex/internal/testbuild"
 
 	"github.com/wgplex/wgplex/plugins"
 )
@@ -60,17 +61,7 @@ func pluginBin(t testing.TB, name string) string {
 }
 
 func goBuild(dir string, pkgs ...string) error {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("go toolchain not on PATH: %w", err)
-	}
-	args := append([]string{"build", "-o", dir + "/"}, pkgs...)
-	cmd := exec.Command(gobin, args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %v: %v\n%s", args, err, out)
-	}
-	return nil
+	return testbuild.Build(".", dir+"/", false, pkgs...)
 }
 
 // testKey is a private key, clamped, with its public half.

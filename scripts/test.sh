@@ -125,7 +125,9 @@ installed_deb() {
 	find /usr /etc /opt /var/lib/systemd -xdev 2>/dev/null | LC_ALL=C sort >"$before"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "./$deb" >/dev/null || rc=1
 	if ((rc == 0)); then
-		WGPLEX_TEST_INSTALLED=1 go test -count=1 -timeout 5m -run '^TestInstalledPackage$' -v ./tests/netns/ || rc=1
+		# -race as the race step built this package: its test binary is
+		# reused instead of compiled again without the race detector.
+		WGPLEX_TEST_INSTALLED=1 CGO_ENABLED=1 go test -race -count=1 -timeout 5m -run '^TestInstalledPackage$' -v ./tests/netns/ || rc=1
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq wgplex >/dev/null || rc=1
 	find /usr /etc /opt /var/lib/systemd -xdev 2>/dev/null | LC_ALL=C sort >"$after"
@@ -180,21 +182,27 @@ wait_fuzz() {
 
 step "install packages" install_packages
 step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
-# -trimpath as dist.sh builds: the linux/amd64 release build then reuses
-# the dependencies compiled for this vet instead of compiling them again.
-step "go vet ./..." go vet -trimpath ./...
+# Static and -trimpath, as dist.sh builds the release and the tests build
+# the daemon and its plugins (internal/testbuild): the packages compiled
+# for this vet are then reused by those builds instead of compiled again.
+# A package's build settings are part of its cache key, and the standard
+# library's net package differs with cgo, so a vet with cgo would share
+# nothing with them. keyvault-pkcs11's cgo files, left out here, are vetted
+# by `go test -race` below (which needs cgo, and vets what it tests).
+step "go vet ./..." env CGO_ENABLED=0 go vet -trimpath ./...
 step "type-check every package and test for every release target (tools/typecheck)" cross_typecheck
 step "tools/: go vet + go test (release tooling)" tools_check
-step "go test -race ./..." go test -race -timeout 20m ./...
+step "go test -race ./..." env CGO_ENABLED=1 go test -race -timeout 20m ./...
 # A plugin written by `wgplex plugin new` builds against this checkout and
 # passes its own test (the SDK's conformance suite), for each kind.
 scaffold_plugins() {
 	local dir kind rc=0
 	dir=$(mktemp -d) || return 1
-	# -trimpath (for the plugin modules too, through GOFLAGS) as go vet
-	# above: the dependencies compiled there are reused, not compiled again.
-	local GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
-	export GOFLAGS
+	# Static and -trimpath (for the plugin modules too, through GOFLAGS) as
+	# go vet above: the packages compiled there are reused, not compiled
+	# again.
+	local GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath" CGO_ENABLED=0
+	export GOFLAGS CGO_ENABLED
 	go build -o "$dir/wgplex" ./cmd/wgplex || rc=1
 	for kind in keyvault discovery; do
 		((rc == 0)) || break

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/internal/testbuild"
+
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -152,8 +154,8 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("binary", func(t *testing.T) {
 		bin := filepath.Join(t.TempDir(), "discovery-etcd")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
+		if err := testbuild.Build(".", bin, false, "."); err != nil {
+			t.Fatal(err)
 		}
 		prefix := "/sdktest/binary/"
 		sdktest.DiscoveryBinary(t, etcdRegistry{cli: cli, prefix: prefix}, bin, "-endpoints", endpoint, "-prefix", prefix, "-ttl", "5s")

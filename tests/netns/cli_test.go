@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgplex/wgplex/internal/testbuild"
 )
 
 // The tests in this file hold wgplex's own command line (genkey, pubkey,
@@ -42,10 +44,8 @@ func cliBin(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "wgplex")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./cmd/wgplex")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/wgplex: %v\n%s", err, out)
+	if err := testbuild.Build(root, bin, false, "./cmd/wgplex"); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgplex/wgplex/internal/testbuild"
 )
 
 // The discovery tests build a LAN (a bridge in a namespace of its own)
@@ -462,10 +464,8 @@ func buildDiscoveryEtcd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "./plugins/discovery-etcd")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the etcd discovery plugin: %v\n%s", err, out)
+	if err := testbuild.Build(root, dir+"/", false, "./plugins/discovery-etcd"); err != nil {
+		t.Fatalf("building the etcd discovery plugin: %v", err)
 	}
 	p, err := realPath(filepath.Join(dir, "discovery-etcd"))
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/internal/testbuild"
+
 	"github.com/wgplex/wgplex/fleet"
 	"github.com/wgplex/wgplex/plugins/discovery-dir/dirdisc"
 	"github.com/wgplex/wgplex/plugins/sdk"
@@ -494,10 +496,8 @@ func buildFileVault(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "./plugins/keyvault-file")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the file key vault: %v\n%s", err, out)
+	if err := testbuild.Build(root, dir+"/", false, "./plugins/keyvault-file"); err != nil {
+		t.Fatalf("building the file key vault: %v", err)
 	}
 	p, err := realPath(filepath.Join(dir, "keyvault-file"))
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/wgplex/wgplex/internal/testbuild"
 )
 
 // Impl is one WireGuard implementation the tests can start: a binary that
@@ -73,10 +75,8 @@ func resolveUnderTest() (Impl, error) {
 	}
 	buildDir = dir
 	bin := filepath.Join(dir, "wgplex")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./cmd/wgplex")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Impl{}, fmt.Errorf("go build ./cmd/wgplex in %s: %v\n%s", root, err, out)
+	if err := testbuild.Build(root, bin, false, "./cmd/wgplex"); err != nil {
+		return Impl{}, fmt.Errorf("building wgplex in %s: %w", root, err)
 	}
 	if real, err := realPath(bin); err == nil {
 		bin = real
@@ -98,15 +98,6 @@ func moduleRoot() (string, error) {
 	return root, nil
 }
 
-// goTool prefers the go command of the toolchain that built this test, so
-// that wgplex is built with the same Go version as the suite.
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
 // findWireGuardGo locates the reference daemon. `go install
 // golang.zx2c4.com/wireguard@v` names the binary "wireguard" (the main
 // package is the module root), distribution packages name it
@@ -122,7 +113,7 @@ func findWireGuardGo() (Impl, error) {
 				candidates = append(candidates, p)
 			}
 		}
-		if out, err := exec.Command(goTool(), "env", "GOPATH").Output(); err == nil {
+		if out, err := exec.Command(testbuild.Go(), "env", "GOPATH").Output(); err == nil {
 			for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
 				candidates = append(candidates,
 					filepath.Join(gp, "bin", "wireguard-go"),

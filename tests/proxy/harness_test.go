@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/internal/testbuild"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/wgplex/wgplex/core/config"
@@ -55,14 +57,10 @@ func wgplexBinary(t *testing.T) string {
 		os.Chmod(buildDir, 0o755)
 		binPath = filepath.Join(buildDir, "wgplex")
 		// The key vault plugin too, for the test that keeps the key in it.
-		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
-			"github.com/wgplex/wgplex/cmd/wgplex", "github.com/wgplex/wgplex/plugins/keyvault-file")
 		start := time.Now()
-		out, err := cmd.CombinedOutput()
+		buildErr = testbuild.Build(".", buildDir+string(filepath.Separator), false,
+			"github.com/wgplex/wgplex/cmd/wgplex", "github.com/wgplex/wgplex/plugins/keyvault-file")
 		buildTime = time.Since(start)
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
