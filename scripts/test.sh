@@ -193,6 +193,12 @@ step "go vet ./..." env CGO_ENABLED=0 go vet -trimpath ./...
 step "type-check every package and test for every release target (tools/typecheck)" cross_typecheck
 step "tools/: go vet + go test (release tooling)" tools_check
 step "go test -race ./..." env CGO_ENABLED=1 go test -race -timeout 20m ./...
+# The AEAD's differential tests in full (every length past two 16-block
+# batches against x/crypto and an RFC 8439 reference); under -race they
+# run a sample, as the race detector finds nothing in that sequential code
+# and makes the full run take minutes.
+step "core/aead: exhaustive differential tests (no race detector)" \
+	env CGO_ENABLED=0 go test -trimpath -count=1 ./core/aead/
 # A plugin written by `wgplex plugin new` builds against this checkout and
 # passes its own test (the SDK's conformance suite), for each kind.
 scaffold_plugins() {

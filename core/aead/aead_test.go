@@ -130,7 +130,7 @@ func TestKeyStreamReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	key, nonce := make([]byte, 32), make([]byte, 12)
 	maxLen := 2300
-	if testing.Short() {
+	if !exhaustive() {
 		maxLen = 1100
 	}
 	const guard = 80
@@ -326,7 +326,7 @@ func TestDifferential(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, 6))
 			key, nonce := make([]byte, 32), make([]byte, 12)
 			maxLen, random := 2100, 200
-			if testing.Short() {
+			if !exhaustive() {
 				maxLen, random = 1100, 20
 			}
 			run := func(n int, allFlips bool) {

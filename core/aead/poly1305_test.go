@@ -94,7 +94,7 @@ func TestPoly1305Differential(t *testing.T) {
 				checkPoly(t, randKey(rng), buf[:n], m.vector, rng)
 			}
 			rounds := 300
-			if testing.Short() {
+			if !exhaustive() {
 				rounds = 30
 			}
 			for range rounds {
@@ -179,7 +179,11 @@ func TestMulr(t *testing.T) {
 	hs := []*big.Int{big.NewInt(0), big.NewInt(1), maxH, new(big.Int).Sub(bigP, big.NewInt(1)), bigP,
 		new(big.Int).Add(bigP, big.NewInt(1)), new(big.Int).Lsh(big.NewInt(1), 130), new(big.Int).Lsh(big.NewInt(1), 128)}
 	rs := [][2]uint64{{0, 0}, {1, 0}, {0x0ffffffc0fffffff, 0x0ffffffc0ffffffc}, {0x0ffffffc0fffffff, 0}, {0, 0x0ffffffc0ffffffc}}
-	for range 20000 {
+	random := 20000
+	if !exhaustive() {
+		random = 2000
+	}
+	for range random {
 		h := randBelow(rng, new(big.Int).Add(maxH, big.NewInt(1)))
 		hs = append(hs, h)
 		rs = append(rs, [2]uint64{rng.Uint64() & 0x0ffffffc0fffffff, rng.Uint64() & 0x0ffffffc0ffffffc})

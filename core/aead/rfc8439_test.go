@@ -164,7 +164,7 @@ func TestDifferentialRFC8439(t *testing.T) {
 			rng := rand.New(rand.NewPCG(8439, 1))
 			key, nonce := make([]byte, 32), make([]byte, 12)
 			maxLen, random := 2200, 40
-			if testing.Short() {
+			if !exhaustive() {
 				maxLen, random = 1100, 5
 			}
 			run := func(n int) {
