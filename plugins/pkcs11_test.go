@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/internal/testbuild"
+
 	"github.com/wgplex/wgplex/core"
 	"github.com/wgplex/wgplex/plugins"
 )
@@ -46,7 +48,7 @@ func softHSM(t testing.TB) []string {
 	}
 	pkcs11Once.Do(func() {
 		dir := pluginBin(t, "keyvault-file") // makes binDir
-		pkcs11Err = goBuild(filepath.Dir(dir), "./keyvault-pkcs11")
+		pkcs11Err = testbuild.Build(".", filepath.Dir(dir)+"/", true, "./keyvault-pkcs11")
 		pkcs11Bin = filepath.Join(filepath.Dir(dir), "keyvault-pkcs11")
 	})
 	if pkcs11Err != nil {

@@ -130,13 +130,25 @@ func (d *Daemon) SetConf(conf string) {
 	d.Wg("setconf", d.Iface, writeTemp(d.t, "wg.conf", conf))
 }
 
-// Up gives the tunnel interface its addresses and brings it up.
+// Up gives the tunnel interface its addresses and brings it up, and, when
+// a listen port is configured, waits until the daemon has bound it. The
+// daemon opens its socket when it sees the link go up, a moment after
+// `ip link set up` returns; a handshake initiation sent to it before then
+// is lost, and its retry comes only after the 5 s rekey timeout.
 func (d *Daemon) Up(cidrs ...string) {
 	d.t.Helper()
 	for _, c := range cidrs {
 		d.NS.AddAddr(d.Iface, c)
 	}
 	d.NS.MustRun("ip", "link", "set", d.Iface, "up")
+	port := strings.TrimSpace(d.Wg("show", d.Iface, "listen-port"))
+	if port == "" || port == "0" {
+		return
+	}
+	Eventually(d.t, 5*time.Second, d.Iface+" bound to UDP port "+port, func() (bool, string) {
+		out, _ := d.NS.Run("ss", "-Hlnu", "sport = :"+port)
+		return strings.TrimSpace(out) != "", out
+	})
 }
 
 // Dump is `wg show IFACE dump`.

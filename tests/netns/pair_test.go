@@ -76,10 +76,12 @@ func NewPair(t testing.TB, implA, implB Impl, cfg PairConfig) (a, b *Node) {
 	// B first: A may send a handshake initiation the moment it is
 	// configured (persistent keepalive does), and an initiation that reaches
 	// an unconfigured B is only retried after the 5 s rekey timeout.
+	// Up waits for the daemon's socket, so B is up and listening before
+	// A can send anything.
 	b.SetConf(pairConf(b, a, psk, cfg.BKnowsA, cfg.IPv6Underlay, 0))
 	a.SetConf(pairConf(a, b, psk, cfg.AKnowsB, cfg.IPv6Underlay, cfg.KeepaliveA))
-	a.Up(a.Inner4.String(), a.Inner6.String())
 	b.Up(b.Inner4.String(), b.Inner6.String())
+	a.Up(a.Inner4.String(), a.Inner6.String())
 	return a, b
 }
 
