@@ -34,6 +34,9 @@
 #   --only-wgplex        skip wireguard-go (for quick before/after comparisons)
 #   --aead2 MODE         the second wgplex variant's WGPLEX_AEAD (default generic;
 #                        "none" runs wgplex only as built)
+#   --env2 VAR=VALUE     a wgplex variant run with VAR=VALUE instead of the
+#                        --aead2 one, named wgplex+VALUE (e.g. --env2
+#                        WGPLEX_READER=poll gives wgplex+poll); may be repeated
 #   --udp64-rate R       offered rate of the 64-byte UDP test (default 64M,
 #                        125,000 packets/s)
 #   --flood-pps N        rate of the handshake flood (default 50000; 0 skips
@@ -64,6 +67,7 @@ PEERS=0
 PEERS_N=100000
 ONLY_WGPLEX=0
 AEAD2=generic
+ENV2=()
 UDP64_RATE=64M
 FLOOD_PPS=50000
 INSTALL=1
@@ -80,6 +84,7 @@ while [[ $# -gt 0 ]]; do
 	--peers-n) PEERS_N=$2; shift ;;
 	--only-wgplex) ONLY_WGPLEX=1 ;;
 	--aead2) AEAD2=$2; shift ;;
+	--env2) ENV2+=("$2"); shift ;;
 	--udp64-rate) UDP64_RATE=$2; shift ;;
 	--flood-pps) FLOOD_PPS=$2; shift ;;
 	--no-install) INSTALL=0 ;;
@@ -160,14 +165,26 @@ if ((FLOOD_PPS > 0)); then
 	BENCHTOOL=$WORK/benchtool
 fi
 IMPLS=(wgplex)
-[[ $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
+declare -A VARIANT_ENV
+for e in "${ENV2[@]}"; do
+	if [[ $e != [A-Za-z_]*=* ]]; then
+		echo "--env2 wants VAR=VALUE, got $e" >&2
+		exit 2
+	fi
+	IMPLS+=("wgplex+${e#*=}")
+	VARIANT_ENV[wgplex+${e#*=}]=$e
+done
+[[ ${#ENV2[@]} -eq 0 && $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
 impl_bin() { if [[ $1 == wgplex* ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
 # impl_run IMPL CMD...: CMD with the environment IMPL's daemons get.
 impl_run() {
 	local impl=$1
 	shift
-	if [[ $impl == wgplex-* ]]; then
+	if [[ $impl == wgplex+* ]]; then
+		local -x "${VARIANT_ENV[$impl]}"
+		"$@"
+	elif [[ $impl == wgplex-* ]]; then
 		WGPLEX_AEAD=${impl#wgplex-} "$@"
 	else
 		"$@"
@@ -378,7 +395,7 @@ if [[ $PEERS -eq 1 ]]; then
 	go run ./bench/genpeers -n "$PEERS_N" -o "$WORK/peers.conf"
 	for round in $(seq 1 "$ROUNDS"); do
 		for impl in "${IMPLS[@]}"; do
-			[[ $impl == wgplex-* ]] || peers_round "$impl"
+			[[ $impl == wgplex[-+]* ]] || peers_round "$impl"
 		done
 	done
 fi
@@ -403,6 +420,8 @@ report() {
 	local envs
 	envs=$(env | grep '^WGPLEX_' | sort | tr '\n' ' ' || true)
 	[[ -n $envs ]] && echo "Environment: $envs"
+	local e
+	for e in "${ENV2[@]}"; do echo "wgplex+${e#*=} is the same binary run with $e."; done
 	echo
 	echo "CPU figures are the user+system time of both daemons (both ends of the tunnel) over the" \
 		"transfer, divided by the bytes (or 64-byte packets) iperf3 saw received; iperf3, the kernel's" \
