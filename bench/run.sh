@@ -49,6 +49,8 @@
 #                        of the throughput, latency and flood rows
 #   --no-install         use `wireguard` from PATH or $GOBIN instead of go install
 #   --wgplex BIN         use this wgplex binary instead of building ./cmd/wgplex
+#   --compare BIN        also run this wgplex binary in every round, as
+#                        "wgplex-compare" (e.g. a build from before a change)
 #   -o, --out FILE       results file (default bench/results/<date>.md)
 #
 # Environment variables reach the daemons unchanged, so offloads can be
@@ -78,6 +80,7 @@ FLOOD_PPS=50000
 CEILING=0
 INSTALL=1
 WGPLEX_BIN=
+COMPARE_BIN=
 OUT=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -95,6 +98,7 @@ while [[ $# -gt 0 ]]; do
 	--flood-ceiling) CEILING=1 ;;
 	--no-install) INSTALL=0 ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
+	--compare) COMPARE_BIN=$(readlink -f "$2"); shift ;;
 	-o | --out) OUT=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -172,13 +176,20 @@ if ((FLOOD_PPS > 0)); then
 fi
 IMPLS=(wgplex)
 [[ $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
+[[ -n $COMPARE_BIN ]] && IMPLS+=(wgplex-compare)
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
-impl_bin() { if [[ $1 == wgplex* ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
+impl_bin() {
+	case $1 in
+	wgplex-compare) echo "$COMPARE_BIN" ;;
+	wgplex*) echo "$WGPLEX_BIN" ;;
+	*) echo "$WGGO_BIN" ;;
+	esac
+}
 # impl_run IMPL CMD...: CMD with the environment IMPL's daemons get.
 impl_run() {
 	local impl=$1
 	shift
-	if [[ $impl == wgplex-* ]]; then
+	if [[ $impl == wgplex-* && $impl != wgplex-compare ]]; then
 		WGPLEX_AEAD=${impl#wgplex-} "$@"
 	else
 		"$@"
