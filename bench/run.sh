@@ -357,7 +357,8 @@ throughput_round() {
 #   sink    the flood sent to a socket that never reads (benchtool sink): the
 #           kernel's receive up to the socket's full buffer, where it drops
 #   daemon  the flood sent to the daemon, as in the flood row of the main run;
-#           then a fresh handshake while it goes on
+#           then a fresh handshake while it goes on, and the daemons' CPU
+#           over 2 s of the flood alone
 # The first implementation of the run gets all five, the others none and
 # daemon. The order of the conditions rotates from round to round.
 
@@ -392,7 +393,14 @@ ceiling_cond() {
 	r=$(iperf_tcp 1)
 	s1=$(stat_ticks) d1=$(cpu_ticks "${DAEMONS[@]}")
 	f1=$([[ -n $FLOOD_PID ]] && cpu_ticks "$FLOOD_PID" || echo 0)
-	[[ $cond == daemon ]] && add "$impl" "$cond:hs" "$(handshake_during_flood)"
+	if [[ $cond == daemon ]]; then
+		add "$impl" "$cond:hs" "$(handshake_during_flood)"
+		# The flood alone, no data flowing: the daemons' CPU over 2 s.
+		local c0
+		c0=$(cpu_ticks "${DAEMONS[@]}")
+		sleep 2
+		add "$impl" "$cond:alone" "$(awk -v t="$(($(cpu_ticks "${DAEMONS[@]}") - c0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", t / hz / 2 }')"
+	fi
 	flood_stop
 	[[ -n $sink ]] && { kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true; }
 	[[ $cond == nft ]] && ip netns exec "$NS_B" nft delete table inet wgpxflood
@@ -457,8 +465,8 @@ ceiling_report() {
 		"(with the receive work the kernel did inside its send calls), both daemons, softirq wherever the" \
 		"kernel accounted it, idle. Each cell is the median with (min-max)."
 	echo
-	echo "| condition | implementation | TCP 1 stream, Gbit/s | kept, % | flood sender, cores | daemons, cores | softirq, cores | idle, cores | fresh handshake, s | flood pps |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "| condition | implementation | TCP 1 stream, Gbit/s | kept, % | flood sender, cores | daemons, cores | softirq, cores | idle, cores | fresh handshake, s | daemons on the flood alone, cores | flood pps |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	local impl c label
 	for c in "${CEILING_CONDS[@]}"; do
 		case $c in
@@ -473,7 +481,8 @@ ceiling_report() {
 			echo "| $label | $impl | $(spread "${SAMPLES[$impl:$c:tcp]:-}") | $(spread "${SAMPLES[$impl:$c:keep]:-}") |" \
 				"$(spread "${SAMPLES[$impl:$c:flooder]:-}") | $(spread "${SAMPLES[$impl:$c:daemons]:-}") |" \
 				"$(spread "${SAMPLES[$impl:$c:softirq]:-}") | $(spread "${SAMPLES[$impl:$c:idle]:-}") |" \
-				"$(spread "${SAMPLES[$impl:$c:hs]:-}") | $(spread "${SAMPLES[$impl:$c:pps]:-}") |"
+				"$(spread "${SAMPLES[$impl:$c:hs]:-}") | $(spread "${SAMPLES[$impl:$c:alone]:-}") |" \
+				"$(spread "${SAMPLES[$impl:$c:pps]:-}") |"
 		done
 	done
 	echo
