@@ -60,6 +60,8 @@ type hsScreen struct {
 	// screened counts the batch's messages that needed a cookie, replied
 	// to or not: what holds the load state (holdLoad).
 	screened int
+	// ver checks the MACs with hashes kept from one message to the next.
+	ver *cookie.Verifier
 }
 
 // reset starts a new batch. The cookie is not kept across batches: the
@@ -100,11 +102,14 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 	from := ep.DstAddrPort()
 	var sb [18]byte
 	src := cookie.AppendSource(sb[:0], from)
+	if s.ver == nil {
+		s.ver = t.checker.NewVerifier()
+	}
 	var verdict cookie.Verdict
 	if s.load {
-		verdict = t.checker.CheckWithCookie(msg, s.cookieFor(t.checker, src, st.now))
+		verdict = s.ver.Check(msg, s.cookieFor(t.checker, src, st.now))
 	} else {
-		verdict = t.checker.CheckWithCookie(msg, nil)
+		verdict = s.ver.Check(msg, nil)
 	}
 	if verdict == cookie.VerdictInvalid {
 		t.stats.drop(DropHandshake)
