@@ -595,6 +595,22 @@ func TestVerifier(t *testing.T) {
 			t.Errorf("%s: Verifier %v, CheckWithCookie %v, want %v", tc.name, got, want, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		cookie *[MACSize]byte
+		want   bool
+	}{
+		{"MAC2 right", withMAC2, &cookieA, true},
+		{"MAC2 for another source", withMAC2, &cookieB, false},
+		{"no MAC2", msg, &cookieA, false},
+		{"MAC1 changed, which MAC2 covers", bad, &cookieA, false},
+		{"too short", withMAC2[:macsSize-1], &cookieA, false},
+	} {
+		if got := ver.MAC2Valid(tc.msg, tc.cookie); got != tc.want {
+			t.Errorf("MAC2Valid, %s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 	if n := testing.AllocsPerRun(100, func() { ver.Check(withMAC2, &cookieA) }); n != 0 {
 		t.Errorf("%v allocations per check", n)
 	}
