@@ -50,7 +50,8 @@
 #   --no-install         use `wireguard` from PATH or $GOBIN instead of go install
 #   --wgplex BIN         use this wgplex binary instead of building ./cmd/wgplex
 #   --compare BIN        also run this wgplex binary in every round, as
-#                        "wgplex-compare" (e.g. a build from before a change)
+#                        "wgplex-compare" (e.g. a build from before a change);
+#                        given again, the next is "wgplex-compare2", and so on
 #   -o, --out FILE       results file (default bench/results/<date>.md)
 #
 # Environment variables reach the daemons unchanged, so offloads can be
@@ -80,7 +81,7 @@ FLOOD_PPS=50000
 CEILING=0
 INSTALL=1
 WGPLEX_BIN=
-COMPARE_BIN=
+COMPARE_BINS=()
 OUT=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -98,7 +99,7 @@ while [[ $# -gt 0 ]]; do
 	--flood-ceiling) CEILING=1 ;;
 	--no-install) INSTALL=0 ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
-	--compare) COMPARE_BIN=$(readlink -f "$2"); shift ;;
+	--compare) COMPARE_BINS+=("$(readlink -f "$2")"); shift ;;
 	-o | --out) OUT=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -176,11 +177,14 @@ if ((FLOOD_PPS > 0)); then
 fi
 IMPLS=(wgplex)
 [[ $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
-[[ -n $COMPARE_BIN ]] && IMPLS+=(wgplex-compare)
+for ((i = 1; i <= ${#COMPARE_BINS[@]}; i++)); do
+	if ((i == 1)); then IMPLS+=(wgplex-compare); else IMPLS+=("wgplex-compare$i"); fi
+done
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
 impl_bin() {
 	case $1 in
-	wgplex-compare) echo "$COMPARE_BIN" ;;
+	wgplex-compare) echo "${COMPARE_BINS[0]}" ;;
+	wgplex-compare*) echo "${COMPARE_BINS[${1#wgplex-compare} - 1]}" ;;
 	wgplex*) echo "$WGPLEX_BIN" ;;
 	*) echo "$WGGO_BIN" ;;
 	esac
@@ -189,7 +193,7 @@ impl_bin() {
 impl_run() {
 	local impl=$1
 	shift
-	if [[ $impl == wgplex-* && $impl != wgplex-compare ]]; then
+	if [[ $impl == wgplex-* && $impl != wgplex-compare* ]]; then
 		WGPLEX_AEAD=${impl#wgplex-} "$@"
 	else
 		"$@"
