@@ -22,6 +22,13 @@
 #   sudo bench/run.sh -q              quick smoke run: 1 round, 2 s per test, 50 pings
 #   sudo bench/run.sh --peers         also the 100,000-peer sections (RSS per idle
 #                                     peer, `wg setconf` time, `wg show dump` time)
+#   sudo bench/run.sh --flood-ceiling --aead2 none -t 5
+#                                     only the flood: what a 50k pps flood costs
+#                                     the tunnel when it never reaches the daemon
+#                                     (dropped by nftables, sent to a closed port,
+#                                     to a socket that never reads) beside what it
+#                                     costs when it does, to tell the shared
+#                                     machine's share of the loss from the daemon's
 #
 # Options:
 #   -q, --quick          1 round, 2 s tests, 50 pings
@@ -41,8 +48,13 @@
 #                        125,000 packets/s)
 #   --flood-pps N        rate of the handshake flood (default 50000; 0 skips
 #                        the flood and handshake tests)
+#   --flood-ceiling      run only the flood ceiling section (see above) instead
+#                        of the throughput, latency and flood rows
 #   --no-install         use `wireguard` from PATH or $GOBIN instead of go install
 #   --wgplex BIN         use this wgplex binary instead of building ./cmd/wgplex
+#   --compare BIN        also run this wgplex binary in every round, as
+#                        "wgplex-compare" (e.g. a build from before a change);
+#                        given again, the next is "wgplex-compare2", and so on
 #   -o, --out FILE       results file (default bench/results/<date>.md)
 #
 # Environment variables reach the daemons unchanged, so offloads can be
@@ -70,8 +82,10 @@ AEAD2=generic
 ENV2=()
 UDP64_RATE=64M
 FLOOD_PPS=50000
+CEILING=0
 INSTALL=1
 WGPLEX_BIN=
+COMPARE_BINS=()
 OUT=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -87,8 +101,10 @@ while [[ $# -gt 0 ]]; do
 	--env2) ENV2+=("$2"); shift ;;
 	--udp64-rate) UDP64_RATE=$2; shift ;;
 	--flood-pps) FLOOD_PPS=$2; shift ;;
+	--flood-ceiling) CEILING=1 ;;
 	--no-install) INSTALL=0 ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
+	--compare) COMPARE_BINS+=("$(readlink -f "$2")"); shift ;;
 	-o | --out) OUT=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -175,8 +191,18 @@ for e in "${ENV2[@]}"; do
 	VARIANT_ENV[wgplex+${e#*=}]=$e
 done
 [[ ${#ENV2[@]} -eq 0 && $AEAD2 != none ]] && IMPLS+=("wgplex-$AEAD2")
+for ((i = 1; i <= ${#COMPARE_BINS[@]}; i++)); do
+	if ((i == 1)); then IMPLS+=(wgplex-compare); else IMPLS+=("wgplex-compare$i"); fi
+done
 [[ $ONLY_WGPLEX -eq 0 ]] && IMPLS+=(wireguard-go)
-impl_bin() { if [[ $1 == wgplex* ]]; then echo "$WGPLEX_BIN"; else echo "$WGGO_BIN"; fi; }
+impl_bin() {
+	case $1 in
+	wgplex-compare) echo "${COMPARE_BINS[0]}" ;;
+	wgplex-compare*) echo "${COMPARE_BINS[${1#wgplex-compare} - 1]}" ;;
+	wgplex*) echo "$WGPLEX_BIN" ;;
+	*) echo "$WGGO_BIN" ;;
+	esac
+}
 # impl_run IMPL CMD...: CMD with the environment IMPL's daemons get.
 impl_run() {
 	local impl=$1
@@ -184,7 +210,7 @@ impl_run() {
 	if [[ $impl == wgplex+* ]]; then
 		local -x "${VARIANT_ENV[$impl]}"
 		"$@"
-	elif [[ $impl == wgplex-* ]]; then
+	elif [[ $impl == wgplex-* && $impl != wgplex-compare* ]]; then
 		WGPLEX_AEAD=${impl#wgplex-} "$@"
 	else
 		"$@"
@@ -249,11 +275,12 @@ flood_ns_up() {
 	ip -n "$NS_B" link set wgpxbf1 up
 }
 
-# flood_start SECONDS: the flood against B, in the background.
+# flood_start SECONDS [PORT]: the flood against B (its daemon's port unless
+# PORT is given), in the background.
 flood_start() {
 	local pub
 	pub=$(ip netns exec "$NS_B" wg show "${IF}b" public-key)
-	ip netns exec "$NS_F" "$BENCHTOOL" flood -to 10.231.1.2:51820 -pub "$pub" \
+	ip netns exec "$NS_F" "$BENCHTOOL" flood -to "10.231.1.2:${2:-51820}" -pub "$pub" \
 		-rate "$FLOOD_PPS" -for "${1}s" >"$WORK/flood.out" 2>&1 &
 	FLOOD_PID=$!
 	sleep 1 # let the responder notice it is under load
@@ -336,7 +363,165 @@ throughput_round() {
 	ip netns del "$NS_F" >/dev/null 2>&1 || true
 }
 
+# --- flood ceiling (--flood-ceiling) --------------------------------------------
+# On a small machine the flood's sender and the kernel's receive of its
+# datagrams run on the same cores as iperf3 and both daemons, so part of the
+# throughput a flood costs is not the daemon's at all. Each condition below
+# runs one TCP stream for $SECS s with the flood going (after 1 s for the
+# responder to notice it):
+#   none    no flood: the round's reference
+#   nft     the flood dropped by an nftables rule in B's namespace at
+#           prerouting, before routing or any socket: the sender and the
+#           veth only
+#   closed  the flood sent to a port nobody listens on: the kernel's IP and
+#           UDP receive up to the socket lookup (ICMP errors are rate limited)
+#   sink    the flood sent to a socket that never reads (benchtool sink): the
+#           kernel's receive up to the socket's full buffer, where it drops
+#   daemon  the flood sent to the daemon, as in the flood row of the main run;
+#           then a fresh handshake while it goes on, and the daemons' CPU
+#           over 5 s of the flood alone
+# The first implementation of the run gets all five, the others none and
+# daemon. The order of the conditions rotates from round to round.
+
+# stat_ticks: "total softirq idle" clock ticks of the whole machine.
+stat_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $8, $5 + $6; exit}' /proc/stat; }
+
+# ceiling_cond IMPL COND: one condition; records Gbit/s and the CPU split.
+ceiling_cond() {
+	local impl=$1 cond=$2 port=51820 sink='' s0 s1 d0 d1 f0 f1 r
+	case $cond in
+	none) port= ;;
+	nft)
+		ip netns exec "$NS_B" nft -f - <<-NFT
+			table inet wgpxflood {
+				chain pre {
+					type filter hook prerouting priority raw; policy accept;
+					iifname "wgpxbf1" udp dport 51820 counter drop
+				}
+			}
+		NFT
+		;;
+	closed) port=51821 ;;
+	sink)
+		port=51822
+		ip netns exec "$NS_B" "$BENCHTOOL" sink -listen 10.231.1.2:51822 -for $((SECS + 60))s &
+		sink=$!
+		;;
+	esac
+	[[ -n $port ]] && flood_start $((SECS + 40)) "$port"
+	s0=$(stat_ticks) d0=$(cpu_ticks "${DAEMONS[@]}")
+	f0=$([[ -n $FLOOD_PID ]] && cpu_ticks "$FLOOD_PID" || echo 0)
+	r=$(iperf_tcp 1)
+	s1=$(stat_ticks) d1=$(cpu_ticks "${DAEMONS[@]}")
+	f1=$([[ -n $FLOOD_PID ]] && cpu_ticks "$FLOOD_PID" || echo 0)
+	if [[ $cond == daemon ]]; then
+		add "$impl" "$cond:hs" "$(handshake_during_flood)"
+		# The flood alone, no data flowing: the daemons' CPU over 5 s.
+		local c0
+		c0=$(cpu_ticks "${DAEMONS[@]}")
+		sleep 5
+		add "$impl" "$cond:alone" "$(awk -v t="$(($(cpu_ticks "${DAEMONS[@]}") - c0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", t / hz / 5 }')"
+	fi
+	flood_stop
+	[[ -n $sink ]] && { kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true; }
+	[[ $cond == nft ]] && ip netns exec "$NS_B" nft delete table inet wgpxflood
+	add "$impl" "$cond:tcp" "${r% *}"
+	[[ -n $port ]] && add "$impl" "$cond:pps" "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
+	# CPU in cores (1 = one core busy for the whole window), from the
+	# machine's ticks: the flood sender (with whatever receive work the
+	# kernel did in its system calls), both daemons, softirq wherever it
+	# was accounted, idle.
+	read -r -a s0 <<<"$s0"
+	read -r -a s1 <<<"$s1"
+	local tot=$((s1[0] - s0[0])) n
+	n=$(nproc)
+	add "$impl" "$cond:flooder" "$(awk -v t=$((f1 - f0)) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
+	add "$impl" "$cond:daemons" "$(awk -v t=$((d1 - d0)) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
+	add "$impl" "$cond:softirq" "$(awk -v t=$((s1[1] - s0[1])) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
+	add "$impl" "$cond:idle" "$(awk -v t=$((s1[2] - s0[2])) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
+}
+
+CEILING_CONDS=(none nft closed sink daemon)
+ceiling_round() {
+	local impl=$1 bin conds c i k base
+	bin=$(impl_bin "$impl")
+	echo "==> round $round: $impl (flood ceiling)"
+	impl_run "$impl" pair_up "$bin" "$bin"
+	mapfile -t DAEMONS < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
+	if [[ ${#DAEMONS[@]} -ne 2 ]]; then
+		echo "expected 2 daemon processes, found ${#DAEMONS[@]} (${DAEMONS[*]})" >&2
+		exit 1
+	fi
+	ip netns exec "$NS_B" iperf3 -s >/dev/null 2>&1 &
+	flood_ns_up
+	sleep 0.5
+	if [[ $impl == "${IMPLS[0]}" ]]; then conds=("${CEILING_CONDS[@]}"); else conds=(none daemon); fi
+	k=$(((round - 1) % ${#conds[@]}))
+	for ((i = 0; i < ${#conds[@]}; i++)); do
+		ceiling_cond "$impl" "${conds[$(((i + k) % ${#conds[@]}))]}"
+	done
+	base=$(awk '{print $NF}' <<<"${SAMPLES[$impl:none:tcp]}") # this round's
+	for c in "${conds[@]}"; do
+		[[ $c == none ]] && continue
+		add "$impl" "$c:keep" "$(awk -v a="$(awk '{print $NF}' <<<"${SAMPLES[$impl:$c:tcp]}")" -v b="$base" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
+	done
+	pair_down
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
+}
+
+ceiling_report() {
+	local cpu
+	cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+	echo "# Flood ceiling: what a $FLOOD_PPS pps flood costs the tunnel, daemon or not, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Machine: $(hostname), ${cpu:-unknown CPU}, $(nproc) cores, Linux $(uname -r)."
+	echo "Load (uptime) at the start: $LOAD0; at the end: $(uptime | sed 's/.*load average: //')."
+	echo "wgplex $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty');" \
+		"wireguard-go $WIREGUARD_GO_VERSION. \`bench/run.sh --flood-ceiling\`, $ROUNDS round(s) alternating ${IMPLS[*]}," \
+		"${SECS} s of one TCP stream per condition, conditions rotated from round to round."
+	echo
+	echo "Flood: $FLOOD_PPS initiations/s with a valid MAC1 (bench/benchtool flood) from a third namespace to B." \
+		"kept = TCP 1 stream under the condition / the same pair's, same round's TCP 1 stream without a flood." \
+		"CPU columns are in cores (this machine has $(nproc)) over the transfer, from /proc: the flood sender" \
+		"(with the receive work the kernel did inside its send calls), both daemons, softirq wherever the" \
+		"kernel accounted it, idle. Each cell is the median with (min-max)."
+	echo
+	echo "| condition | implementation | TCP 1 stream, Gbit/s | kept, % | flood sender, cores | daemons, cores | softirq, cores | idle, cores | fresh handshake, s | daemons on the flood alone, cores | flood pps |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	local impl c label
+	for c in "${CEILING_CONDS[@]}"; do
+		case $c in
+		none) label="(a) no flood" ;;
+		nft) label="(b) dropped by nftables before any socket" ;;
+		closed) label="(c) to a closed port" ;;
+		sink) label="(c') to a socket that never reads" ;;
+		daemon) label="(d/e) to the daemon" ;;
+		esac
+		for impl in "${IMPLS[@]}"; do
+			[[ -n ${SAMPLES[$impl:$c:tcp]:-} ]] || continue
+			echo "| $label | $impl | $(spread "${SAMPLES[$impl:$c:tcp]:-}") | $(spread "${SAMPLES[$impl:$c:keep]:-}") |" \
+				"$(spread "${SAMPLES[$impl:$c:flooder]:-}") | $(spread "${SAMPLES[$impl:$c:daemons]:-}") |" \
+				"$(spread "${SAMPLES[$impl:$c:softirq]:-}") | $(spread "${SAMPLES[$impl:$c:idle]:-}") |" \
+				"$(spread "${SAMPLES[$impl:$c:hs]:-}") | $(spread "${SAMPLES[$impl:$c:alone]:-}") |" \
+				"$(spread "${SAMPLES[$impl:$c:pps]:-}") |"
+		done
+	done
+	echo
+	print_samples
+}
+
 LOAD0=$(uptime | sed 's/.*load average: //')
+if ((CEILING)); then
+	((FLOOD_PPS > 0)) || { echo "--flood-ceiling needs --flood-pps above 0" >&2; exit 2; }
+	for round in $(seq 1 "$ROUNDS"); do
+		for impl in "${IMPLS[@]}"; do
+			ceiling_round "$impl"
+		done
+	done
+	report() { ceiling_report; }
+	write_report "-flood-ceiling"
+	exit 0
+fi
 for round in $(seq 1 "$ROUNDS"); do
 	for impl in "${IMPLS[@]}"; do
 		throughput_round "$impl"

@@ -65,6 +65,7 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		st.cur = nil
 		st.now = t.clock.Now() // one clock read per batch, not per packet
 		st.hs.reset()
+		st.data = false
 		datagrams := 0
 		for i := 0; i < n; i++ {
 			if st.spare == nil {
@@ -88,6 +89,11 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		st.cur = nil
 		t.sendCookieReplies(&st.hs)
 		clear(eps)
+		if st.floodPause(n, batch) {
+			// Real time, not t.clock: this paces system calls, it is
+			// no protocol timer.
+			time.Sleep(FloodReadPause)
+		}
 	}
 }
 
@@ -97,6 +103,21 @@ type rxState struct {
 	spare *[]byte // replaces a buffer a job takes; nil when the pool ran dry
 	now   time.Time
 	hs    hsScreen // handshake messages of the batch (handshake.go)
+	data  bool     // the batch held a data message
+}
+
+// floodPause reports whether the receive loop should wait FloodReadPause
+// before its next read, after a batch of n datagrams (of at most batch).
+// Under a handshake flood, a short batch of handshake messages alone means
+// the loop drained the socket and would otherwise wake for each datagram
+// of the flood. Waiting a little lets them gather, so that one read takes
+// many: the flood costs a wake-up and a system call per pause instead of
+// per datagram, and leaves the cores to the data path. Data arriving
+// meanwhile waits at most the pause, and only while under load; a batch
+// with any data message in it, or a full one, is followed by a read at
+// once.
+func (st *rxState) floodPause(n, batch int) bool {
+	return n < batch && !st.data && st.hs.loadRead && st.hs.load
 }
 
 // sortDatagrams hands the datagrams in (*buf)[:size], seg bytes each, on:
@@ -134,6 +155,7 @@ func (t *Tunnel) sortDatagrams(buf *[]byte, size, seg int, ep Endpoint, st *rxSt
 		}
 		switch typ {
 		case noise.MessageTypeData:
+			st.data = true
 		case noise.MessageTypeCookieReply:
 			t.queueHandshake(typ, msg, ep)
 			continue

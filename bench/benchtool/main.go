@@ -4,6 +4,7 @@
 // do at a steady rate:
 //
 //	benchtool flood -to ADDR:PORT -pub KEY [-rate 50000] [-for 10s] [-pool 4096]
+//	benchtool sink -listen ADDR:PORT [-for 60s]
 //
 // flood sends handshake initiations whose MAC1 is valid for the responder's
 // public key and whose other fields are random, paced at -rate packets per
@@ -15,6 +16,12 @@
 // the tunnel under test) stays small. It prints one line:
 //
 //	sent=N seconds=S pps=P errors=E
+//
+// sink binds a UDP socket and never reads from it, so that a flood aimed at
+// it costs the kernel's whole receive path up to the socket (its buffer
+// fills, then every datagram is dropped there) and nothing in user space:
+// bench/run.sh --flood-ceiling uses it to tell the kernel's share of a
+// flood from the daemon's.
 package main
 
 import (
@@ -43,8 +50,10 @@ func main() {
 	switch os.Args[1] {
 	case "flood":
 		err = floodCmd(os.Args[2:], os.Stdout)
+	case "sink":
+		err = sinkCmd(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want flood)", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q (want flood or sink)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtool:", err)
@@ -89,6 +98,31 @@ func floodCmd(args []string, stdout io.Writer) error {
 	st := flood(c, msgs, *rate, *dur, stop)
 	fmt.Fprintf(stdout, "sent=%d seconds=%.3f pps=%.0f errors=%d\n",
 		st.sent, st.elapsed.Seconds(), float64(st.sent)/st.elapsed.Seconds(), st.errors)
+	return nil
+}
+
+func sinkCmd(args []string) error {
+	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address:port to bind")
+	dur := fs.Duration("for", time.Minute, "how long to hold the socket")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *listen == "" || *dur <= 0 {
+		return errors.New("-listen is required and -for must be positive")
+	}
+	c, err := net.ListenPacket("udp", *listen)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(stop)
+	select {
+	case <-time.After(*dur):
+	case <-stop:
+	}
 	return nil
 }
 

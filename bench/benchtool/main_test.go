@@ -169,3 +169,13 @@ func TestFloodCmdBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// sink holds its socket for -for and refuses a missing address.
+func TestSinkCmd(t *testing.T) {
+	if err := sinkCmd([]string{"-for", "10ms"}); err == nil {
+		t.Fatal("sink without -listen: no error")
+	}
+	if err := sinkCmd([]string{"-listen", "127.0.0.1:0", "-for", "10ms"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -24,8 +24,14 @@ func createDevice(name string, mtu int) (core.Device, error) {
 	})
 }
 
+// WGPLEX_UDP_HANDSHAKE_SOCKET=off keeps handshake messages on the data
+// socket instead of a socket of their own (transports/udp, hsock_linux.go).
 func newBind() core.Bind {
-	return udp.NewBindWithOptions(udp.Options{NoGSO: envOff("WGPLEX_UDP_GSO"), NoGRO: envOff("WGPLEX_UDP_GRO")})
+	return udp.NewBindWithOptions(udp.Options{
+		NoGSO:             envOff("WGPLEX_UDP_GSO"),
+		NoGRO:             envOff("WGPLEX_UDP_GRO"),
+		NoHandshakeSocket: envOff("WGPLEX_UDP_HANDSHAKE_SOCKET"),
+	})
 }
 
 // envOff reports whether the environment variable name switches an

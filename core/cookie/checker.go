@@ -6,10 +6,12 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/blake2s"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -238,4 +240,82 @@ func AppendSource(dst []byte, src netip.AddrPort) []byte {
 		dst = append(dst, a[:]...)
 	}
 	return binary.BigEndian.AppendUint16(dst, src.Port())
+}
+
+// Verifier does what CheckWithCookie does for one goroutine, keeping its
+// keyed hashes from one message to the next: a check allocates nothing, and
+// the MAC2 hash is keyed again only when the cookie changes (a flood comes
+// from few sources, and a receive loop computes a source's cookie once per
+// batch). It is not safe for concurrent use: one per receive goroutine.
+// The zero value is not usable; call Checker.NewVerifier.
+type Verifier struct {
+	c          *Checker
+	mac1, mac2 hash.Hash
+	mac1Key    [32]byte
+	mac2Key    [MACSize]byte
+	sum        [MACSize]byte // Sum's output, here so that it does not escape per call
+}
+
+// NewVerifier returns a Verifier that checks against c's current keys.
+func (c *Checker) NewVerifier() *Verifier { return &Verifier{c: c} }
+
+// Check is Checker.CheckWithCookie: MAC1 of msg, and MAC2 under cookie
+// unless cookie is nil.
+func (v *Verifier) Check(msg []byte, cookie *[MACSize]byte) Verdict {
+	if len(msg) < macsSize {
+		return VerdictInvalid
+	}
+	c := v.c
+	c.mu.RLock()
+	hasKey, key := c.hasKey, c.mac1Key
+	c.mu.RUnlock()
+	if !hasKey {
+		return VerdictInvalid
+	}
+	if v.mac1 == nil || key != v.mac1Key {
+		h, err := blake2s.New128(key[:])
+		if err != nil {
+			return VerdictInvalid
+		}
+		v.mac1, v.mac1Key = h, key
+	} else {
+		v.mac1.Reset()
+	}
+	v.mac1.Write(msg[:len(msg)-macsSize])
+	if !equal(v.mac1.Sum(v.sum[:0]), mac1Field(msg)) {
+		return VerdictInvalid
+	}
+	if cookie == nil {
+		return VerdictMAC1Valid
+	}
+	if !v.mac2Valid(msg, cookie) {
+		return VerdictMAC1Valid
+	}
+	return VerdictMAC1AndMAC2Valid
+}
+
+// MAC2Valid reports whether msg's MAC2 is right under cookie, without
+// looking at MAC1. It is for a caller that drops a message without a
+// valid MAC2 whatever its MAC1 (under load, a source over its cookie-reply
+// rate): one hash instead of two. A true answer proves nothing alone; the
+// message must still pass Check.
+func (v *Verifier) MAC2Valid(msg []byte, cookie *[MACSize]byte) bool {
+	if len(msg) < macsSize {
+		return false
+	}
+	return v.mac2Valid(msg, cookie)
+}
+
+func (v *Verifier) mac2Valid(msg []byte, cookie *[MACSize]byte) bool {
+	if v.mac2 == nil || *cookie != v.mac2Key {
+		h, err := blake2s.New128(cookie[:])
+		if err != nil {
+			return false
+		}
+		v.mac2, v.mac2Key = h, *cookie
+	} else {
+		v.mac2.Reset()
+	}
+	v.mac2.Write(msg[:len(msg)-MACSize])
+	return equal(v.mac2.Sum(v.sum[:0]), mac2Field(msg))
 }

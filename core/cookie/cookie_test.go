@@ -551,3 +551,86 @@ func TestWithCookieMatchesCheckAndCreateReply(t *testing.T) {
 		t.Fatalf("short buffer: %v", err)
 	}
 }
+
+// The Verifier agrees with CheckWithCookie on every outcome, follows a
+// change of the local key and of the cookie, and allocates nothing once
+// its hashes are keyed.
+func TestVerifier(t *testing.T) {
+	c := NewChecker()
+	ver := c.NewVerifier()
+	g := NewGenerator(key(1))
+	msg := message(initiationSize)
+	g.AddMACs(msg, t0)
+	if v := ver.Check(msg, nil); v != VerdictInvalid {
+		t.Fatalf("no local key: %v", v)
+	}
+	c.SetLocalPublicKey(key(1))
+	cookieA, cookieB := c.Cookie(srcA, t0), c.Cookie([]byte{192, 0, 2, 2, 0, 1}, t0)
+	// A message with MAC2 made with srcA's cookie.
+	reply := make([]byte, ReplySize)
+	if err := c.CreateReply(reply, msg, 1, srcA, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ConsumeReply(reply, t0); err != nil {
+		t.Fatal(err)
+	}
+	withMAC2 := message(initiationSize)
+	g.AddMACs(withMAC2, t0)
+	bad := bytes.Clone(withMAC2)
+	bad[len(bad)-macsSize] ^= 1
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		cookie *[MACSize]byte
+		want   Verdict
+	}{
+		{"MAC1 only", msg, nil, VerdictMAC1Valid},
+		{"MAC2 right", withMAC2, &cookieA, VerdictMAC1AndMAC2Valid},
+		{"MAC2 for another source", withMAC2, &cookieB, VerdictMAC1Valid},
+		{"MAC2 right again", withMAC2, &cookieA, VerdictMAC1AndMAC2Valid},
+		{"MAC1 wrong", bad, &cookieA, VerdictInvalid},
+		{"too short", msg[:macsSize-1], nil, VerdictInvalid},
+	} {
+		if got, want := ver.Check(tc.msg, tc.cookie), c.CheckWithCookie(tc.msg, tc.cookie); got != want || got != tc.want {
+			t.Errorf("%s: Verifier %v, CheckWithCookie %v, want %v", tc.name, got, want, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		cookie *[MACSize]byte
+		want   bool
+	}{
+		{"MAC2 right", withMAC2, &cookieA, true},
+		{"MAC2 for another source", withMAC2, &cookieB, false},
+		{"no MAC2", msg, &cookieA, false},
+		{"MAC1 changed, which MAC2 covers", bad, &cookieA, false},
+		{"too short", withMAC2[:macsSize-1], &cookieA, false},
+	} {
+		if got := ver.MAC2Valid(tc.msg, tc.cookie); got != tc.want {
+			t.Errorf("MAC2Valid, %s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ver.Check(withMAC2, &cookieA) }); n != 0 {
+		t.Errorf("%v allocations per check", n)
+	}
+	// Another local key: the MACs made for key(1) no longer pass.
+	c.SetLocalPublicKey(key(2))
+	if v := ver.Check(msg, nil); v != VerdictInvalid {
+		t.Fatalf("after a key change: %v", v)
+	}
+}
+
+func BenchmarkVerifierMAC2(b *testing.B) {
+	c := NewChecker()
+	c.SetLocalPublicKey(key(1))
+	g := NewGenerator(key(1))
+	msg := message(initiationSize)
+	g.AddMACs(msg, t0)
+	cookie := c.Cookie(srcA, t0)
+	ver := c.NewVerifier()
+	b.ReportAllocs()
+	for b.Loop() {
+		ver.Check(msg, &cookie)
+	}
+}

@@ -15,8 +15,18 @@ func FuzzCheck(f *testing.F) {
 	c := NewChecker()
 	c.SetLocalPublicKey(fuzzKey)
 	g := NewGenerator(fuzzKey)
+	ver := c.NewVerifier()
 	f.Fuzz(func(t *testing.T, msg, src []byte, checkMAC2 bool) {
 		v := c.Check(msg, src, checkMAC2, t0)
+		// The Verifier, reused across inputs, must agree with Check.
+		var ck *[MACSize]byte
+		if checkMAC2 {
+			cookie := c.Cookie(src, t0)
+			ck = &cookie
+		}
+		if got := ver.Check(msg, ck); got != v {
+			t.Fatalf("Verifier: %v, Check: %v", got, v)
+		}
 		if v != VerdictInvalid && len(msg) < macsSize {
 			t.Fatalf("%d-byte message judged %v", len(msg), v)
 		}

@@ -102,6 +102,15 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if !b.opts.NoHandshakeSocket {
+		for _, s := range []*sock{v4, v6} {
+			// Without the companion (an old kernel) handshake messages
+			// share the data socket, as they always did.
+			if s != nil {
+				_ = addHandshakeSocket(s, b.mark, b.opts)
+			}
+		}
+	}
 	b.v4, b.v6 = v4, v6
 	// Opened here, on the caller's thread, so that it watches the network
 	// namespace the sockets are in. Without it the Bind still works.
@@ -112,6 +121,9 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 	for _, s := range []*sock{v4, v6} {
 		if s != nil {
 			fns = append(fns, newReceiver(s).receive)
+			if s.hs != nil {
+				fns = append(fns, newReceiver(s.hs).receive)
+			}
 		}
 	}
 	return fns, actual, nil
@@ -119,7 +131,7 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 
 // listenBoth opens the IPv4 socket and then the IPv6 one on the same port.
 func listenBoth(port uint16, mark uint32, opts Options) (v4, v6 *sock, actual uint16, err error) {
-	v4, err = listen(false, port, mark, opts)
+	v4, err = listen(false, port, mark, opts, false)
 	switch {
 	case err == nil:
 		port = v4.port
@@ -128,7 +140,7 @@ func listenBoth(port uint16, mark uint32, opts Options) (v4, v6 *sock, actual ui
 	default:
 		return nil, nil, 0, err
 	}
-	v6, err = listen(true, port, mark, opts)
+	v6, err = listen(true, port, mark, opts, false)
 	switch {
 	case err == nil:
 		port = v6.port
@@ -153,8 +165,9 @@ func familyUnavailable(err error) bool {
 }
 
 // listen opens one socket of the family on port with every option set
-// before bind, so that no datagram arrives without packet info.
-func listen(is6 bool, port uint16, mark uint32, opts Options) (*sock, error) {
+// before bind, so that no datagram arrives without packet info; reuse
+// sets SO_REUSEPORT too (the handshake socket, hsock_linux.go).
+func listen(is6 bool, port uint16, mark uint32, opts Options, reuse bool) (*sock, error) {
 	network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
 	if is6 {
 		// Go sets IPV6_V6ONLY for "udp6", which is what lets the IPv4
@@ -165,7 +178,10 @@ func listen(is6 bool, port uint16, mark uint32, opts Options) (*sock, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
-			if serr = setSockopts(int(fd), is6, mark); serr == nil {
+			if serr = setSockopts(int(fd), is6, mark); serr == nil && reuse {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+			if serr == nil {
 				gso, gro = probeOffloads(int(fd), opts)
 			}
 		}); err != nil {
@@ -234,10 +250,21 @@ func (b *Bind) Close() error {
 	for _, s := range []*sock{b.v4, b.v6} {
 		if s != nil {
 			errs = append(errs, s.conn.Close())
+			if s.hs != nil {
+				errs = append(errs, s.hs.conn.Close())
+			}
 		}
 	}
 	b.v4, b.v6 = nil, nil
 	return errors.Join(errs...)
+}
+
+// hsOf returns s's handshake socket, or nil.
+func hsOf(s *sock) *sock {
+	if s == nil {
+		return nil
+	}
+	return s.hs
 }
 
 // SetMark sets SO_MARK on both sockets (0 clears it) and remembers it for
@@ -245,7 +272,7 @@ func (b *Bind) Close() error {
 func (b *Bind) SetMark(mark uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, s := range []*sock{b.v4, b.v6} {
+	for _, s := range []*sock{b.v4, b.v6, hsOf(b.v4), hsOf(b.v6)} {
 		if s == nil {
 			continue
 		}

@@ -49,6 +49,9 @@ type sock struct {
 	gro bool
 	// pool holds *sendBatch; Send may run on many goroutines at once.
 	pool sync.Pool
+	// hs is the socket on the same port that handshake messages are
+	// steered to (hsock_linux.go), or nil; it is only read from.
+	hs *sock
 }
 
 // recvOOBSize is the control message space per received datagram: one

@@ -19,7 +19,9 @@ import (
 
 // sizedBatch returns datagrams of the given lengths, each filled with a
 // pattern that names its index, so that a lost, reordered or mis-cut
-// datagram shows.
+// datagram shows. Each starts with byte 4, as a WireGuard data message
+// does, so that the Bind delivers it on the data socket (fns[0]) rather
+// than the handshake socket.
 func sizedBatch(lens ...int) [][]byte {
 	out := make([][]byte, len(lens))
 	for i, n := range lens {
@@ -27,7 +29,7 @@ func sizedBatch(lens ...int) [][]byte {
 		for j := range b {
 			b[j] = byte(i*31 + j)
 		}
-		copy(b, fmt.Sprintf("#%03d", i))
+		copy(b, fmt.Sprintf("\x04%03d", i))
 		out[i] = b
 	}
 	return out
