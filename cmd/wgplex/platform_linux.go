@@ -24,14 +24,24 @@ func createDevice(name string, mtu int) (core.Device, error) {
 	})
 }
 
-// WGPLEX_UDP_HANDSHAKE_SOCKET=off keeps handshake messages on the data
-// socket instead of a socket of their own (transports/udp, hsock_linux.go).
+// WGPLEX_UDP_HANDSHAKE_SOCKET=on steers handshake messages to a socket of
+// their own (transports/udp, hsock_linux.go); off by default.
 func newBind() core.Bind {
 	return udp.NewBindWithOptions(udp.Options{
-		NoGSO:             envOff("WGPLEX_UDP_GSO"),
-		NoGRO:             envOff("WGPLEX_UDP_GRO"),
-		NoHandshakeSocket: envOff("WGPLEX_UDP_HANDSHAKE_SOCKET"),
+		NoGSO:           envOff("WGPLEX_UDP_GSO"),
+		NoGRO:           envOff("WGPLEX_UDP_GRO"),
+		HandshakeSocket: envOn("WGPLEX_UDP_HANDSHAKE_SOCKET"),
 	})
+}
+
+// envOn reports whether the environment variable name switches an opt-in
+// feature on.
+func envOn(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
+	case "on", "1", "true", "yes":
+		return true
+	}
+	return false
 }
 
 // envOff reports whether the environment variable name switches an

@@ -15,11 +15,11 @@
 // to each peer again, and a source learnt on another interface than the
 // route now leaves through is left out so that the route's own source is
 // used (route_linux.go); lookups are coalesced, so a flood of changes never
-// stalls sends. Each family's socket has a companion on the same port that
-// takes every datagram but data messages, steered there by a classic BPF
-// program on their SO_REUSEPORT group (hsock_linux.go), so that a
-// handshake flood never wakes the goroutine reading data
-// (WGPLEX_UDP_HANDSHAKE_SOCKET=off keeps one socket).
+// stalls sends. With Options.HandshakeSocket (opt-in) each family's socket
+// has a companion on the same port that takes every datagram but data
+// messages, steered there by a classic BPF program on their SO_REUSEPORT
+// group (hsock_linux.go), so that a handshake flood never wakes the
+// goroutine reading data.
 // Elsewhere it falls back to one datagram per call on a plain net.UDPConn,
 // without sticky sources or marks.
 //

@@ -19,7 +19,7 @@ import (
 // socket's, for each family, and that the port still refuses a second
 // socket that asks to share it.
 func TestHandshakeSteering(t *testing.T) {
-	b := NewBind()
+	b := NewBindWithOptions(Options{HandshakeSocket: true})
 	fns, port, err := b.Open(0)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestHandshakeSteering(t *testing.T) {
 
 // Without the option, handshake messages share the data socket.
 func TestNoHandshakeSocket(t *testing.T) {
-	b := NewBindWithOptions(Options{NoHandshakeSocket: true})
+	b := NewBindWithOptions(Options{})
 	fns, _, err := b.Open(0)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,10 @@ package udp
 type Options struct {
 	NoGSO bool // do not send runs of datagrams with UDP_SEGMENT
 	NoGRO bool // do not receive coalesced datagrams with UDP_GRO
-	// NoHandshakeSocket keeps handshake messages on the data socket
-	// instead of steering them to a socket of their own (hsock_linux.go).
-	NoHandshakeSocket bool
+	// HandshakeSocket steers every datagram but data messages to a
+	// socket of their own on the same port (hsock_linux.go). Off by
+	// default: in side-by-side flood runs it kept the data path's
+	// throughput better in one and worse in another, so it is not shown
+	// to help (bench/results/2026-12-03-flood.md).
+	HandshakeSocket bool
 }
