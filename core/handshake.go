@@ -3,6 +3,7 @@
 package core
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/wgplex/wgplex/core/cookie"
@@ -62,16 +63,15 @@ type hsScreen struct {
 	screened int
 	// ver checks the MACs with hashes kept from one message to the next.
 	ver *cookie.Verifier
-	// spent is the last source refused a cookie reply in this batch.
-	spent     [18]byte
-	spentLen  int
-	haveSpent bool
+	// spent is the last source refused a cookie reply in this batch; the
+	// zero AddrPort (no datagram comes from it) when none was.
+	spent netip.AddrPort
 }
 
 // reset starts a new batch. The cookie is not kept across batches: the
 // secret it depends on rotates.
 func (s *hsScreen) reset() {
-	s.loadRead, s.haveCookie, s.haveSpent = false, false, false
+	s.loadRead, s.haveCookie, s.spent = false, false, netip.AddrPort{}
 }
 
 // cookieFor returns the cookie of src, computing it only when src differs
@@ -112,7 +112,7 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 	var verdict cookie.Verdict
 	if s.load {
 		ck := s.cookieFor(t.checker, src, st.now)
-		if s.haveSpent && string(s.spent[:s.spentLen]) == string(src) && !s.ver.MAC2Valid(msg, ck) {
+		if from == s.spent && !s.ver.MAC2Valid(msg, ck) {
 			// The source was refused a cookie reply earlier in this
 			// batch (same clock reading, so still refused): without a
 			// valid MAC2 the message is dropped whatever its MAC1, so
@@ -145,8 +145,7 @@ func (t *Tunnel) screenHandshake(typ uint32, msg []byte, ep Endpoint, st *rxStat
 			// only spend this goroutine's time and a send on a flood.
 			s.screened++
 			if !t.replyLimiter.Allow(from.Addr(), st.now) {
-				s.spentLen = copy(s.spent[:], src)
-				s.haveSpent = true
+				s.spent = from
 				t.stats.drop(DropHandshakeRate)
 				return
 			}

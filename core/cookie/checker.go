@@ -250,10 +250,8 @@ func AppendSource(dst []byte, src netip.AddrPort) []byte {
 // The zero value is not usable; call Checker.NewVerifier.
 type Verifier struct {
 	c          *Checker
-	mac1, mac2 hash.Hash
-	mac1Key    [32]byte
-	mac2Key    [MACSize]byte
-	sum        [MACSize]byte // Sum's output, here so that it does not escape per call
+	mac1, mac2 keyedMAC
+	sum        [MACSize]byte // the MAC computed, here so that it does not escape per call
 }
 
 // NewVerifier returns a Verifier that checks against c's current keys.
@@ -269,26 +267,10 @@ func (v *Verifier) Check(msg []byte, cookie *[MACSize]byte) Verdict {
 	c.mu.RLock()
 	hasKey, key := c.hasKey, c.mac1Key
 	c.mu.RUnlock()
-	if !hasKey {
+	if !hasKey || !v.mac1.sum(&v.sum, key[:], msg[:len(msg)-macsSize]) || !equal(v.sum[:], mac1Field(msg)) {
 		return VerdictInvalid
 	}
-	if v.mac1 == nil || key != v.mac1Key {
-		h, err := blake2s.New128(key[:])
-		if err != nil {
-			return VerdictInvalid
-		}
-		v.mac1, v.mac1Key = h, key
-	} else {
-		v.mac1.Reset()
-	}
-	v.mac1.Write(msg[:len(msg)-macsSize])
-	if !equal(v.mac1.Sum(v.sum[:0]), mac1Field(msg)) {
-		return VerdictInvalid
-	}
-	if cookie == nil {
-		return VerdictMAC1Valid
-	}
-	if !v.mac2Valid(msg, cookie) {
+	if cookie == nil || !v.mac2Valid(msg, cookie) {
 		return VerdictMAC1Valid
 	}
 	return VerdictMAC1AndMAC2Valid
@@ -300,22 +282,36 @@ func (v *Verifier) Check(msg []byte, cookie *[MACSize]byte) Verdict {
 // rate): one hash instead of two. A true answer proves nothing alone; the
 // message must still pass Check.
 func (v *Verifier) MAC2Valid(msg []byte, cookie *[MACSize]byte) bool {
-	if len(msg) < macsSize {
-		return false
-	}
-	return v.mac2Valid(msg, cookie)
+	return len(msg) >= macsSize && v.mac2Valid(msg, cookie)
 }
 
 func (v *Verifier) mac2Valid(msg []byte, cookie *[MACSize]byte) bool {
-	if v.mac2 == nil || *cookie != v.mac2Key {
-		h, err := blake2s.New128(cookie[:])
+	return v.mac2.sum(&v.sum, cookie[:], msg[:len(msg)-MACSize]) && equal(v.sum[:], mac2Field(msg))
+}
+
+// keyedMAC is a BLAKE2s-128 hash kept keyed with the last key it was given
+// (at most 32 bytes: the MAC1 key or a cookie), so that a run of messages
+// under one key costs a Reset each instead of a new keyed hash.
+type keyedMAC struct {
+	h      hash.Hash
+	key    [32]byte
+	keyLen int
+}
+
+// sum writes into out the MAC of data under key, keying the hash anew only
+// when key differs from the last one. It reports false only for a key
+// BLAKE2s refuses (empty or over 32 bytes), which no caller passes.
+func (k *keyedMAC) sum(out *[MACSize]byte, key, data []byte) bool {
+	if k.h == nil || string(k.key[:k.keyLen]) != string(key) {
+		h, err := blake2s.New128(key)
 		if err != nil {
 			return false
 		}
-		v.mac2, v.mac2Key = h, *cookie
+		k.h, k.keyLen = h, copy(k.key[:], key)
 	} else {
-		v.mac2.Reset()
+		k.h.Reset()
 	}
-	v.mac2.Write(msg[:len(msg)-MACSize])
-	return equal(v.mac2.Sum(v.sum[:0]), mac2Field(msg))
+	k.h.Write(data)
+	k.h.Sum(out[:0])
+	return true
 }
