@@ -311,17 +311,23 @@ handshake_during_flood() {
 	fi
 }
 
-throughput_round() {
-	local impl=$1 bin r
-	bin=$(impl_bin "$impl")
-	echo "==> round $round: $impl"
-	impl_run "$impl" pair_up "$bin" "$bin"
-	mapfile -t DAEMONS < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
+# pair_start IMPL BIN: the pair up with IMPL's daemons (BIN) at both ends,
+# their pids in DAEMONS, and an iperf3 server in B.
+pair_start() {
+	impl_run "$1" pair_up "$2" "$2"
+	mapfile -t DAEMONS < <(daemon_pids "$NS_A" "$2"; daemon_pids "$NS_B" "$2")
 	if [[ ${#DAEMONS[@]} -ne 2 ]]; then
 		echo "expected 2 daemon processes, found ${#DAEMONS[@]} (${DAEMONS[*]})" >&2
 		exit 1
 	fi
 	ip netns exec "$NS_B" iperf3 -s >/dev/null 2>&1 &
+}
+
+throughput_round() {
+	local impl=$1 bin r
+	bin=$(impl_bin "$impl")
+	echo "==> round $round: $impl"
+	pair_start "$impl" "$bin"
 	sleep 0.5
 	r=$(iperf_tcp 1)
 	add "$impl" tcp1 "${r% *}"
@@ -446,13 +452,7 @@ ceiling_round() {
 	local impl=$1 bin conds c i k base
 	bin=$(impl_bin "$impl")
 	echo "==> round $round: $impl (flood ceiling)"
-	impl_run "$impl" pair_up "$bin" "$bin"
-	mapfile -t DAEMONS < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
-	if [[ ${#DAEMONS[@]} -ne 2 ]]; then
-		echo "expected 2 daemon processes, found ${#DAEMONS[@]} (${DAEMONS[*]})" >&2
-		exit 1
-	fi
-	ip netns exec "$NS_B" iperf3 -s >/dev/null 2>&1 &
+	pair_start "$impl" "$bin"
 	flood_ns_up
 	sleep 0.5
 	if [[ $impl == "${IMPLS[0]}" ]]; then conds=("${CEILING_CONDS[@]}"); else conds=(none daemon); fi
