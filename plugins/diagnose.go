@@ -5,10 +5,7 @@ package plugins
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -17,74 +14,6 @@ import (
 
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
-
-// maxQuotedLine bounds how much of a stray stdout line goes into an
-// error: enough to recognise a debug print, not a whole dump.
-const maxQuotedLine = 80
-
-// badHandshakeLine explains go-plugin's "Unrecognized remote plugin
-// message" with the line quoted, so that a plugin printing to stdout
-// before Serve is recognisable from the daemon's log alone.
-func badHandshakeLine(line string) string {
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return "plugin exited or wrote no handshake line"
-	}
-	return "plugin wrote " + quoteLine(line) + " on stdout instead of the handshake line (stdout belongs to the handshake: log to stderr)"
-}
-
-// quoteLine makes untrusted plugin output safe for one log line:
-// truncated, non-printable runes escaped, in quotes.
-func quoteLine(s string) string {
-	cut := false
-	if len(s) > maxQuotedLine {
-		s, cut = s[:maxQuotedLine], true
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	q := strconv.QuoteToGraphic(s)
-	if cut {
-		q += "..."
-	}
-	return q
-}
-
-// incompatibleVersion rewrites go-plugin's version mismatch, whose list
-// of versions comes from a map in random order, into a sorted, actionable
-// line.
-func incompatibleVersion(msg string) string {
-	_, rest, ok := strings.Cut(msg, "Plugin version: ")
-	if !ok {
-		return msg
-	}
-	pv, rest, ok := strings.Cut(rest, ",")
-	if !ok {
-		return msg
-	}
-	_, list, ok := strings.Cut(rest, "[")
-	if !ok {
-		return msg
-	}
-	list, _, _ = strings.Cut(list, "]")
-	var ours []int
-	for _, f := range strings.Fields(list) {
-		if v, err := strconv.Atoi(f); err == nil {
-			ours = append(ours, v)
-		}
-	}
-	slices.Sort(ours)
-	strs := make([]string, len(ours))
-	for i, v := range ours {
-		strs[i] = strconv.Itoa(v)
-	}
-	pv = strings.Map(func(r rune) rune {
-		if unicode.IsDigit(r) {
-			return r
-		}
-		return -1
-	}, pv)
-	return fmt.Sprintf("incompatible API version: the plugin speaks plugin protocol version %s, this wgplex speaks %s; rebuild the plugin with an SDK that serves one of those",
-		pv, strings.Join(strs, ", "))
-}
 
 // callCode is the gRPC status code name a call ended with, for the calls
 // counter. The SDK turns statuses back into its sentinel errors, so those

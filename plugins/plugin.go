@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wgplex/wgplex/plugins/internal/starterr"
+
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -548,9 +550,9 @@ func (w *tailWriter) explain(err error) error {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	msg = strings.TrimSpace(msg)
 	if line, ok := strings.CutPrefix(msg, "Unrecognized remote plugin message:"); ok {
-		msg = badHandshakeLine(line)
+		msg = starterr.BadHandshakeLine(line)
 	} else if strings.HasPrefix(msg, "incompatible API version") {
-		msg = incompatibleVersion(msg)
+		msg = starterr.IncompatibleVersion(msg)
 	}
 	if strings.Contains(s, "This binary is a plugin") {
 		msg = "magic cookie mismatch: not a wgplex plugin, or built for another plugin host"

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/plugins/discovery-etcd/etcdrecord"
+
 	"github.com/wgplex/wgplex/internal/testbuild"
 
 	"github.com/hashicorp/go-hclog"
@@ -90,11 +92,11 @@ const maxTxnOps = 128
 func (r etcdRegistry) PutMany(recs []sdk.Record) error {
 	var ops []clientv3.Op
 	for i := range recs {
-		v, err := encodeRecord(&recs[i])
+		v, err := etcdrecord.Encode(&recs[i])
 		if err != nil {
 			return err
 		}
-		ops = append(ops, clientv3.OpPut(keyName(r.prefix, recs[i].PublicKey), string(v)))
+		ops = append(ops, clientv3.OpPut(etcdrecord.Name(r.prefix, recs[i].PublicKey), string(v)))
 	}
 	return r.commit(ops)
 }
@@ -102,7 +104,7 @@ func (r etcdRegistry) PutMany(recs []sdk.Record) error {
 func (r etcdRegistry) DeleteMany(keys []sdk.Key) error {
 	var ops []clientv3.Op
 	for _, k := range keys {
-		ops = append(ops, clientv3.OpDelete(keyName(r.prefix, k)))
+		ops = append(ops, clientv3.OpDelete(etcdrecord.Name(r.prefix, k)))
 	}
 	return r.commit(ops)
 }

@@ -4,13 +4,11 @@ package main
 
 import (
 	"net/netip"
-	"testing"
 
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
-const testPrefix = "/wgplex/test/"
-
+// testRecord is a node record with every field set.
 func testRecord() sdk.Record {
 	var k sdk.Key
 	k[0], k[31] = 7, 1
@@ -23,62 +21,4 @@ func testRecord() sdk.Record {
 		PSKRef:              "fleet",
 		Signed:              []byte("WGFR\x01opaque"),
 	}
-}
-
-func TestRecordValueRoundTrip(t *testing.T) {
-	r := testRecord()
-	val, err := encodeRecord(&r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := keyName(testPrefix, r.PublicKey)
-	back, err := parseRecord(testPrefix, name, val)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !back.Equal(&r) {
-		t.Fatalf("round trip: %+v != %+v", back, r)
-	}
-	// A record under another node's name is refused.
-	var other sdk.Key
-	other[0] = 9
-	if _, err := parseRecord(testPrefix, keyName(testPrefix, other), val); err == nil {
-		t.Error("a record under another key's name was accepted")
-	}
-	for name, v := range map[string]string{
-		"not json":   "{",
-		"bad key":    `{"public_key":"AAAA"}`,
-		"bad prefix": `{"public_key":"BwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=","allowed_ips":["10.0.0.1/40"]}`,
-		"bad psk":    `{"public_key":"BwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=","psk_ref":"../x"}`,
-	} {
-		if _, err := parseRecord(testPrefix, keyName(testPrefix, r.PublicKey), []byte(v)); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	if _, err := keyFromName(testPrefix, "/elsewhere/x"); err == nil {
-		t.Error("a key outside the prefix was accepted")
-	}
-}
-
-// FuzzParseRecord feeds arbitrary values to the record parser: no panic,
-// and whatever is accepted encodes to a value that parses to the same.
-func FuzzParseRecord(f *testing.F) {
-	r := testRecord()
-	seed, _ := encodeRecord(&r)
-	f.Add(seed)
-	name := keyName(testPrefix, r.PublicKey)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		rec, err := parseRecord(testPrefix, name, data)
-		if err != nil {
-			return
-		}
-		val, err := encodeRecord(&rec)
-		if err != nil {
-			t.Fatalf("encoding an accepted record: %v", err)
-		}
-		back, err := parseRecord(testPrefix, name, val)
-		if err != nil || !back.Equal(&rec) {
-			t.Fatalf("round trip: %v\n%+v\n%+v", err, rec, back)
-		}
-	})
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wgplex/wgplex/plugins/discovery-etcd/etcdrecord"
+
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/connectivity"
@@ -179,7 +181,7 @@ func (r *registry) registerLoop(ctx context.Context) {
 			continue
 		}
 		failing = false
-		r.log.Info("Registered in etcd", "key", keyName(r.prefix, self.PublicKey), "lease", int64(lease.ID), "ttl", r.ttl.String())
+		r.log.Info("Registered in etcd", "key", etcdrecord.Name(r.prefix, self.PublicKey), "lease", int64(lease.ID), "ttl", r.ttl.String())
 		if !r.keepRegistered(ctx, lease.ID) {
 			return
 		}
@@ -231,25 +233,25 @@ func (r *registry) keepRegistered(ctx context.Context, id clientv3.LeaseID) bool
 			// A new interface key: the old record must not linger until
 			// the lease ends.
 			rctx, rcancel := context.WithTimeout(ctx, requestTimeout)
-			_, err := r.cli.Delete(rctx, keyName(r.prefix, putKey))
+			_, err := r.cli.Delete(rctx, etcdrecord.Name(r.prefix, putKey))
 			rcancel()
 			if err != nil {
 				r.log.Warn("Cannot delete the record of the previous key", "err", err)
 			}
 			putKey = self.PublicKey
 		}
-		r.log.Info("Record updated in etcd", "key", keyName(r.prefix, self.PublicKey))
+		r.log.Info("Record updated in etcd", "key", etcdrecord.Name(r.prefix, self.PublicKey))
 	}
 }
 
 func (r *registry) put(ctx context.Context, self *sdk.Record, id clientv3.LeaseID) error {
-	val, err := encodeRecord(self)
+	val, err := etcdrecord.Encode(self)
 	if err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	_, err = r.cli.Put(rctx, keyName(r.prefix, self.PublicKey), string(val), clientv3.WithLease(id))
+	_, err = r.cli.Put(rctx, etcdrecord.Name(r.prefix, self.PublicKey), string(val), clientv3.WithLease(id))
 	return err
 }
 
@@ -324,7 +326,7 @@ func (r *registry) follow(ctx context.Context, rev int64) {
 
 func (r *registry) apply(ev *clientv3.Event) {
 	name := string(ev.Kv.Key)
-	k, err := keyFromName(r.prefix, name)
+	k, err := etcdrecord.KeyFromName(r.prefix, name)
 	if err != nil {
 		r.log.Warn("Ignoring a key in the registry", "err", err)
 		return
@@ -342,7 +344,7 @@ func (r *registry) apply(ev *clientv3.Event) {
 	if own {
 		// Without a lease of ours or with other content, someone else
 		// wrote it: put ours back at once rather than at the next change.
-		if want, err := encodeRecord(self); err == nil && string(want) != string(ev.Kv.Value) {
+		if want, err := etcdrecord.Encode(self); err == nil && string(want) != string(ev.Kv.Value) {
 			r.log.Warn("This node's record was overwritten in etcd; registering it again")
 			signal(r.reregister)
 		}
@@ -358,7 +360,7 @@ func (r *registry) apply(ev *clientv3.Event) {
 // This node's own record is passed on like the others: the daemon checks
 // that it is still the one it published.
 func (r *registry) parse(key, val []byte) (sdk.Record, bool) {
-	rec, err := parseRecord(r.prefix, string(key), val)
+	rec, err := etcdrecord.Parse(r.prefix, string(key), val)
 	if err != nil {
 		r.log.Warn("Ignoring a malformed record in the registry", "err", err)
 		return sdk.Record{}, false

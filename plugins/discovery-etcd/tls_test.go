@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgplex/wgplex/plugins/discovery-etcd/etcdrecord"
+
 	"github.com/hashicorp/go-hclog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -248,8 +250,8 @@ func TestRegistryOverTLSWithAuth(t *testing.T) {
 	if err := reg.Publish(ctx, self); err != nil {
 		t.Fatal(err)
 	}
-	own := keyName(prefix, self.PublicKey)
-	want, _ := encodeRecord(&self)
+	own := etcdrecord.Name(prefix, self.PublicKey)
+	want, _ := etcdrecord.Encode(&self)
 	waitValue := func(what string, ok func(string) bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -275,7 +277,7 @@ func TestRegistryOverTLSWithAuth(t *testing.T) {
 	// Someone with write access overwrites the record: put back.
 	forged := self.Clone()
 	forged.Endpoints = []string{"203.0.113.66:51820"}
-	fv, _ := encodeRecord(&forged)
+	fv, _ := etcdrecord.Encode(&forged)
 	if _, err := cli.Put(ctx, own, string(fv)); err != nil {
 		t.Fatal(err)
 	}
@@ -294,8 +296,8 @@ func TestRegistryOverTLSWithAuth(t *testing.T) {
 	var k sdk.Key
 	k[0], k[31] = 9, 1
 	other := sdk.Record{PublicKey: k, Endpoints: []string{"192.0.2.9:1"}, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/32")}}
-	ov, _ := encodeRecord(&other)
-	if _, err := cli.Put(ctx, keyName(prefix, k), string(ov)); err != nil {
+	ov, _ := etcdrecord.Encode(&other)
+	if _, err := cli.Put(ctx, etcdrecord.Name(prefix, k), string(ov)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package plugins
+package starterr
 
 import (
 	"strings"
@@ -9,12 +9,12 @@ import (
 )
 
 func TestIncompatibleVersion(t *testing.T) {
-	got := incompatibleVersion("incompatible API version with plugin. Plugin version: 3, Client versions: [2 1]")
+	got := IncompatibleVersion("incompatible API version with plugin. Plugin version: 3, Client versions: [2 1]")
 	want := "incompatible API version: the plugin speaks plugin protocol version 3, this wgplex speaks 1, 2; rebuild the plugin with an SDK that serves one of those"
 	if got != want {
 		t.Fatalf("got %q", got)
 	}
-	if odd := "incompatible API version, somehow"; incompatibleVersion(odd) != odd {
+	if odd := "incompatible API version, somehow"; IncompatibleVersion(odd) != odd {
 		t.Fatal("an unknown form was not kept as it is")
 	}
 }
@@ -28,13 +28,13 @@ func FuzzStartErrorText(f *testing.F) {
 	f.Add("\xff\xfe|1|unix")
 	f.Add("incompatible API version with plugin. Plugin version: 3, Client versions: [1 2]")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, msg := range []string{badHandshakeLine(s), incompatibleVersion(s)} {
+		for _, msg := range []string{BadHandshakeLine(s), IncompatibleVersion(s)} {
 			if strings.ContainsAny(msg, "\n\r\x1b") && msg != s {
 				t.Fatalf("control characters in %q", msg)
 			}
 		}
-		q := badHandshakeLine(s)
-		if !utf8.ValidString(q) || len(q) > 4*maxQuotedLine+200 {
+		q := BadHandshakeLine(s)
+		if !utf8.ValidString(q) || len(q) > 4*MaxQuotedLine+200 {
 			t.Fatalf("%d bytes, valid UTF-8 %v: %q", len(q), utf8.ValidString(q), q)
 		}
 	})

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package metrics_test
+package peernames_test
 
 import (
 	"encoding/base64"
@@ -8,16 +8,16 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/wgplex/wgplex/metrics"
+	"github.com/wgplex/wgplex/metrics/peernames"
 )
 
-// FuzzParseNames: whatever the file holds, the parser returns only valid
+// FuzzParse: whatever the file holds, the parser returns only valid
 // keys and names that are safe label values, and the same for the same
 // input.
-func FuzzParseNames(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte("[Peer]\n# friendly_name = laptop\nPublicKey = 2S7mA0vEMethCNQrJpJKE81/JmhgtB+tHHLYQhgM6kk=\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		names := metrics.ParseNames(data)
+		names := peernames.Parse(data)
 		for k, v := range names {
 			raw, err := base64.StdEncoding.DecodeString(k)
 			if err != nil || len(raw) != 32 || len(k) != 44 {
@@ -27,7 +27,7 @@ func FuzzParseNames(f *testing.F) {
 				t.Fatalf("unsafe name %q for %s", v, k)
 			}
 		}
-		if again := metrics.ParseNames(data); fmt.Sprint(again) != fmt.Sprint(names) {
+		if again := peernames.Parse(data); fmt.Sprint(again) != fmt.Sprint(names) {
 			t.Fatal("not deterministic")
 		}
 	})

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: MIT
 
-package main
+// Package etcdrecord is how the etcd discovery plugin stores a node's
+// record: the etcd key that names it and the JSON value, readable and
+// writable with etcdctl. It is a package of its own, without the etcd
+// client below it, so that its fuzz target does not compile the etcd
+// client a second time with coverage instrumentation.
+package etcdrecord
 
 import (
 	"encoding/base64"
@@ -12,8 +17,8 @@ import (
 	"github.com/wgplex/wgplex/plugins/sdk"
 )
 
-// maxValueSize bounds a record's value; real ones are a few hundred bytes.
-const maxValueSize = 64 << 10
+// MaxValueSize bounds a record's value; real ones are a few hundred bytes.
+const MaxValueSize = 64 << 10
 
 // value is a record as stored in etcd: JSON, readable and writable with
 // etcdctl. The key is PREFIX + the public key in unpadded base64url, so
@@ -29,13 +34,13 @@ type value struct {
 	Signed []byte `json:"signed,omitempty"`
 }
 
-// keyName is the etcd key of the node with public key k.
-func keyName(prefix string, k sdk.Key) string {
+// Name is the etcd key of the node with public key k.
+func Name(prefix string, k sdk.Key) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(k[:])
 }
 
-// keyFromName recovers the public key from an etcd key under prefix.
-func keyFromName(prefix, name string) (sdk.Key, error) {
+// KeyFromName recovers the public key from an etcd key under prefix.
+func KeyFromName(prefix, name string) (sdk.Key, error) {
 	var k sdk.Key
 	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
@@ -49,8 +54,8 @@ func keyFromName(prefix, name string) (sdk.Key, error) {
 	return k, nil
 }
 
-// encodeRecord is the value stored for r.
-func encodeRecord(r *sdk.Record) ([]byte, error) {
+// Encode is the value stored for r.
+func Encode(r *sdk.Record) ([]byte, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
@@ -68,15 +73,15 @@ func encodeRecord(r *sdk.Record) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// parseRecord reads the value stored under etcd key name. The record's
+// Parse reads the value stored under etcd key name. The record's
 // public key must be the one the key name carries: a node cannot publish
 // a record under another node's name.
-func parseRecord(prefix, name string, data []byte) (sdk.Record, error) {
+func Parse(prefix, name string, data []byte) (sdk.Record, error) {
 	var r sdk.Record
-	if len(data) > maxValueSize {
-		return r, fmt.Errorf("%s: value larger than %d bytes", name, maxValueSize)
+	if len(data) > MaxValueSize {
+		return r, fmt.Errorf("%s: value larger than %d bytes", name, MaxValueSize)
 	}
-	k, err := keyFromName(prefix, name)
+	k, err := KeyFromName(prefix, name)
 	if err != nil {
 		return r, err
 	}
