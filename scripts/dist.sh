@@ -228,6 +228,9 @@ build_binaries() {
 		IFS=/ read -r goos goarch <<<"$t"
 		# Hardened as Debian builds C programs: position-independent,
 		# read-only relocations bound at start, fortified libc calls.
+		# internal/testbuild (CgoEnv) builds the plugin for the tests with
+		# the same settings, so that on linux/amd64 this build reuses the
+		# packages compiled there: keep the two in step.
 		"${goenv[@]}" GOOS="$goos" GOARCH="$goarch" CGO_ENABLED=1 CC="$cc" \
 			CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" CGO_LDFLAGS="-Wl,-z,relro -Wl,-z,now" \
 			go install -trimpath -buildmode=pie -ldflags "$ldflags" "$MODULE/plugins/keyvault-pkcs11@$GO_VERSION"

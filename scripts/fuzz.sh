@@ -11,6 +11,7 @@
 #
 # FUZZ_PARALLEL sets the number of fuzzing workers per target (default 1, so
 # that the run takes one CPU and leaves the rest to whatever runs beside it).
+# FUZZ_JOBS sets how many targets are fuzzed at once (default 1).
 # The targets are found by looking for `func FuzzXxx` in the test files that
 # build on this system, so a new target is fuzzed without touching this
 # script. A failing input is left
@@ -52,12 +53,11 @@ twice() {
 	esac
 }
 
-results=()
-failed=0
-start_all=$SECONDS
-for t in "${targets[@]}"; do
+# run_one "DIR NAME": fuzz one target; prints one result line ("ok ..." or
+# "FAIL ...") and, on failure, the end of go test's output on stderr.
+run_one() {
+	local t=$1 dir name start log note ok ft try
 	read -r dir name <<<"$t"
-	[[ -n "$filter" && ! "$name" =~ $filter ]] && continue
 	start=$SECONDS
 	log=$(mktemp)
 	# -run '^$' skips the unit tests (the package's normal test run covers
@@ -87,14 +87,62 @@ for t in "${targets[@]}"; do
 		note=", repeated after a deadline at the end of -fuzztime"
 	done
 	if ((ok)); then
-		results+=("ok    $name ($dir, $((SECONDS - start)) s$note)")
+		echo "ok    $name ($dir, $((SECONDS - start)) s$note)"
 	else
-		results+=("FAIL  $name ($dir, $((SECONDS - start)) s)")
-		failed=1
+		echo "FAIL  $name ($dir, $((SECONDS - start)) s)"
 		echo "--- $name failed:" >&2
 		tail -n 40 "$log" >&2
 	fi
 	rm -f "$log"
+}
+
+# run_lane OUT TARGET...: the targets one after the other, their result
+# lines into OUT.
+run_lane() {
+	local out=$1 t
+	shift
+	for t in "$@"; do
+		run_one "$t" >>"$out"
+	done
+}
+
+selected=()
+for t in "${targets[@]}"; do
+	read -r _ name <<<"$t"
+	[[ -n "$filter" && ! "$name" =~ $filter ]] && continue
+	selected+=("$t")
+done
+
+# FUZZ_JOBS lanes of targets run side by side (default 1). The first
+# target runs alone, because it compiles the instrumented standard library
+# that every later target reuses: two go commands starting together would
+# both compile it. The rest is cut into contiguous runs of the sorted list,
+# so that the targets of one package, and the plugin packages that share
+# the gRPC stack, stay in one lane and are compiled once.
+jobs=${FUZZ_JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: FUZZ_JOBS must be a positive integer" >&2; exit 2; }
+lanes=$(mktemp -d)
+trap 'rm -rf "$lanes"' EXIT
+start_all=$SECONDS
+if ((${#selected[@]} > 0)); then
+	run_lane "$lanes/0" "${selected[0]}"
+	rest=("${selected[@]:1}")
+	per=$(((${#rest[@]} + jobs - 1) / jobs))
+	pids=()
+	for ((j = 0; j < jobs && j * per < ${#rest[@]}; j++)); do
+		run_lane "$lanes/$((j + 1))" "${rest[@]:j*per:per}" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+fi
+results=()
+failed=0
+# The lanes' lines in lane order: the targets' sorted order.
+for ((j = 0; j <= jobs; j++)); do
+	[[ -f $lanes/$j ]] && mapfile -t -O "${#results[@]}" results <"$lanes/$j"
+done
+for r in "${results[@]}"; do
+	[[ $r == FAIL* ]] && failed=1
 done
 
 echo "fuzz.sh: ${#results[@]} targets, $fuzztime each, $((SECONDS - start_all)) s in all"
