@@ -5,6 +5,7 @@
 //
 //	benchtool flood -to ADDR:PORT -pub KEY [-rate 50000] [-for 10s] [-pool 4096]
 //	benchtool sink -listen ADDR:PORT [-for 60s]
+//	benchtool forward -tun NAME -listen ADDR:PORT -peer ADDR:PORT   (Linux)
 //
 // flood sends handshake initiations whose MAC1 is valid for the responder's
 // public key and whose other fields are random, paced at -rate packets per
@@ -22,6 +23,9 @@
 // fills, then every datagram is dropped there) and nothing in user space:
 // bench/run.sh --flood-ceiling uses it to tell the kernel's share of a
 // flood from the daemon's.
+//
+// forward is a tunnel without crypto or protocol: TUN to UDP and back, one
+// packet per system call (see forwardCmd).
 package main
 
 import (
@@ -43,7 +47,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool flood [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool flood|sink|forward [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,8 +56,10 @@ func main() {
 		err = floodCmd(os.Args[2:], os.Stdout)
 	case "sink":
 		err = sinkCmd(os.Args[2:])
+	case "forward":
+		err = forwardCmd(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want flood or sink)", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q (want flood, sink or forward)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtool:", err)

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// forwardCmd is a tunnel that does nothing but move packets: each packet
+// read from a TUN device is sent as one UDP datagram to the peer, and each
+// datagram received is written to the device, by two goroutines blocked in
+// Go's network poller as a userspace WireGuard's readers are. No crypto, no
+// protocol, no batching. bench/latency-floor.sh measures ping through it to
+// show how much of a tunnel's latency is the thread wake-ups and system
+// calls that any such design pays, whatever it does with the packet.
+func forwardCmd(args []string) error {
+	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
+	name := fs.String("tun", "", "TUN interface to create")
+	listen := fs.String("listen", "", "local UDP address:port")
+	peer := fs.String("peer", "", "the other forwarder's UDP address:port")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" || *listen == "" || *peer == "" {
+		return errors.New("-tun, -listen and -peer are required")
+	}
+	raddr, err := net.ResolveUDPAddr("udp", *peer)
+	if err != nil {
+		return fmt.Errorf("-peer: %w", err)
+	}
+	laddr, err := net.ResolveUDPAddr("udp", *listen)
+	if err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	conn, err := net.ListenUDP("udp", laddr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	dev, err := openTUN(*name)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+
+	errc := make(chan error, 2)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, err := dev.Read(buf)
+			if err != nil {
+				errc <- fmt.Errorf("read %s: %w", *name, err)
+				return
+			}
+			// A send error (no route yet, a full buffer) drops the
+			// packet, as a tunnel would.
+			_, _ = conn.WriteToUDP(buf[:n], raddr)
+		}
+	}()
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				errc <- fmt.Errorf("read socket: %w", err)
+				return
+			}
+			_, _ = dev.Write(buf[:n])
+		}
+	}()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(stop)
+	select {
+	case err := <-errc:
+		return err
+	case <-stop:
+		return nil
+	}
+}
+
+// openTUN creates the layer-3 TUN device name (no packet information
+// header) and returns it non-blocking, so that reads wait in Go's network
+// poller.
+func openTUN(name string) (*os.File, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("interface name %q: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("create %q: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
+}

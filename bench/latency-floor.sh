@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# How much of a userspace tunnel's ping latency any design of its shape
+# pays: ping between two network namespaces over the bare veth, through
+# `benchtool forward` (TUN to UDP and back, no crypto, no protocol, one
+# goroutine per direction blocked in Go's network poller), through wgplex
+# and through wireguard-go, alternating, ROUNDS rounds, PINGS pings 10 ms
+# apart each. Prints the median (min-max) of each round's p50 and p99.
+#
+#   sudo bench/latency-floor.sh [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN]
+#
+# Needs root, Go, wg (wireguard-tools), ping and a wireguard-go binary
+# (default: `wireguard` on PATH or in GOPATH/bin; scripts/test.sh installs
+# it).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+ROUNDS=3 PINGS=500 WGPLEX_BIN= WGGO_BIN=
+while (($#)); do
+	case $1 in
+	-r) ROUNDS=$2; shift ;;
+	-p) PINGS=$2; shift ;;
+	--wgplex) WGPLEX_BIN=$2; shift ;;
+	--wireguard-go) WGGO_BIN=$2; shift ;;
+	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN]" >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)" >&2; exit 1; }
+umask 077
+WORK=$(mktemp -d /tmp/wgpx-latfloor.XXXXXX)
+NS_A=wgpxl-a-$$ NS_B=wgpxl-b-$$ IF=wgpxl$$
+# shellcheck source=bench/netns-pair.sh
+source "$ROOT/bench/netns-pair.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+cleanup() {
+	set +e
+	pair_down >/dev/null 2>&1
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ -z $WGPLEX_BIN ]]; then
+	go build -o "$WORK/wgplex" ./cmd/wgplex
+	WGPLEX_BIN=$WORK/wgplex
+fi
+[[ -n $WGGO_BIN ]] || WGGO_BIN=$(command -v wireguard || echo "$(go env GOPATH)/bin/wireguard")
+[[ -x $WGGO_BIN ]] || { echo "no wireguard-go binary at $WGGO_BIN (--wireguard-go BIN)" >&2; exit 1; }
+go build -o "$WORK/benchtool" ./bench/benchtool
+
+# forward_up: the namespaces and veth of netns-pair.sh, a forwarder in
+# each instead of a WireGuard daemon, the tunnel addresses on its TUN.
+forward_up() {
+	pair_down
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add wgpxbv0 netns "$NS_A" type veth peer name wgpxbv1 netns "$NS_B"
+	local ns side me peer
+	for side in a b; do
+		if [[ $side == a ]]; then ns=$NS_A me=1 peer=2; else ns=$NS_B me=2 peer=1; fi
+		ip -n "$ns" link set lo up
+		ip -n "$ns" addr add "10.231.0.$me/24" dev "wgpxbv$((me - 1))"
+		ip -n "$ns" link set "wgpxbv$((me - 1))" up
+		ip netns exec "$ns" "$WORK/benchtool" forward -tun "${IF}$side" \
+			-listen "10.231.0.$me:51820" -peer "10.231.0.$peer:51820" &
+		local i
+		for ((i = 0; i < 50; i++)); do
+			ip -n "$ns" link show "${IF}$side" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		ip -n "$ns" addr add "10.232.0.$me/24" dev "${IF}$side"
+		ip -n "$ns" link set "${IF}$side" mtu 1420 up
+	done
+	ip netns exec "$NS_A" ping -n -q -c 1 -w 10 10.232.0.2 >/dev/null
+}
+
+# pcts ADDR -> "p50 p99" in ms
+pcts() {
+	ip netns exec "$NS_A" ping -n -c "$PINGS" -i 0.01 -W 1 "$1" 2>/dev/null |
+		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
+		awk '{v[NR]=$1} END {
+			if (NR == 0) { print "nan nan"; exit }
+			i50 = int(NR*0.50 + 0.5); if (i50 < 1) i50 = 1
+			i99 = int(NR*0.99 + 0.5); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
+			print v[i50], v[i99] }'
+}
+
+declare -A P50 P99
+KINDS=(veth forward wgplex wireguard-go)
+echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for k in "${KINDS[@]}"; do
+		case $k in
+		veth | forward) forward_up ;;
+		wgplex) pair_up "$WGPLEX_BIN" "$WGPLEX_BIN" ;;
+		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;
+		esac
+		if [[ $k == veth ]]; then p=$(pcts 10.231.0.2); else p=$(pcts 10.232.0.2); fi
+		P50[$k]+="${p% *} " P99[$k]+="${p#* } "
+		echo "round $r $k: p50 ${p% *} ms, p99 ${p#* } ms"
+		pair_down
+	done
+done
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| path | ping p50, ms | ping p99, ms | p50 / wireguard-go |"
+echo "|---|---|---|---|"
+# shellcheck disable=SC2086
+wg50=$(median ${P50[wireguard-go]})
+for k in "${KINDS[@]}"; do
+	# shellcheck disable=SC2086
+	echo "| $k | $(spread ${P50[$k]}) | $(spread ${P99[$k]}) | $(ratio "$(median ${P50[$k]})" "$wg50") |"
+done
