@@ -15,7 +15,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 PINGS=500 WGPLEX_BIN= WGGO_BIN=
+ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGGO_BIN=''
 while (($#)); do
 	case $1 in
 	-r) ROUNDS=$2; shift ;;
