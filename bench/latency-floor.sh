@@ -8,6 +8,10 @@
 # apart each. Prints the median (min-max) of each round's p50 and p99.
 #
 #   sudo bench/latency-floor.sh [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN]
+#                               [--env2 VAR=VALUE ...]
+#
+# --env2 VAR=VALUE adds wgplex with that setting as one more path
+# ("wgplex+VALUE"), measured in the same rounds.
 #
 # Needs root, Go, wg (wireguard-tools), ping and a wireguard-go binary
 # (default: `wireguard` on PATH or in GOPATH/bin; scripts/test.sh installs
@@ -16,13 +20,19 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGGO_BIN=''
+ENV2=()
 while (($#)); do
 	case $1 in
 	-r) ROUNDS=$2; shift ;;
 	-p) PINGS=$2; shift ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
 	--wireguard-go) WGGO_BIN=$2; shift ;;
-	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN]" >&2; exit 2 ;;
+	--env2)
+		[[ $2 == [A-Za-z_]*=* ]] || { echo "--env2 wants VAR=VALUE, got $2" >&2; exit 2; }
+		ENV2+=("$2")
+		shift
+		;;
+	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN] [--env2 VAR=VALUE]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -86,14 +96,20 @@ pcts() {
 			print v[i50], v[i99] }'
 }
 
-declare -A P50 P99
-KINDS=(veth forward wgplex wireguard-go)
+declare -A P50 P99 VARIANT
+KINDS=(veth forward wgplex)
+for e in "${ENV2[@]}"; do
+	KINDS+=("wgplex+${e#WGPLEX_}")
+	VARIANT[wgplex+${e#WGPLEX_}]=$e
+done
+KINDS+=(wireguard-go)
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for k in "${KINDS[@]}"; do
 		case $k in
 		veth | forward) forward_up ;;
 		wgplex) pair_up "$WGPLEX_BIN" "$WGPLEX_BIN" ;;
+		wgplex+*) (export "${VARIANT[$k]?}" && pair_up "$WGPLEX_BIN" "$WGPLEX_BIN") ;;
 		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;
 		esac
 		if [[ $k == veth ]]; then p=$(pcts 10.231.0.2); else p=$(pcts 10.232.0.2); fi
@@ -107,8 +123,8 @@ echo
 echo "| path | ping p50, ms | ping p99, ms | p50 / wireguard-go |"
 echo "|---|---|---|---|"
 # shellcheck disable=SC2086
-wg50=$(median ${P50[wireguard-go]})
+wg50=$(median "${P50[wireguard-go]}")
 for k in "${KINDS[@]}"; do
 	# shellcheck disable=SC2086
-	echo "| $k | $(spread ${P50[$k]}) | $(spread ${P99[$k]}) | $(ratio "$(median ${P50[$k]})" "$wg50") |"
+	echo "| $k | $(spread "${P50[$k]}") | $(spread "${P99[$k]}") | $(ratio "$(median "${P50[$k]}")" "$wg50") |"
 done
