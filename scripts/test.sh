@@ -195,7 +195,17 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 step "go vet ./..." env CGO_ENABLED=0 go vet -trimpath ./...
 step "type-check every package and test for every release target (tools/typecheck)" cross_typecheck
 step "tools/: go vet + go test (release tooling)" tools_check
-step "go test -race ./..." env CGO_ENABLED=1 go test -race -timeout 20m ./...
+# tests/netns is named first: go test starts packages in the order given,
+# and the end-to-end suite, which takes about as long as all the others
+# together and mostly waits on the network, would otherwise start last and
+# run alone at the end (a warm run took 366 s in ./... order, 257 s so).
+race_packages() {
+	local netns=github.com/wgplex/wgplex/tests/netns
+	echo "$netns"
+	go list ./... | grep -vx "$netns"
+}
+mapfile -t RACE_PACKAGES < <(race_packages)
+step "go test -race ./... (tests/netns first)" env CGO_ENABLED=1 go test -race -timeout 20m "${RACE_PACKAGES[@]}"
 # The AEAD's differential tests in full (every length past two 16-block
 # batches against x/crypto and an RFC 8439 reference); under -race they
 # run a sample, as the race detector finds nothing in that sequential code
