@@ -7,11 +7,14 @@
 # and through wireguard-go, alternating, ROUNDS rounds, PINGS pings 10 ms
 # apart each. Prints the median (min-max) of each round's p50 and p99.
 #
-#   sudo bench/latency-floor.sh [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN]
-#                               [--env2 VAR=VALUE ...]
+#   sudo bench/latency-floor.sh [-r ROUNDS] [-p PINGS] [-i SECONDS] [--wgplex BIN]
+#                               [--wireguard-go BIN] [--env2 VAR=VALUE ...]
+#                               [--fenv2 VAR=VALUE ...]
 #
 # --env2 VAR=VALUE adds wgplex with that setting as one more path
-# ("wgplex+VALUE"), measured in the same rounds.
+# ("wgplex+VALUE"), measured in the same rounds; --fenv2 does the same for
+# the forwarder ("forward+VALUE"), e.g. --fenv2 FWD_STEPS=timers (see
+# bench/benchtool/fwdsteps_linux.go). -i is the ping interval (0.01).
 #
 # Needs root, Go, wg (wireguard-tools), ping and a wireguard-go binary
 # (default: `wireguard` on PATH or in GOPATH/bin; scripts/test.sh installs
@@ -19,20 +22,26 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGGO_BIN=''
-ENV2=()
+ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGGO_BIN='' INTERVAL=0.01
+ENV2=() FENV2=()
 while (($#)); do
 	case $1 in
 	-r) ROUNDS=$2; shift ;;
 	-p) PINGS=$2; shift ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
 	--wireguard-go) WGGO_BIN=$2; shift ;;
+	-i) INTERVAL=$2; shift ;;
 	--env2)
 		[[ $2 == [A-Za-z_]*=* ]] || { echo "--env2 wants VAR=VALUE, got $2" >&2; exit 2; }
 		ENV2+=("$2")
 		shift
 		;;
-	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [--wgplex BIN] [--wireguard-go BIN] [--env2 VAR=VALUE]" >&2; exit 2 ;;
+	--fenv2)
+		[[ $2 == [A-Za-z_]*=* ]] || { echo "--fenv2 wants VAR=VALUE, got $2" >&2; exit 2; }
+		FENV2+=("$2")
+		shift
+		;;
+	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [-i SECONDS] [--wgplex BIN] [--wireguard-go BIN] [--env2 VAR=VALUE] [--fenv2 VAR=VALUE]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -72,7 +81,7 @@ forward_up() {
 		ip -n "$ns" link set lo up
 		ip -n "$ns" addr add "10.231.0.$me/24" dev "wgpxbv$((me - 1))"
 		ip -n "$ns" link set "wgpxbv$((me - 1))" up
-		ip netns exec "$ns" "$WORK/benchtool" forward -tun "${IF}$side" \
+		ip netns exec "$ns" env "${FWD_ENV:-FWD_NONE=}" "$WORK/benchtool" forward -tun "${IF}$side" \
 			-listen "10.231.0.$me:51820" -peer "10.231.0.$peer:51820" &
 		local i
 		for ((i = 0; i < 50; i++)); do
@@ -87,7 +96,7 @@ forward_up() {
 
 # pcts ADDR -> "p50 p99" in ms
 pcts() {
-	ip netns exec "$NS_A" ping -n -c "$PINGS" -i 0.01 -W 1 "$1" 2>/dev/null |
+	ip netns exec "$NS_A" ping -n -c "$PINGS" -i "$INTERVAL" -W 1 "$1" 2>/dev/null |
 		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
 		awk '{v[NR]=$1} END {
 			if (NR == 0) { print "nan nan"; exit }
@@ -98,6 +107,10 @@ pcts() {
 
 declare -A P50 P99 VARIANT
 KINDS=(veth forward wgplex)
+for e in "${FENV2[@]}"; do
+	KINDS+=("forward+${e#*=}")
+	VARIANT[forward+${e#*=}]=$e
+done
 for e in "${ENV2[@]}"; do
 	KINDS+=("wgplex+${e#WGPLEX_}")
 	VARIANT[wgplex+${e#WGPLEX_}]=$e
@@ -108,6 +121,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for k in "${KINDS[@]}"; do
 		case $k in
 		veth | forward) forward_up ;;
+		forward+*) FWD_ENV=${VARIANT[$k]} forward_up ;;
 		wgplex) pair_up "$WGPLEX_BIN" "$WGPLEX_BIN" ;;
 		wgplex+*) (export "${VARIANT[$k]?}" && pair_up "$WGPLEX_BIN" "$WGPLEX_BIN") ;;
 		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;

@@ -51,9 +51,15 @@ func forwardCmd(args []string) error {
 	}
 	defer dev.Close()
 
+	x := newFwdSteps(os.Getenv("FWD_STEPS"))
+	rc, err := dev.SyscallConn()
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 2)
 	go func() {
 		buf := make([]byte, 65536)
+		out := make([]byte, 65536)
 		for {
 			n, err := dev.Read(buf)
 			if err != nil {
@@ -62,7 +68,22 @@ func forwardCmd(args []string) error {
 			}
 			// A send error (no route yet, a full buffer) drops the
 			// packet, as a tunnel would.
-			_, _ = conn.WriteToUDP(buf[:n], raddr)
+			_, _ = conn.WriteToUDP(x.seal(out, buf[:n]), raddr)
+			x.sent()
+			if x.readMore {
+				for {
+					var k int
+					var rerr error
+					_ = rc.Read(func(fd uintptr) bool {
+						k, rerr = unix.Read(int(fd), buf)
+						return true
+					})
+					if rerr != nil || k <= 0 {
+						break
+					}
+					_, _ = conn.WriteToUDP(x.seal(out, buf[:k]), raddr)
+				}
+			}
 		}
 	}()
 	go func() {
@@ -73,7 +94,12 @@ func forwardCmd(args []string) error {
 				errc <- fmt.Errorf("read socket: %w", err)
 				return
 			}
-			_, _ = dev.Write(buf[:n])
+			p, ok := x.open(buf[:n])
+			if !ok {
+				continue
+			}
+			_, _ = dev.Write(p)
+			x.received()
 		}
 	}()
 	stop := make(chan os.Signal, 1)
