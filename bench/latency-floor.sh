@@ -96,13 +96,7 @@ forward_up() {
 
 # pcts ADDR -> "p50 p99" in ms
 pcts() {
-	ip netns exec "$NS_A" ping -n -c "$PINGS" -i "$INTERVAL" -W 1 "$1" 2>/dev/null |
-		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
-		awk '{v[NR]=$1} END {
-			if (NR == 0) { print "nan nan"; exit }
-			i50 = int(NR*0.50 + 0.5); if (i50 < 1) i50 = 1
-			i99 = int(NR*0.99 + 0.5); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
-			print v[i50], v[i99] }'
+	ip netns exec "$NS_A" ping -n -c "$PINGS" -i "$INTERVAL" -W 1 "$1" 2>/dev/null | ping_p50_p99
 }
 
 declare -A P50 P99 VARIANT

@@ -36,6 +36,17 @@ ns_per() {
 		if (n + 0 <= 0) print "-"; else printf "%.3g\n", t * 1e9 / hz / n }'
 }
 
+# ping_p50_p99: reads ping(8)'s output, prints "p50 p99" of the round-trip
+# times in ms ("nan nan" when no reply came).
+ping_p50_p99() {
+	sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
+		awk '{v[NR]=$1} END {
+			if (NR == 0) { print "nan nan"; exit }
+			i50 = int(NR*0.50 + 0.5); if (i50 < 1) i50 = 1
+			i99 = int(NR*0.99 + 0.5); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
+			print v[i50], v[i99] }'
+}
+
 # median "V V V": the median of the numbers, "-" entries skipped; "-" if none.
 median() {
 	# shellcheck disable=SC2086

@@ -253,13 +253,7 @@ iperf_udp() { # -> "loss% Gbit/s"
 }
 
 ping_pcts() { # -> "p50 p99" in ms
-	A ping -n -c "$PINGS" -i 0.01 -W 1 10.232.0.2 2>/dev/null |
-		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
-		awk '{v[NR]=$1} END {
-			if (NR == 0) { print "nan nan"; exit }
-			i50 = int(NR*0.50 + 0.5); if (i50 < 1) i50 = 1
-			i99 = int(NR*0.99 + 0.5); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
-			print v[i50], v[i99] }'
+	A ping -n -c "$PINGS" -i 0.01 -W 1 10.232.0.2 2>/dev/null | ping_p50_p99
 }
 
 # flood_ns_up: a third namespace joined to B by its own veth, the flood's

@@ -36,6 +36,26 @@ step() {
 	fi
 }
 
+# background NAME CMD...: start CMD (a command or a function of this
+# script) in the background, its output kept aside; wait_background NAME
+# waits for it, prints that output and returns its exit status, so that a
+# step can report it.
+declare -A BG_PID BG_LOG
+background() {
+	local name=$1
+	shift
+	BG_LOG[$name]=$(mktemp)
+	"$@" >"${BG_LOG[$name]}" 2>&1 &
+	BG_PID[$name]=$!
+}
+wait_background() {
+	local rc=0
+	wait "${BG_PID[$1]}" || rc=$?
+	cat "${BG_LOG[$1]}"
+	rm -f "${BG_LOG[$1]}"
+	return "$rc"
+}
+
 install_packages() {
 	local missing=()
 	command -v wg >/dev/null && command -v wg-quick >/dev/null || missing+=(wireguard-tools)
@@ -160,28 +180,19 @@ export GOBIN="$GOBIN_DIR"
 export WIREGUARD_GO_BIN="${WIREGUARD_GO_BIN:-$GOBIN_DIR/wireguard}"
 
 # Fuzzing: every fuzz target for FUZZ_TIME (default 10 s; the AEAD's
-# targets twice that) with one worker, started first and niced, so that it
-# runs on what the other steps leave idle (package installs, downloads,
+# targets twice that), two targets at a time with one worker each
+# (FUZZ_JOBS=2), started first and niced, so that it runs on what the
+# other steps leave idle (package installs, downloads,
 # end-to-end tests waiting on the network) and is waited for at the end.
 # 37 targets at 10 s are over six minutes of one CPU besides building
 # every package again with coverage instrumentation; at 20 s the fuzzing
 # alone outlasted every other step of a warm run by three minutes. CI's
 # pass shows that every target runs its seed corpus and finds nothing
-# quickly; longer campaigns are `scripts/fuzz.sh 5m`.
-# Two targets at a time (FUZZ_JOBS=2): while the other steps run, the two
-# share what those leave idle; once they are done, the fuzzing still
-# running uses both CPUs instead of one.
+# quickly; longer campaigns are `scripts/fuzz.sh 5m`. Two at a time,
+# because once the other steps are done the fuzzing still running then
+# uses both CPUs instead of one.
 FUZZ_TIME=${FUZZ_TIME:-10s}
-fuzz_log=$(mktemp)
-FUZZ_JOBS=${FUZZ_JOBS:-2} nice -n 19 scripts/fuzz.sh "$FUZZ_TIME" >"$fuzz_log" 2>&1 &
-fuzz_pid=$!
-wait_fuzz() {
-	local rc=0
-	wait "$fuzz_pid" || rc=$?
-	cat "$fuzz_log"
-	rm -f "$fuzz_log"
-	return "$rc"
-}
+background fuzz env FUZZ_JOBS="${FUZZ_JOBS:-2}" nice -n 19 scripts/fuzz.sh "$FUZZ_TIME"
 
 step "install packages" install_packages
 step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
@@ -258,22 +269,13 @@ step "dist: reproducible archives, packages, SBOMs (scripts/dist.sh --check${CI_
 # lintian takes one CPU for half a minute; it runs beside the installed
 # package's smoke test and the interop tests, which mostly wait, and is
 # waited for after them.
-lintian_log=$(mktemp)
-lintian_debs >"$lintian_log" 2>&1 &
-lintian_pid=$!
-wait_lintian() {
-	local rc=0
-	wait "$lintian_pid" || rc=$?
-	cat "$lintian_log"
-	rm -f "$lintian_log"
-	return "$rc"
-}
+background lintian lintian_debs
 step "installed .deb: smoke test in netns, then purge" installed_deb
 if [[ -f tests/interop/go.mod ]]; then
 	step "tests/interop: go test -race ./..." bash -c 'cd tests/interop && go test -race -timeout 20m ./...'
 fi
-step "lintian dist/*.deb (in the background since dist)" wait_lintian
-step "fuzz every target for $FUZZ_TIME (scripts/fuzz.sh, in the background since the start)" wait_fuzz
+step "lintian dist/*.deb (in the background since dist)" wait_background lintian
+step "fuzz every target for $FUZZ_TIME (scripts/fuzz.sh, in the background since the start)" wait_background fuzz
 
 echo
 echo "summary (end-to-end implementation: ${WGPLEX_TEST_IMPL:-wgplex}; ${SECONDS}s in all):"
