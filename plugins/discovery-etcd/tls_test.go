@@ -246,7 +246,9 @@ func TestRegistryOverTLSWithAuth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := reg.start(ctx)
 	defer func() { cancel(); <-done }()
-	self := testRecord()
+	var selfKey sdk.Key
+	selfKey[0], selfKey[31] = 7, 1
+	self := sdk.Record{PublicKey: selfKey, Name: "host-7", Endpoints: []string{"192.0.2.7:51820"}, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.7/32")}, PSKRef: "fleet"}
 	if err := reg.Publish(ctx, self); err != nil {
 		t.Fatal(err)
 	}
