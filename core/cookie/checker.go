@@ -129,28 +129,8 @@ func (c *Checker) Cookie(src []byte, now time.Time) [MACSize]byte {
 // CheckWithCookie is Check with the sender's cookie computed by the caller
 // (see Cookie); a nil cookie checks MAC1 only.
 func (c *Checker) CheckWithCookie(msg []byte, cookie *[MACSize]byte) Verdict {
-	if len(msg) < macsSize {
-		return VerdictInvalid
-	}
-	c.mu.RLock()
-	hasKey, key := c.hasKey, c.mac1Key
-	c.mu.RUnlock()
-	if !hasKey {
-		return VerdictInvalid
-	}
-	var want [MACSize]byte
-	mac(&want, key[:], msg[:len(msg)-macsSize])
-	if !equal(want[:], mac1Field(msg)) {
-		return VerdictInvalid
-	}
-	if cookie == nil {
-		return VerdictMAC1Valid
-	}
-	mac(&want, cookie[:], msg[:len(msg)-MACSize])
-	if !equal(want[:], mac2Field(msg)) {
-		return VerdictMAC1Valid
-	}
-	return VerdictMAC1AndMAC2Valid
+	v := Verifier{c: c}
+	return v.Check(msg, cookie)
 }
 
 // CreateReply writes into out[:ReplySize] the cookie reply answering msg, a
@@ -242,8 +222,9 @@ func AppendSource(dst []byte, src netip.AddrPort) []byte {
 	return binary.BigEndian.AppendUint16(dst, src.Port())
 }
 
-// Verifier does what CheckWithCookie does for one goroutine, keeping its
-// keyed hashes from one message to the next: a check allocates nothing, and
+// Verifier checks MACs as CheckWithCookie does (which uses a Verifier of
+// its own for one message), for one goroutine, keeping its keyed hashes
+// from one message to the next: a check allocates nothing, and
 // the MAC2 hash is keyed again only when the cookie changes (a flood comes
 // from few sources, and a receive loop computes a source's cookie once per
 // batch). It is not safe for concurrent use: one per receive goroutine.

@@ -47,7 +47,7 @@ var (
 	srcB = []byte{192, 0, 2, 2, 0x30, 0x39}
 )
 
-func pair(t *testing.T) (*Checker, *Generator) {
+func pair(t testing.TB) (*Checker, *Generator) {
 	t.Helper()
 	pub := key(1)
 	c := NewChecker()
@@ -442,9 +442,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func BenchmarkCheckMAC1(b *testing.B) {
-	c := NewChecker()
-	c.SetLocalPublicKey(key(1))
-	g := NewGenerator(key(1))
+	c, g := pair(b)
 	msg := message(initiationSize)
 	g.AddMACs(msg, t0)
 	b.ReportAllocs()
@@ -454,9 +452,7 @@ func BenchmarkCheckMAC1(b *testing.B) {
 }
 
 func BenchmarkCheckMAC2(b *testing.B) {
-	c := NewChecker()
-	c.SetLocalPublicKey(key(1))
-	g := NewGenerator(key(1))
+	c, g := pair(b)
 	msg := message(initiationSize)
 	g.AddMACs(msg, t0)
 	reply := make([]byte, ReplySize)
@@ -622,9 +618,7 @@ func TestVerifier(t *testing.T) {
 }
 
 func BenchmarkVerifierMAC2(b *testing.B) {
-	c := NewChecker()
-	c.SetLocalPublicKey(key(1))
-	g := NewGenerator(key(1))
+	c, g := pair(b)
 	msg := message(initiationSize)
 	g.AddMACs(msg, t0)
 	cookie := c.Cookie(srcA, t0)
