@@ -158,14 +158,28 @@ func applyKeyStore(env *daemonEnv, tun *core.Tunnel) error {
 // offSwitch reads an on/off environment setting that defaults to on: it
 // reports whether the variable turns the feature off.
 func offSwitch(name string) (bool, error) {
-	switch v := strings.ToLower(os.Getenv(name)); v {
-	case "", "on", "1", "true", "yes":
+	v := os.Getenv(name)
+	if strings.TrimSpace(v) == "" {
 		return false, nil
-	case "off", "0", "false", "no":
-		return true, nil
-	default:
+	}
+	on, ok := switchValue(v)
+	if !ok {
 		return false, fmt.Errorf("%s=%q: want on or off", name, v)
 	}
+	return !on, nil
+}
+
+// switchValue reads the words an on/off setting accepts: on, 1, true or
+// yes; off, 0, false or no (any case, spaces around ignored). ok is false
+// for anything else.
+func switchValue(v string) (on, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "1", "true", "yes":
+		return true, true
+	case "off", "0", "false", "no":
+		return false, true
+	}
+	return false, false
 }
 
 // logFinalStats records the interface counters at shutdown, so that a run

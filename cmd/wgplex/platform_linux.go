@@ -4,7 +4,6 @@ package main
 
 import (
 	"os"
-	"strings"
 
 	"github.com/wgplex/wgplex/backends/tun"
 	"github.com/wgplex/wgplex/core"
@@ -35,21 +34,15 @@ func newBind() core.Bind {
 }
 
 // envOn reports whether the environment variable name switches an opt-in
-// feature on.
+// feature on; anything but an on word (switchValue) leaves it off.
 func envOn(name string) bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
-	case "on", "1", "true", "yes":
-		return true
-	}
-	return false
+	on, ok := switchValue(os.Getenv(name))
+	return ok && on
 }
 
 // envOff reports whether the environment variable name switches an
-// offload off.
+// offload off; anything but an off word leaves it on.
 func envOff(name string) bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
-	case "off", "0", "false", "no":
-		return true
-	}
-	return false
+	on, ok := switchValue(os.Getenv(name))
+	return ok && !on
 }
