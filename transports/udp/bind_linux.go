@@ -179,7 +179,7 @@ func listen(is6 bool, port uint16, mark uint32, opts Options, reuse bool) (*sock
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			if serr = setSockopts(int(fd), is6, mark); serr == nil && reuse {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+				serr = reusePort(int(fd), true)
 			}
 			if serr == nil {
 				gso, gro = probeOffloads(int(fd), opts)

@@ -70,18 +70,21 @@ func addHandshakeSocket(s *sock, mark uint32, opts Options) error {
 
 // setReusePort sets or clears SO_REUSEPORT on s.
 func setReusePort(s *sock, on bool) error {
+	var serr error
+	if err := s.rc.Control(func(fd uintptr) { serr = reusePort(int(fd), on) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// reusePort sets or clears SO_REUSEPORT on the socket fd.
+func reusePort(fd int, on bool) error {
 	v := 0
 	if on {
 		v = 1
 	}
-	var serr error
-	if err := s.rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, v)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("udp: SO_REUSEPORT: %w", serr)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, v); err != nil {
+		return fmt.Errorf("udp: SO_REUSEPORT: %w", err)
 	}
 	return nil
 }
