@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,9 +100,8 @@ func forwardCmd(args []string) error {
 			x.received()
 		}
 	}()
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(stop)
+	stop, release := stopSignals()
+	defer release()
 	select {
 	case err := <-errc:
 		return err

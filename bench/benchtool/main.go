@@ -98,13 +98,20 @@ func floodCmd(args []string, stdout io.Writer) error {
 	defer c.Close()
 	// The bench scripts stop a flood early with SIGTERM; the line with what
 	// was sent is still wanted then.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(stop)
+	stop, release := stopSignals()
+	defer release()
 	st := flood(c, msgs, *rate, *dur, stop)
 	fmt.Fprintf(stdout, "sent=%d seconds=%.3f pps=%.0f errors=%d\n",
 		st.sent, st.elapsed.Seconds(), float64(st.sent)/st.elapsed.Seconds(), st.errors)
 	return nil
+}
+
+// stopSignals delivers SIGTERM and SIGINT on stop, which is how the bench
+// scripts end a subcommand early, until release is called.
+func stopSignals() (stop <-chan os.Signal, release func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, os.Interrupt)
+	return c, func() { signal.Stop(c) }
 }
 
 func sinkCmd(args []string) error {
@@ -122,9 +129,8 @@ func sinkCmd(args []string) error {
 		return err
 	}
 	defer c.Close()
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(stop)
+	stop, release := stopSignals()
+	defer release()
 	select {
 	case <-time.After(*dur):
 	case <-stop:
