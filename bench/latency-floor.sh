@@ -71,16 +71,10 @@ go build -o "$WORK/benchtool" ./bench/benchtool
 # forward_up: the namespaces and veth of netns-pair.sh, a forwarder in
 # each instead of a WireGuard daemon, the tunnel addresses on its TUN.
 forward_up() {
-	pair_down
-	ip netns add "$NS_A"
-	ip netns add "$NS_B"
-	ip link add wgpxbv0 netns "$NS_A" type veth peer name wgpxbv1 netns "$NS_B"
+	underlay_up
 	local ns side me peer
 	for side in a b; do
 		if [[ $side == a ]]; then ns=$NS_A me=1 peer=2; else ns=$NS_B me=2 peer=1; fi
-		ip -n "$ns" link set lo up
-		ip -n "$ns" addr add "10.231.0.$me/24" dev "wgpxbv$((me - 1))"
-		ip -n "$ns" link set "wgpxbv$((me - 1))" up
 		ip netns exec "$ns" env "${FWD_ENV:-FWD_NONE=}" "$WORK/benchtool" forward -tun "${IF}$side" \
 			-listen "10.231.0.$me:51820" -peer "10.231.0.$peer:51820" &
 		local i

@@ -26,10 +26,10 @@ pair_down() {
 	rm -f "/var/run/wireguard/$IF.sock"
 }
 
-pair_up() {
-	local impl_a=$1 impl_b=$2 tmp
+# underlay_up: the two namespaces, fresh, joined by the veth pair with the
+# underlay addresses; what runs the tunnel over it is up to the caller.
+underlay_up() {
 	pair_down
-	tmp=$(mktemp -d)
 	ip netns add "$NS_A"
 	ip netns add "$NS_B"
 	ip -n "$NS_A" link set lo up
@@ -39,6 +39,12 @@ pair_up() {
 	ip -n "$NS_B" addr add 10.231.0.2/24 dev wgpxbv1
 	ip -n "$NS_A" link set wgpxbv0 up
 	ip -n "$NS_B" link set wgpxbv1 up
+}
+
+pair_up() {
+	local impl_a=$1 impl_b=$2 tmp
+	underlay_up
+	tmp=$(mktemp -d)
 	(umask 077 && wg genkey >"$tmp/a" && wg genkey >"$tmp/b")
 	# Each namespace has its own /var/run/wireguard only if we give it one:
 	# the socket directory is shared, so the daemons get distinct names.

@@ -435,11 +435,14 @@ ceiling_cond() {
 	read -r -a s1 <<<"$s1"
 	local tot=$((s1[0] - s0[0])) n
 	n=$(nproc)
-	add "$impl" "$cond:flooder" "$(awk -v t=$((f1 - f0)) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
-	add "$impl" "$cond:daemons" "$(awk -v t=$((d1 - d0)) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
-	add "$impl" "$cond:softirq" "$(awk -v t=$((s1[1] - s0[1])) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
-	add "$impl" "$cond:idle" "$(awk -v t=$((s1[2] - s0[2])) -v a="$tot" -v n="$n" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }')"
+	add "$impl" "$cond:flooder" "$(cores $((f1 - f0)) "$tot" "$n")"
+	add "$impl" "$cond:daemons" "$(cores $((d1 - d0)) "$tot" "$n")"
+	add "$impl" "$cond:softirq" "$(cores $((s1[1] - s0[1])) "$tot" "$n")"
+	add "$impl" "$cond:idle" "$(cores $((s1[2] - s0[2])) "$tot" "$n")"
 }
+
+# cores TICKS TOTAL N: TICKS of TOTAL machine-wide ticks, in cores of N.
+cores() { awk -v t="$1" -v a="$2" -v n="$3" 'BEGIN { printf "%.2f\n", (a > 0 ? n * t / a : 0) }'; }
 
 CEILING_CONDS=(none nft closed sink daemon)
 ceiling_round() {
