@@ -52,16 +52,22 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		bufs[i] = t.rxPool.get(true)
 		views[i] = *bufs[i]
 	}
+	// segs and eps are all zero before each call (a transport leaves
+	// segs[i] zero for a plain datagram). After a batch only its first n
+	// entries are cleared: clearing all of them cost a ping, one datagram
+	// in a batch of 128, more than the rest of the loop's bookkeeping.
 	for {
-		clear(segs)
 		n, err := fn(views, sizes, segs, eps)
 		if err != nil {
+			clear(segs)
+			clear(eps)
 			if errors.Is(err, net.ErrClosed) || t.isClosed() {
 				return
 			}
 			t.rl.debug("Failed to receive packets", "err", err)
 			continue
 		}
+		n = min(max(n, 0), batch)
 		st.cur = nil
 		st.now = t.clock.Now() // one clock read per batch, not per packet
 		st.hs.reset()
@@ -88,7 +94,8 @@ func (t *Tunnel) receive(fn ReceiveFunc) {
 		t.dispatchInbound(st.cur)
 		st.cur = nil
 		t.sendCookieReplies(&st.hs)
-		clear(eps)
+		clear(segs[:n])
+		clear(eps[:n])
 		if st.floodPause(n, batch) {
 			// Real time, not t.clock: this paces system calls, it is
 			// no protocol timer.

@@ -139,7 +139,14 @@ func (t *Tunnel) readDevice() {
 				}
 			}
 			if gi < 0 {
-				groups = append(groups, group{peer: peer})
+				// Reuse the slot's packet slice from earlier batches: a
+				// fresh group would allocate one per batch.
+				if len(groups) < cap(groups) {
+					groups = groups[:len(groups)+1]
+					groups[len(groups)-1].peer = peer
+				} else {
+					groups = append(groups, group{peer: peer})
+				}
 				gi = len(groups) - 1
 			}
 			groups[gi].pkts = append(groups[gi].pkts, stagedPacket{buf: bufs[i], n: size})
@@ -151,6 +158,7 @@ func (t *Tunnel) readDevice() {
 			groups[k].peer.stage(groups[k].pkts)
 			clear(groups[k].pkts)
 			groups[k].pkts = groups[k].pkts[:0]
+			groups[k].peer = nil
 		}
 	}
 	for _, b := range bufs {
@@ -225,7 +233,9 @@ func (p *Peer) sendStagedBlocking(block bool) {
 	if block {
 		p.txQ.waitRoom()
 	}
-	var jobs []*job
+	// Room for the usual one or two jobs without an allocation.
+	var jobsBuf [4]*job
+	jobs := jobsBuf[:0]
 	p.stageMu.Lock()
 	if len(p.staged) == 0 {
 		p.stageMu.Unlock()

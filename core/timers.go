@@ -37,16 +37,37 @@ import (
 // (sendStaged), ReceiveRekeyThreshold on receive (flushInbound),
 // RejectAfterTime / RejectAfterMessages on both.
 //
-// Timers read time from the Tunnel's Clock. Re-arming a pending timer to a
-// later deadline only records the new deadline; the callback re-arms itself
-// for the remainder when it fires early. That keeps "mod on every packet"
-// (persistent keepalive) at a lock and a compare instead of a timer reset.
+// Timers read time from the Tunnel's Clock. The data path arms and disarms
+// them on every packet (a reply deletes the keepalive timer, the next packet
+// in the other direction arms it again), so the clock's timer is kept
+// apart from the protocol's view of it:
+//
+//   - del only marks the timer not pending; the clock's timer stays set,
+//     and its callback finds nothing to do when it comes;
+//   - mod to a deadline no earlier than the one the clock's timer is set
+//     for only records the new deadline; the callback re-arms itself for
+//     the remainder when it comes early.
+//
+// So a steady exchange of packets makes no call into the clock at all: a
+// lock and a compare per hook, instead of a Stop and a Reset of a runtime
+// timer per packet (which take the runtime's timer lock and can wake its
+// network poller). What it costs is one callback per abandoned deadline,
+// at most one per timer and timeout (10-15 s for the data-path timers), so
+// nothing runs more often at idle. Peers that go away stop their timers
+// for real (stopTimers).
 
 type peerTimer struct {
 	t       Timer
-	pending bool
-	when    time.Time
-	fire    func()
+	pending bool      // armed as the protocol sees it
+	when    time.Time // the deadline, when pending
+	// set is whether the clock's timer is set (its callback still to come),
+	// and at the deadline it was set for. A callback that has begun clears
+	// set under the lock, so set may read false while a callback Reset
+	// concurrently is still to come (costing a spare Reset), never true
+	// with none to come.
+	set   bool
+	setAt time.Time
+	fire  func()
 }
 
 type peerTimers struct {
@@ -77,11 +98,11 @@ func (p *Peer) mod(pt *peerTimer, d time.Duration) {
 		return
 	}
 	when := p.t.clock.Now().Add(d)
-	if pt.pending && !when.Before(pt.when) {
-		pt.when = when // fire() will re-arm for the remainder
-		return
-	}
 	pt.when, pt.pending = when, true
+	if pt.set && !when.Before(pt.setAt) {
+		return // the callback comes first and re-arms for the remainder
+	}
+	pt.set, pt.setAt = true, when
 	if pt.t == nil {
 		pt.t = p.t.clock.AfterFunc(d, func() { p.fire(pt) })
 	} else {
@@ -89,9 +110,16 @@ func (p *Peer) mod(pt *peerTimer, d time.Duration) {
 	}
 }
 
-// del disarms pt. Caller holds p.timers.mu.
+// del disarms pt, lazily: the clock's timer stays set and its callback
+// finds pt not pending. Caller holds p.timers.mu.
 func (p *Peer) del(pt *peerTimer) {
 	pt.pending = false
+}
+
+// stop disarms pt and the clock's timer with it. Caller holds
+// p.timers.mu.
+func (p *Peer) stop(pt *peerTimer) {
+	pt.pending, pt.set = false, false
 	if pt.t != nil {
 		pt.t.Stop()
 	}
@@ -100,11 +128,13 @@ func (p *Peer) del(pt *peerTimer) {
 func (p *Peer) fire(pt *peerTimer) {
 	ts := &p.timers
 	ts.mu.Lock()
+	pt.set = false
 	if !pt.pending || ts.stopped {
 		ts.mu.Unlock()
 		return
 	}
 	if rest := pt.when.Sub(p.t.clock.Now()); rest > 0 {
+		pt.set, pt.setAt = true, pt.when
 		pt.t.Reset(rest)
 		ts.mu.Unlock()
 		return
@@ -122,7 +152,7 @@ func (p *Peer) stopTimers() {
 	ts.mu.Lock()
 	ts.stopped = true
 	for _, pt := range []*peerTimer{&ts.retransmitHandshake, &ts.sendKeepalive, &ts.newHandshake, &ts.zeroKeyMaterial, &ts.persistentKeepalive} {
-		p.del(pt)
+		p.stop(pt)
 	}
 	ts.needAnotherKeepalive = false
 	ts.mu.Unlock()
