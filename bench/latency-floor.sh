@@ -8,9 +8,11 @@
 # apart each. Prints the median (min-max) of each round's p50 and p99.
 #
 #   sudo bench/latency-floor.sh [-r ROUNDS] [-p PINGS] [-i SECONDS] [--wgplex BIN]
-#                               [--wireguard-go BIN] [--env2 VAR=VALUE ...]
-#                               [--fenv2 VAR=VALUE ...]
+#                               [--wgplex2 BIN] [--wireguard-go BIN]
+#                               [--env2 VAR=VALUE ...] [--fenv2 VAR=VALUE ...]
 #
+# --wgplex2 BIN measures a second wgplex build ("wgplex2") in the same
+# rounds, e.g. a change against the commit before it.
 # --env2 VAR=VALUE adds wgplex with that setting as one more path
 # ("wgplex+VALUE"), measured in the same rounds; --fenv2 does the same for
 # the forwarder ("forward+VALUE"), e.g. --fenv2 FWD_STEPS=timers (see
@@ -22,13 +24,14 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGGO_BIN='' INTERVAL=0.01
+ROUNDS=3 PINGS=500 WGPLEX_BIN='' WGPLEX2_BIN='' WGGO_BIN='' INTERVAL=0.01
 ENV2=() FENV2=()
 while (($#)); do
 	case $1 in
 	-r) ROUNDS=$2; shift ;;
 	-p) PINGS=$2; shift ;;
 	--wgplex) WGPLEX_BIN=$2; shift ;;
+	--wgplex2) WGPLEX2_BIN=$2; shift ;;
 	--wireguard-go) WGGO_BIN=$2; shift ;;
 	-i) INTERVAL=$2; shift ;;
 	--env2)
@@ -41,7 +44,7 @@ while (($#)); do
 		FENV2+=("$2")
 		shift
 		;;
-	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [-i SECONDS] [--wgplex BIN] [--wireguard-go BIN] [--env2 VAR=VALUE] [--fenv2 VAR=VALUE]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-r ROUNDS] [-p PINGS] [-i SECONDS] [--wgplex BIN] [--wgplex2 BIN] [--wireguard-go BIN] [--env2 VAR=VALUE] [--fenv2 VAR=VALUE]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -95,6 +98,7 @@ pcts() {
 
 declare -A P50 P99 VARIANT
 KINDS=(veth forward wgplex)
+[[ -z $WGPLEX2_BIN ]] || KINDS+=(wgplex2)
 for e in "${FENV2[@]}"; do
 	KINDS+=("forward+${e#*=}")
 	VARIANT[forward+${e#*=}]=$e
@@ -111,6 +115,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		veth | forward) forward_up ;;
 		forward+*) FWD_ENV=${VARIANT[$k]} forward_up ;;
 		wgplex) pair_up "$WGPLEX_BIN" "$WGPLEX_BIN" ;;
+		wgplex2) pair_up "$WGPLEX2_BIN" "$WGPLEX2_BIN" ;;
 		wgplex+*) (export "${VARIANT[$k]?}" && pair_up "$WGPLEX_BIN" "$WGPLEX_BIN") ;;
 		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;
 		esac
