@@ -18,6 +18,11 @@
 # the forwarder ("forward+VALUE"), e.g. --fenv2 FWD_STEPS=timers (see
 # bench/benchtool/fwdsteps_linux.go). -i is the ping interval (0.01).
 #
+# Besides the latency it reports the CPU time both ends of the tunnel
+# spent per ping (every thread's schedstat, in ns, over the pinging): at
+# 10 ms between pings every hop starts cold, and what a hop costs then is
+# most of what separates the paths.
+#
 # Needs root, Go, wg (wireguard-tools), ping and a wireguard-go binary
 # (default: `wireguard` on PATH or in GOPATH/bin; scripts/test.sh installs
 # it).
@@ -96,7 +101,21 @@ pcts() {
 	ip netns exec "$NS_A" ping -n -c "$PINGS" -i "$INTERVAL" -W 1 "$1" 2>/dev/null | ping_p50_p99
 }
 
-declare -A P50 P99 VARIANT
+# cpu_ns: the CPU time, in ns, every thread of every process in the two
+# namespaces (the two tunnel ends) has run so far, from schedstat, which
+# counts in nanoseconds where /proc/PID/stat counts in 10 ms ticks.
+cpu_ns() {
+	local pid total=0 f v
+	for pid in $(ip netns pids "$NS_A") $(ip netns pids "$NS_B"); do
+		for f in /proc/"$pid"/task/*/schedstat; do
+			read -r v _ <"$f" 2>/dev/null || continue
+			total=$((total + v))
+		done
+	done
+	echo "$total"
+}
+
+declare -A P50 P99 CPU VARIANT
 KINDS=(veth forward wgplex)
 [[ -z $WGPLEX2_BIN ]] || KINDS+=(wgplex2)
 for e in "${FENV2[@]}"; do
@@ -119,19 +138,22 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		wgplex+*) (export "${VARIANT[$k]?}" && pair_up "$WGPLEX_BIN" "$WGPLEX_BIN") ;;
 		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;
 		esac
+		c0=$(cpu_ns)
 		if [[ $k == veth ]]; then p=$(pcts 10.231.0.2); else p=$(pcts 10.232.0.2); fi
-		P50[$k]+="${p% *} " P99[$k]+="${p#* } "
-		echo "round $r $k: p50 ${p% *} ms, p99 ${p#* } ms"
+		c=$((($(cpu_ns) - c0) / PINGS / 1000))
+		[[ $k != veth ]] || c=''
+		P50[$k]+="${p% *} " P99[$k]+="${p#* } " CPU[$k]+="${c:+$c }"
+		echo "round $r $k: p50 ${p% *} ms, p99 ${p#* } ms${c:+, CPU $c us/ping}"
 		pair_down
 	done
 done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| path | ping p50, ms | ping p99, ms | p50 / wireguard-go |"
-echo "|---|---|---|---|"
+echo "| path | ping p50, ms | ping p99, ms | p50 / wireguard-go | CPU per ping, us | CPU / wireguard-go |"
+echo "|---|---|---|---|---|---|"
 # shellcheck disable=SC2086
-wg50=$(median "${P50[wireguard-go]}")
+wg50=$(median "${P50[wireguard-go]}") wgcpu=$(median "${CPU[wireguard-go]}")
 for k in "${KINDS[@]}"; do
 	# shellcheck disable=SC2086
-	echo "| $k | $(spread "${P50[$k]}") | $(spread "${P99[$k]}") | $(ratio "$(median "${P50[$k]}")" "$wg50") |"
+	echo "| $k | $(spread "${P50[$k]}") | $(spread "${P99[$k]}") | $(ratio "$(median "${P50[$k]}")" "$wg50") | $(spread "${CPU[$k]:-}") | $(ratio "$(median "${CPU[$k]:-}")" "$wgcpu") |"
 done
