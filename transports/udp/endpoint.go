@@ -97,22 +97,32 @@ const maxCachedEndpoints = 1024
 // function and is not safe for concurrent use.
 type epCache struct {
 	m map[epKey]*Endpoint
+	// last is the endpoint get returned last, for lastKey; it is always
+	// also m[lastKey]. Most batches come from one peer, and a key compare
+	// is cheaper than a map probe, which on a cold cache touches several
+	// lines of table.
+	lastKey epKey
+	last    *Endpoint
 }
 
 // get returns a cached endpoint for k, or a new one. An endpoint whose source
 // the engine cleared is replaced, so the next datagram again reports the
 // address it actually arrived on.
 func (c *epCache) get(k epKey) *Endpoint {
-	if ep, ok := c.m[k]; ok && !ep.srcCleared.Load() {
+	if ep := c.last; ep != nil && c.lastKey == k && !ep.srcCleared.Load() {
 		return ep
 	}
-	if c.m == nil {
-		c.m = make(map[epKey]*Endpoint)
+	ep, ok := c.m[k]
+	if !ok || ep.srcCleared.Load() {
+		if c.m == nil {
+			c.m = make(map[epKey]*Endpoint)
+		}
+		if len(c.m) >= maxCachedEndpoints {
+			clear(c.m)
+		}
+		ep = &Endpoint{dst: k.dst, src: k.src, ifindex: k.ifindex}
+		c.m[k] = ep
 	}
-	if len(c.m) >= maxCachedEndpoints {
-		clear(c.m)
-	}
-	ep := &Endpoint{dst: k.dst, src: k.src, ifindex: k.ifindex}
-	c.m[k] = ep
+	c.lastKey, c.last = k, ep
 	return ep
 }
