@@ -28,6 +28,10 @@ type Endpoint struct {
 	// so that a sender reading the endpoint concurrently never sees a torn
 	// netip.Addr.
 	srcCleared atomic.Bool
+	// routeMemo is the last answer of the route watcher (route_linux.go)
+	// on whether the sticky source still fits the route to dst, with the
+	// generation of the routing table it came from; 0 for none.
+	routeMemo atomic.Uint64
 }
 
 var _ core.Endpoint = (*Endpoint)(nil)
