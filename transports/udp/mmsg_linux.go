@@ -335,6 +335,9 @@ type sendBatch struct {
 	name  unix.RawSockaddrInet6
 	oob   []byte
 	pilen int // length of the packet info at the start of each oob slot
+	// niov is how many iovecs from the first may point at a caller's
+	// buffers, so that release clears those and not all batchSize.
+	niov int
 
 	// Set before and after each RawConn.Write by send and writeFn.
 	start, count int
@@ -375,7 +378,7 @@ func (sb *sendBatch) writeFn(fd uintptr) bool {
 // datagrams of one size (the last of a run may be shorter) is one message.
 func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) (sent int, err error) {
 	sb := s.pool.Get().(*sendBatch)
-	defer s.pool.Put(sb)
+	defer s.release(sb)
 	nameLen, err := sb.setName(dst, s.is6)
 	if err != nil {
 		return 0, err
@@ -409,8 +412,15 @@ func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex i
 			sb.start += sb.n
 		}
 	}
-	clear(sb.iovs) // drop the references to the caller's buffers
 	return sent, nil
+}
+
+// release returns sb to the pool without references to the caller's
+// buffers, clearing only the iovecs the call used.
+func (s *sock) release(sb *sendBatch) {
+	clear(sb.iovs[:sb.niov])
+	sb.niov = 0
+	s.pool.Put(sb)
 }
 
 // gsoFailed reports whether a send error may be the segmentation's fault:
@@ -475,6 +485,7 @@ func (sb *sendBatch) build(bufs [][]byte, nameLen uint32, gso, is6 bool) {
 		d += run
 	}
 	sb.start, sb.count = 0, m
+	sb.niov = max(sb.niov, d)
 }
 
 // setName encodes dst as the batch's destination sockaddr.
