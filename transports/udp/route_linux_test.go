@@ -379,3 +379,15 @@ func TestKeepSourceMemoRace(t *testing.T) {
 		t.Fatalf("after the last table: keep = %v, want %v", got, want)
 	}
 }
+
+// routeKnown reports whether b's route watcher has looked dst up.
+func routeKnown(b *Bind, dst netip.Addr) bool {
+	b.mu.RLock()
+	w := b.routes
+	b.mu.RUnlock()
+	if w == nil {
+		return false
+	}
+	_, ok := w.routes.Load().oifs[dst]
+	return ok
+}
