@@ -391,3 +391,16 @@ func routeKnown(b *Bind, dst netip.Addr) bool {
 	_, ok := w.routes.Load().oifs[dst]
 	return ok
 }
+
+// newBenchWatch is a watcher without goroutines whose table routes dst
+// through interface oif.
+func newBenchWatch(dst netip.Addr, oif int32) *routeWatch {
+	w := &routeWatch{want: make(map[netip.Addr]struct{}), kick: make(chan struct{}, 1)}
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: oif}))
+	return w
+}
+
+// benchKeep is keepSource as Send calls it for ep.
+func benchKeep(w *routeWatch, ep *Endpoint) bool {
+	return w.keepSource(ep.DstAddrPort().Addr(), int32(ep.SrcIfindex()), &ep.routeMemo)
+}
