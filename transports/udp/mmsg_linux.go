@@ -196,12 +196,15 @@ func (r *receiver) receive(packets [][]byte, sizes, segs []int, eps []core.Endpo
 	if count == 0 {
 		return 0, nil
 	}
-	if r.s.gro && (r.gro.next < r.gro.n || !holdsCoalesced(packets[:count])) {
+	// Straight into the caller's buffers, as many as the window allows;
+	// with GRO each must hold a whole coalesced message, which the engine
+	// cuts at segs[i]. Otherwise the GRO path copies out of its own
+	// buffers, filling as many of the caller's as there are datagrams.
+	direct := packets[:min(count, r.want)]
+	if r.s.gro && (r.gro.next < r.gro.n || !holdsCoalesced(direct)) {
 		return r.receiveGRO(packets[:count], sizes, segs, eps)
 	}
-	// Straight into the caller's buffers; with GRO each holds a whole
-	// coalesced message, which the engine cuts at segs[i].
-	r.prepare(packets[:min(count, r.want)])
+	r.prepare(direct)
 	if err := r.recv(); err != nil {
 		return 0, err
 	}
