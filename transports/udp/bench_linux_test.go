@@ -49,10 +49,15 @@ func benchBufs() ([][]byte, []int, []int, []core.Endpoint) {
 	return bufs, make([]int, batchSize), make([]int, batchSize), make([]core.Endpoint, batchSize)
 }
 
-var thrashBuf = make([]byte, 16<<20)
+// thrashBuf is larger than the caches; made on first use, so that plain
+// test runs do not carry it.
+var thrashBuf []byte
 
 // thrash evicts the caches.
 func thrash() {
+	if thrashBuf == nil {
+		thrashBuf = make([]byte, 16<<20)
+	}
 	for i := 0; i < len(thrashBuf); i += 64 {
 		thrashBuf[i]++
 	}
