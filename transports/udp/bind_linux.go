@@ -311,14 +311,16 @@ func (b *Bind) Send(bufs [][]byte, ep core.Endpoint) error {
 		return err
 	}
 	src, ifindex := ep.SrcAddr(), int32(0)
+	var memo *atomic.Uint64
 	if e, ok := ep.(*Endpoint); ok {
 		ifindex = int32(e.SrcIfindex())
+		memo = &e.routeMemo
 	}
 	if src.Is4() == s.is6 {
 		// A source of the other family cannot be used on this socket.
 		src, ifindex = netip.Addr{}, 0
 	}
-	if src.IsValid() && routes != nil && !routes.keepSource(ep.DstAddrPort().Addr().Unmap(), ifindex) {
+	if src.IsValid() && routes != nil && !routes.keepSource(ep.DstAddrPort().Addr().Unmap(), ifindex, memo) {
 		src, ifindex = netip.Addr{}, 0
 	}
 	sent, err := s.send(bufs, dst, src, ifindex)

@@ -233,7 +233,7 @@ func TestAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCond(t, "the route lookup", func() bool {
-		_, ok := (*a.routes.routes.Load())[sticky.DstAddrPort().Addr()]
+		_, ok := a.routes.routes.Load().oifs[sticky.DstAddrPort().Addr()]
 		return ok
 	})
 	if allocs := testing.AllocsPerRun(50, func() {

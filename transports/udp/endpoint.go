@@ -28,6 +28,10 @@ type Endpoint struct {
 	// so that a sender reading the endpoint concurrently never sees a torn
 	// netip.Addr.
 	srcCleared atomic.Bool
+	// routeMemo is the last answer of the route watcher (route_linux.go)
+	// on whether the sticky source still fits the route to dst, with the
+	// generation of the routing table it came from; 0 for none.
+	routeMemo atomic.Uint64
 }
 
 var _ core.Endpoint = (*Endpoint)(nil)
@@ -97,22 +101,32 @@ const maxCachedEndpoints = 1024
 // function and is not safe for concurrent use.
 type epCache struct {
 	m map[epKey]*Endpoint
+	// last is the endpoint get returned last, for lastKey; it is always
+	// also m[lastKey]. Most batches come from one peer, and a key compare
+	// is cheaper than a map probe, which on a cold cache touches several
+	// lines of table.
+	lastKey epKey
+	last    *Endpoint
 }
 
 // get returns a cached endpoint for k, or a new one. An endpoint whose source
 // the engine cleared is replaced, so the next datagram again reports the
 // address it actually arrived on.
 func (c *epCache) get(k epKey) *Endpoint {
-	if ep, ok := c.m[k]; ok && !ep.srcCleared.Load() {
+	if ep := c.last; ep != nil && c.lastKey == k && !ep.srcCleared.Load() {
 		return ep
 	}
-	if c.m == nil {
-		c.m = make(map[epKey]*Endpoint)
+	ep, ok := c.m[k]
+	if !ok || ep.srcCleared.Load() {
+		if c.m == nil {
+			c.m = make(map[epKey]*Endpoint)
+		}
+		if len(c.m) >= maxCachedEndpoints {
+			clear(c.m)
+		}
+		ep = &Endpoint{dst: k.dst, src: k.src, ifindex: k.ifindex}
+		c.m[k] = ep
 	}
-	if len(c.m) >= maxCachedEndpoints {
-		clear(c.m)
-	}
-	ep := &Endpoint{dst: k.dst, src: k.src, ifindex: k.ifindex}
-	c.m[k] = ep
+	c.lastKey, c.last = k, ep
 	return ep
 }

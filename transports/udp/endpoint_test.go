@@ -101,3 +101,56 @@ func TestEndpointCache(t *testing.T) {
 		t.Fatal("an endpoint handed out changed when the cache was emptied")
 	}
 }
+
+// TestEndpointCacheLastHit checks the one-entry front of the cache: it
+// answers for the key it holds, steps aside for another key and for an
+// endpoint whose source was cleared, and always agrees with the map.
+func TestEndpointCacheLastHit(t *testing.T) {
+	var c epCache
+	k1 := epKey{dst: netip.MustParseAddrPort("10.0.0.1:5"), src: netip.MustParseAddr("10.0.0.2"), ifindex: 1}
+	k2 := epKey{dst: netip.MustParseAddrPort("10.0.0.1:5"), src: netip.MustParseAddr("10.0.0.3"), ifindex: 1}
+	k3 := epKey{dst: netip.MustParseAddrPort("[fe80::1%7]:5"), src: netip.MustParseAddr("fe80::2"), ifindex: 7}
+	k4 := epKey{dst: netip.MustParseAddrPort("[fe80::1%8]:5"), src: netip.MustParseAddr("fe80::2"), ifindex: 7}
+	check := func() {
+		t.Helper()
+		if c.last == nil || c.m[c.lastKey] != c.last {
+			t.Fatalf("the last-hit entry (%v) is not the map's", c.lastKey)
+		}
+	}
+	a1 := c.get(k1)
+	check()
+	a2 := c.get(k2)
+	check()
+	if a2 == a1 || a2.SrcAddr() != k2.src {
+		t.Fatalf("key %v answered with the endpoint of %v", k2, k1)
+	}
+	if c.get(k1) != a1 || c.get(k1) != a1 || c.get(k2) != a2 {
+		t.Fatal("alternating keys gave different endpoints")
+	}
+	check()
+	// Keys that differ only in the zone are different keys.
+	a3, a4 := c.get(k3), c.get(k4)
+	if a3 == a4 || a4.DstAddrPort() != k4.dst {
+		t.Fatal("keys that differ in the zone shared an endpoint")
+	}
+	check()
+	a4.ClearSrc()
+	b4 := c.get(k4)
+	if b4 == a4 || !b4.SrcAddr().IsValid() {
+		t.Fatal("the last-hit entry handed out an endpoint whose source was cleared")
+	}
+	check()
+	a1.ClearSrc()
+	if b1 := c.get(k1); b1 == a1 || b1.SrcAddr() != k1.src {
+		t.Fatal("a map entry whose source was cleared was handed out")
+	}
+	check()
+	// Overflow empties the map; the last-hit entry stays in step with it.
+	for i := range maxCachedEndpoints + 3 {
+		c.get(epKey{dst: netip.AddrPortFrom(netip.MustParseAddr("10.1.0.1"), uint16(i))})
+		check()
+	}
+	if len(c.m) > maxCachedEndpoints {
+		t.Fatalf("cache grew to %d", len(c.m))
+	}
+}

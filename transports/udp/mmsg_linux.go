@@ -76,11 +76,23 @@ type receiver struct {
 	errno syscall.Errno
 	read  func(fd uintptr) bool
 
+	// want is the receive window: how many messages the next recvmmsg
+	// asks for (see adapt). dirty is how many headers, from the first,
+	// the kernel may have written since prepare last reset them.
+	want  int
+	dirty int
+
 	// With GRO the kernel writes into the receiver's own buffers, as a
 	// coalesced message may hold more datagrams than the caller has room
 	// for; what does not fit waits here for the next call.
 	gro groState
 }
+
+// minRecvWindow is the smallest receive window: enough for the handful of
+// datagrams a lightly loaded tunnel finds per read, small enough that a
+// read of one touches a few cache lines of headers rather than all
+// batchSize of them.
+const minRecvWindow = 8
 
 func newReceiver(s *sock) *receiver {
 	r := &receiver{
@@ -89,9 +101,74 @@ func newReceiver(s *sock) *receiver {
 		iovs:  make([]unix.Iovec, batchSize),
 		names: make([]unix.RawSockaddrInet6, batchSize),
 		oob:   make([]byte, batchSize*recvOOBSize),
+		want:  minRecvWindow,
+	}
+	// Header i always points at name, iovec and control space i, and the
+	// kernel never writes these pointers back, so they are set once here;
+	// prepare only rewrites what a read changed.
+	for i := range r.msgs {
+		h := &r.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Control = &r.oob[i*recvOOBSize]
+		h.SetControllen(recvOOBSize)
 	}
 	r.read = r.readFn
 	return r
+}
+
+// prepare readies the first len(bufs) headers to receive into bufs and sets
+// count. recvmmsg writes msg_len, msg_namelen, msg_controllen and msg_flags
+// of the messages it fills and nothing else, so only the lengths of the
+// headers the last read filled are reset, and an iovec is only rewritten
+// when its buffer changed (the caller swaps in a spare for a buffer it
+// kept, or the GRO path used its own buffers): on a read of one datagram
+// that saves a pass of pointer writes over every header.
+func (r *receiver) prepare(bufs [][]byte) {
+	for i := range r.dirty {
+		h := &r.msgs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.SetControllen(recvOOBSize)
+		h.Flags = 0
+	}
+	r.dirty = 0
+	for i, b := range bufs {
+		if iov := &r.iovs[i]; !iovHolds(iov, b) {
+			setIov(iov, b)
+		}
+	}
+	r.count = len(bufs)
+}
+
+// recv runs recvmmsg on the prepared headers and records which ones the
+// kernel may have written.
+func (r *receiver) recv() error {
+	// Until a read reports how many it filled, assume all of them.
+	r.dirty = r.count
+	if err := r.s.rc.Read(r.read); err != nil {
+		return closedOr(err)
+	}
+	if r.errno != 0 {
+		return os.NewSyscallError("recvmmsg", r.errno)
+	}
+	r.dirty = r.n
+	return nil
+}
+
+// adapt sizes the receive window after a read of n messages into a window
+// of r.want. A read that fills the window likely left more behind, so the
+// window opens fully at once: a burst costs one extra system call, and a
+// busy socket is read batchSize at a time as before. Reads that fill a
+// quarter of it or less halve it, down to minRecvWindow.
+func (r *receiver) adapt(n int) {
+	switch {
+	case n >= r.want:
+		r.want = batchSize
+	case n <= r.want/4:
+		r.want = max(r.want/2, minRecvWindow)
+	}
 }
 
 // readFn runs recvmmsg on the socket. Returning false tells the poller to
@@ -119,30 +196,19 @@ func (r *receiver) receive(packets [][]byte, sizes, segs []int, eps []core.Endpo
 	if count == 0 {
 		return 0, nil
 	}
-	if r.s.gro && (r.gro.next < r.gro.n || !holdsCoalesced(packets[:count])) {
+	// Straight into the caller's buffers, as many as the window allows;
+	// with GRO each must hold a whole coalesced message, which the engine
+	// cuts at segs[i]. Otherwise the GRO path copies out of its own
+	// buffers, filling as many of the caller's as there are datagrams.
+	direct := packets[:min(count, r.want)]
+	if r.s.gro && (r.gro.next < r.gro.n || !holdsCoalesced(direct)) {
 		return r.receiveGRO(packets[:count], sizes, segs, eps)
 	}
-	// Straight into the caller's buffers; with GRO each holds a whole
-	// coalesced message, which the engine cuts at segs[i].
-	for i := range count {
-		setIov(&r.iovs[i], packets[i])
-		h := &r.msgs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.Iov = &r.iovs[i]
-		h.SetIovlen(1)
-		h.Control = &r.oob[i*recvOOBSize]
-		h.SetControllen(recvOOBSize)
-		h.Flags = 0
-		r.msgs[i].Len = 0
+	r.prepare(direct)
+	if err := r.recv(); err != nil {
+		return 0, err
 	}
-	r.count = count
-	if err := r.s.rc.Read(r.read); err != nil {
-		return 0, closedOr(err)
-	}
-	if r.errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", r.errno)
-	}
+	r.adapt(r.n)
 	for i := range r.n {
 		m := &r.msgs[i]
 		sizes[i] = int(m.Len)
@@ -171,6 +237,14 @@ func closedOr(err error) error {
 		return net.ErrClosed
 	}
 	return err
+}
+
+// iovHolds reports whether iov already describes b as setIov would.
+func iovHolds(iov *unix.Iovec, b []byte) bool {
+	if len(b) == 0 {
+		return iov.Base == nil && iov.Len == 0
+	}
+	return iov.Base == &b[0] && uint64(iov.Len) == uint64(len(b))
 }
 
 // setIov points iov at b. An empty buffer gets a nil base: &b[0] would
@@ -264,6 +338,9 @@ type sendBatch struct {
 	name  unix.RawSockaddrInet6
 	oob   []byte
 	pilen int // length of the packet info at the start of each oob slot
+	// niov is how many iovecs from the first may point at a caller's
+	// buffers, so that release clears those and not all batchSize.
+	niov int
 
 	// Set before and after each RawConn.Write by send and writeFn.
 	start, count int
@@ -304,7 +381,7 @@ func (sb *sendBatch) writeFn(fd uintptr) bool {
 // datagrams of one size (the last of a run may be shorter) is one message.
 func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex int32) (sent int, err error) {
 	sb := s.pool.Get().(*sendBatch)
-	defer s.pool.Put(sb)
+	defer s.release(sb)
 	nameLen, err := sb.setName(dst, s.is6)
 	if err != nil {
 		return 0, err
@@ -338,8 +415,15 @@ func (s *sock) send(bufs [][]byte, dst netip.AddrPort, src netip.Addr, ifindex i
 			sb.start += sb.n
 		}
 	}
-	clear(sb.iovs) // drop the references to the caller's buffers
 	return sent, nil
+}
+
+// release returns sb to the pool without references to the caller's
+// buffers, clearing only the iovecs the call used.
+func (s *sock) release(sb *sendBatch) {
+	clear(sb.iovs[:sb.niov])
+	sb.niov = 0
+	s.pool.Put(sb)
 }
 
 // gsoFailed reports whether a send error may be the segmentation's fault:
@@ -404,6 +488,7 @@ func (sb *sendBatch) build(bufs [][]byte, nameLen uint32, gso, is6 bool) {
 		d += run
 	}
 	sb.start, sb.count = 0, m
+	sb.niov = max(sb.niov, d)
 }
 
 // setName encodes dst as the batch's destination sockaddr.

@@ -6,7 +6,6 @@ package udp
 
 import (
 	"encoding/binary"
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -189,25 +188,11 @@ func (r *receiver) recvGRO() error {
 			g.bufs[i] = make([]byte, groBufLen)
 		}
 	}
-	for i := range groMsgs {
-		setIov(&r.iovs[i], g.bufs[i])
-		h := &r.msgs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.Iov = &r.iovs[i]
-		h.SetIovlen(1)
-		h.Control = &r.oob[i*recvOOBSize]
-		h.SetControllen(recvOOBSize)
-		h.Flags = 0
-		r.msgs[i].Len = 0
+	r.prepare(g.bufs[:min(groMsgs, r.want)])
+	if err := r.recv(); err != nil {
+		return err
 	}
-	r.count = groMsgs
-	if err := r.s.rc.Read(r.read); err != nil {
-		return closedOr(err)
-	}
-	if r.errno != 0 {
-		return os.NewSyscallError("recvmmsg", r.errno)
-	}
+	r.adapt(r.n)
 	for i := range r.n {
 		m := &r.msgs[i]
 		g.sizes[i] = min(int(m.Len), groBufLen)

@@ -28,9 +28,11 @@ import (
 // through (under the Bind's firewall mark, so that a wg-quick policy route
 // is seen as the socket sees it). Send compares that with the interface
 // the sticky source was learnt on: a mismatch sends without the source.
-// Only an atomic pointer load and a map lookup are on the data path;
-// however many changes arrive, lookups run at most once per
-// routeResolveInterval.
+// Each pass publishes a new table with a new generation, and an Endpoint
+// remembers the answer it got and the generation it came from, so the data
+// path's steady state is two atomic loads and a compare; a map lookup only
+// runs on the first send to an endpoint after each pass. However many
+// changes arrive, lookups run at most once per routeResolveInterval.
 
 // routeResolveInterval is the least time between two passes over the
 // watched destinations: a flood of route changes costs at most one pass
@@ -49,11 +51,28 @@ const routeGroups = unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE |
 	unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_LINK |
 	unix.RTMGRP_IPV4_RULE | 1<<(unix.RTNLGRP_IPV6_RULE-1)
 
+// routeTable is the result of one lookup pass. It is never changed once
+// published: the next pass publishes a new one.
+type routeTable struct {
+	// gen tells tables apart, across all watches of the process, so that
+	// an answer an Endpoint remembers from one table never passes for
+	// another's (see keepSource). It is never 0.
+	gen uint64
+	// oifs maps each watched destination to the index of the interface its
+	// route leaves through (0: no route or not known).
+	oifs map[netip.Addr]int32
+}
+
+// routeGens numbers route tables.
+var routeGens atomic.Uint64
+
+func newRouteTable(oifs map[netip.Addr]int32) *routeTable {
+	return &routeTable{gen: routeGens.Add(1), oifs: oifs}
+}
+
 // routeWatch follows routing changes for one open Bind.
 type routeWatch struct {
-	// routes maps each watched destination to the index of the interface
-	// its route leaves through (0: no route or not known).
-	routes atomic.Pointer[map[netip.Addr]int32]
+	routes atomic.Pointer[routeTable]
 	mark   func() uint32
 
 	mu   sync.Mutex
@@ -112,8 +131,7 @@ func newRouteWatch(mark func() uint32) (*routeWatch, error) {
 		kick:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
-	empty := map[netip.Addr]int32{}
-	w.routes.Store(&empty)
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{}))
 	w.stopped.Add(2)
 	go w.listen()
 	go w.resolveLoop()
@@ -132,11 +150,40 @@ func (w *routeWatch) close() {
 // may still be used to reach dst: true unless the route to dst is known to
 // leave through another interface. A destination not looked up yet is
 // queued for the next pass and keeps its source meanwhile.
-func (w *routeWatch) keepSource(dst netip.Addr, ifindex int32) bool {
+//
+// memo, when not nil, is the route memo of the Endpoint whose destination
+// and source interface dst and ifindex are (both fixed for its lifetime):
+// it holds the current table's generation shifted left by one with the
+// answer in bit 0, so that the next send to the endpoint skips the map
+// until another pass publishes a new table. Sends on many goroutines may
+// race to store it; each stores an answer true for the generation it
+// stores, and a stale one only costs a lookup.
+func (w *routeWatch) keepSource(dst netip.Addr, ifindex int32, memo *atomic.Uint64) bool {
 	if ifindex == 0 || dst.IsLinkLocalUnicast() {
 		return true
 	}
-	if oif, ok := (*w.routes.Load())[dst]; ok {
+	t := w.routes.Load()
+	if memo != nil {
+		if v := memo.Load(); v>>1 == t.gen {
+			return v&1 != 0
+		}
+	}
+	keep := w.keepIn(t, dst, ifindex)
+	if memo != nil {
+		v := t.gen << 1
+		if keep {
+			v |= 1
+		}
+		memo.Store(v)
+	}
+	return keep
+}
+
+// keepIn is keepSource's answer from table t. Remembering a "keep" for a
+// destination that is only queued is safe: the pass that looks it up
+// publishes a new table.
+func (w *routeWatch) keepIn(t *routeTable, dst netip.Addr, ifindex int32) bool {
+	if oif, ok := t.oifs[dst]; ok {
 		return oif == 0 || oif == ifindex
 	}
 	if w.full.Load() {
@@ -246,7 +293,7 @@ func (w *routeWatch) resolve() {
 		}
 		next[d] = ri.oif
 	}
-	w.routes.Store(&next)
+	w.routes.Store(newRouteTable(next))
 }
 
 // lookup asks the kernel for its route to dst under mark.

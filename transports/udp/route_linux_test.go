@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,15 +125,15 @@ func TestRouteWatchLooksUpRoutes(t *testing.T) {
 		t.Skipf("no lo: %v", err)
 	}
 	dst := netip.MustParseAddr("127.0.0.2")
-	w.keepSource(dst, int32(lo.Index))
+	w.keepSource(dst, int32(lo.Index), nil)
 	waitCond(t, "the lookup of 127.0.0.2", func() bool {
-		_, ok := (*w.routes.Load())[dst]
+		_, ok := w.routes.Load().oifs[dst]
 		return ok
 	})
-	if !w.keepSource(dst, int32(lo.Index)) {
+	if !w.keepSource(dst, int32(lo.Index), nil) {
 		t.Fatal("source learnt on lo dropped although the route leaves through lo")
 	}
-	if w.keepSource(dst, int32(lo.Index)+1000) {
+	if w.keepSource(dst, int32(lo.Index)+1000, nil) {
 		t.Fatal("source learnt on another interface kept")
 	}
 }
@@ -286,4 +287,120 @@ func TestRouteFloodDoesNotStallSends(t *testing.T) {
 	if limit := uint64(elapsed/routeResolveInterval) + 3; passes > limit {
 		t.Fatalf("%d lookup passes in %v, want at most %d (coalesced)", passes, elapsed, limit)
 	}
+}
+
+// TestKeepSourceMemo drives keepSource against tables published by hand
+// (no rtnetlink): an endpoint's remembered answer is used while its table
+// is current and dropped when a new table is published, and a destination
+// not yet looked up is queued even though its answer is remembered.
+func TestKeepSourceMemo(t *testing.T) {
+	w := &routeWatch{want: make(map[netip.Addr]struct{}), kick: make(chan struct{}, 1)}
+	dst := netip.MustParseAddr("192.0.2.1")
+	ep := NewEndpoint(netip.AddrPortFrom(dst, 51820), netip.MustParseAddr("192.0.2.2"), 3)
+	memo := &ep.routeMemo
+
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{}))
+	if !w.keepSource(dst, 3, memo) {
+		t.Fatal("a destination not looked up yet lost its source")
+	}
+	if _, ok := w.want[dst]; !ok || len(w.kick) != 1 {
+		t.Fatal("a destination not looked up yet was not queued")
+	}
+	<-w.kick
+
+	// The pass finds the route leaving through interface 4.
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: 4}))
+	if w.keepSource(dst, 3, memo) {
+		t.Fatal("source kept although the route leaves through another interface")
+	}
+	gen := w.routes.Load().gen
+	if v := memo.Load(); v != gen<<1 {
+		t.Fatalf("memo = %#x, want %#x (generation %d, drop)", v, gen<<1, gen)
+	}
+	// While the table is current the memo answers: a table changed in
+	// place (which the watcher never does) is not looked at.
+	w.routes.Load().oifs[dst] = 3
+	if w.keepSource(dst, 3, memo) {
+		t.Fatal("the remembered answer was not used")
+	}
+	if !w.keepSource(dst, 3, nil) {
+		t.Fatal("without a memo the table was not looked at")
+	}
+
+	// A new table replaces the remembered answer.
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: 3}))
+	if !w.keepSource(dst, 3, memo) {
+		t.Fatal("a remembered answer outlived its table")
+	}
+	if v := memo.Load(); v != w.routes.Load().gen<<1|1 {
+		t.Fatalf("memo = %#x after the new table", v)
+	}
+
+	// Another watch's table never matches a memo, even one of the same
+	// content: generations are process-wide.
+	w2 := &routeWatch{want: make(map[netip.Addr]struct{}), kick: make(chan struct{}, 1)}
+	w2.routes.Store(newRouteTable(map[netip.Addr]int32{dst: 4}))
+	if w2.keepSource(dst, 3, memo) {
+		t.Fatal("a memo from one watch answered for another")
+	}
+}
+
+// TestKeepSourceMemoRace sends on one endpoint from several goroutines
+// while tables are replaced, for the race detector; once replacing stops,
+// every answer matches the last table.
+func TestKeepSourceMemoRace(t *testing.T) {
+	w := &routeWatch{want: make(map[netip.Addr]struct{}), kick: make(chan struct{}, 1)}
+	dst := netip.MustParseAddr("192.0.2.1")
+	ep := NewEndpoint(netip.AddrPortFrom(dst, 51820), netip.MustParseAddr("192.0.2.2"), 3)
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: 3}))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					w.keepSource(dst, 3, &ep.routeMemo)
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: int32(3 + i%2)}))
+	}
+	close(stop)
+	wg.Wait()
+	want := w.routes.Load().oifs[dst] == 3
+	if got := w.keepSource(dst, 3, &ep.routeMemo); got != want {
+		t.Fatalf("after the last table: keep = %v, want %v", got, want)
+	}
+}
+
+// routeKnown reports whether b's route watcher has looked dst up.
+func routeKnown(b *Bind, dst netip.Addr) bool {
+	b.mu.RLock()
+	w := b.routes
+	b.mu.RUnlock()
+	if w == nil {
+		return false
+	}
+	_, ok := w.routes.Load().oifs[dst]
+	return ok
+}
+
+// newBenchWatch is a watcher without goroutines whose table routes dst
+// through interface oif.
+func newBenchWatch(dst netip.Addr, oif int32) *routeWatch {
+	w := &routeWatch{want: make(map[netip.Addr]struct{}), kick: make(chan struct{}, 1)}
+	w.routes.Store(newRouteTable(map[netip.Addr]int32{dst: oif}))
+	return w
+}
+
+// benchKeep is keepSource as Send calls it for ep.
+func benchKeep(w *routeWatch, ep *Endpoint) bool {
+	return w.keepSource(ep.DstAddrPort().Addr(), int32(ep.SrcIfindex()), &ep.routeMemo)
 }
