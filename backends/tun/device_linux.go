@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 
 	"github.com/wgplex/wgplex/core"
@@ -57,7 +58,11 @@ type Device struct {
 	// Put pin the goroutine and look up per-P state: memory a packet
 	// after an idle spell (a ping) finds out of cache. A Write that finds
 	// it taken, as concurrent Writes for different peers do, uses the pool.
+	// Every Write stores into it, so it has a cache line of its own, apart
+	// from the fields the reader loads on every Read.
+	_     cpu.CacheLinePad
 	spare atomic.Pointer[vnetWriter]
+	_     cpu.CacheLinePad
 
 	// ctl is an AF_INET datagram socket for interface ioctls. It is opened
 	// at Create so that it lives in the network namespace the interface was
