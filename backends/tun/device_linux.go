@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 
 	"github.com/wgplex/wgplex/core"
@@ -50,6 +51,18 @@ type Device struct {
 	rd      *vnetReader
 	writers sync.Pool // *vnetWriter
 	dropped atomic.Uint64
+	// spare is a writer kept at hand for the next Write, taken and given
+	// back with an atomic swap each. Writes mostly come one at a time
+	// (the engine writes a peer's packets under that peer's lock), and
+	// the swap touches one word of the device, where sync.Pool's Get and
+	// Put pin the goroutine and look up per-P state: memory a packet
+	// after an idle spell (a ping) finds out of cache. A Write that finds
+	// it taken, as concurrent Writes for different peers do, uses the pool.
+	// Every Write stores into it, so it has a cache line of its own, apart
+	// from the fields the reader loads on every Read.
+	_     cpu.CacheLinePad
+	spare atomic.Pointer[vnetWriter]
+	_     cpu.CacheLinePad
 
 	// ctl is an AF_INET datagram socket for interface ioctls. It is opened
 	// at Create so that it lives in the network namespace the interface was
@@ -208,8 +221,9 @@ func (d *Device) BatchSize() int {
 // sizes[i]; it returns how many. Without offloads that is one packet. With
 // them, a TCP or UDP super-packet from the kernel is split into as many
 // MTU-sized packets as bufs holds, the rest coming with the next Reads, and
-// checksums the kernel left to the device are completed. Read never writes
-// into the headroom. It blocks until a packet arrives, the device is closed
+// checksums the kernel left to the device are completed. Packets already
+// queued behind the first join its batch (see vnetReader.probeAfter for when
+// Read asks). Read never writes into the headroom. It blocks until a packet arrives, the device is closed
 // (os.ErrClosed) or the interface is deleted (ErrDeviceGone).
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(bufs) == 0 || len(sizes) == 0 {
@@ -243,7 +257,7 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			}
 			return n, nil
 		}
-		r.nowait = false
+		r.nowait, r.waited = false, false
 		n, err := d.readOne(bufs, sizes, offset)
 		if err != nil {
 			return 0, err
@@ -251,16 +265,25 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if n == 0 {
 			continue
 		}
+		if !r.probeAfter(r.waited) {
+			return n, nil
+		}
 		// More packets may be queued already (a burst of ACKs, datagrams
 		// of a UDP flow): take them in this batch without parking, so the
 		// engine handles them together.
 		r.nowait = true
+		probed, found := false, false
 		for n < len(bufs) && n < len(sizes) && r.pending == nil {
+			probed = true
 			k, err := d.readOne(bufs[n:], sizes[n:], offset)
 			if err != nil {
 				break // errWouldBlock, or an error the next Read reports
 			}
+			found = true
 			n += k
+		}
+		if probed {
+			r.probeHit = found
 		}
 		return n, nil
 	}
@@ -273,15 +296,21 @@ func (d *Device) readOne(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if offset > len(bufs[0]) {
 		return 0, ErrBadOffset
 	}
+	// The packet is read into the caller's buffer, where all but
+	// super-packets fit, so that a small packet is neither copied nor
+	// makes the read touch the scratch buffer. What does not fit runs on
+	// into scratch, past as many bytes as the caller's buffer took; those
+	// are then copied in front, making the packet whole in scratch. A
+	// buffer that holds the largest packet needs no scratch at all.
 	dst := bufs[0][offset:]
-	inPlace := len(dst) > maxIPPacket
-	if !inPlace {
+	var tail []byte
+	if len(dst) <= maxIPPacket {
 		if r.scratch == nil {
 			r.scratch = make([]byte, rawSuper)
 		}
-		dst = r.scratch
+		tail = r.scratch[len(dst):]
 	}
-	n, err := r.read(d.rc, dst)
+	n, err := r.read(d.rc, dst, tail)
 	if err != nil {
 		if err == errWouldBlock {
 			return 0, err
@@ -292,26 +321,30 @@ func (d *Device) readOne(bufs [][]byte, sizes []int, offset int) (int, error) {
 		}
 		return 0, d.mapErr(err)
 	}
-	if n >= len(dst) {
+	if n >= len(dst)+len(tail) {
 		d.dropped.Add(1) // possibly truncated
 		return 0, nil
 	}
-	pkt := dst[:n]
+	inCaller := n <= len(dst)
+	var pkt []byte
+	if inCaller {
+		pkt = dst[:n]
+	} else {
+		copy(r.scratch, dst)
+		pkt = r.scratch[:n]
+	}
 	var h vnetHdr
 	h.decode(r.hdr[:])
 	if h.gsoType == gsoNone {
+		if !inCaller {
+			d.dropped.Add(1) // larger than the caller's buffer
+			return 0, nil
+		}
 		if h.flags&flagNeedsCsum != 0 {
 			if err := finishChecksum(pkt, &h); err != nil {
 				d.dropped.Add(1)
 				return 0, nil
 			}
-		}
-		if !inPlace {
-			if len(bufs[0])-offset < n {
-				d.dropped.Add(1)
-				return 0, nil
-			}
-			copy(bufs[0][offset:], pkt)
 		}
 		sizes[0] = n
 		return 1, nil
@@ -321,7 +354,7 @@ func (d *Device) readOne(bufs [][]byte, sizes []int, offset int) (int, error) {
 		d.dropped.Add(1)
 		return 0, nil
 	}
-	if g.segs > min(len(bufs), len(sizes)) && inPlace {
+	if g.segs > min(len(bufs), len(sizes)) && inCaller {
 		// Not all segments fit this Read; the packet must outlive the
 		// caller's buffer, whose first segment is about to overwrite it.
 		if r.scratch == nil {
@@ -367,9 +400,14 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 		}
 		return len(bufs), nil
 	}
-	w := d.writers.Get().(*vnetWriter)
+	w := d.spare.Swap(nil)
+	if w == nil {
+		w = d.writers.Get().(*vnetWriter)
+	}
 	n, err := w.writeBatch(d.rc, bufs, offset)
-	d.writers.Put(w)
+	if !d.spare.CompareAndSwap(nil, w) {
+		d.writers.Put(w)
+	}
 	if err != nil {
 		return n, d.mapErr(err)
 	}

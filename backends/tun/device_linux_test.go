@@ -29,7 +29,7 @@ import (
 // the host's interfaces. They need root and /dev/net/tun; without them they
 // skip, unless CI=true, where a skipped test would hide a broken runner.
 
-func requireTUN(t *testing.T) {
+func requireTUN(t testing.TB) {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -48,7 +48,7 @@ func requireTUN(t *testing.T) {
 	t.Skipf("TUN tests need root, /dev/net/tun and ip(8): %s", why)
 }
 
-func randSuffix(t *testing.T) string {
+func randSuffix(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
@@ -59,7 +59,7 @@ func randSuffix(t *testing.T) string {
 
 // newNetns creates a network namespace that is deleted when the test ends,
 // with its loopback up.
-func newNetns(t *testing.T) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
 	ns := "wgplextest-" + randSuffix(t)
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -75,7 +75,7 @@ func newNetns(t *testing.T) string {
 }
 
 // ipCmd runs ip(8) inside namespace ns.
-func ipCmd(t *testing.T, ns string, args ...string) {
+func ipCmd(t testing.TB, ns string, args ...string) {
 	t.Helper()
 	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
 	if err != nil {
@@ -87,7 +87,7 @@ func ipCmd(t *testing.T, ns string, args ...string) {
 // is never unlocked, so the runtime throws it away afterwards instead of
 // handing it, still in the namespace, to another goroutine. Sockets and
 // devices created by fn stay in ns.
-func inNetns(t *testing.T, ns string, fn func() error) {
+func inNetns(t testing.TB, ns string, fn func() error) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -110,7 +110,7 @@ func inNetns(t *testing.T, ns string, fn func() error) {
 }
 
 // createIn creates a device in ns, closed when the test ends.
-func createIn(t *testing.T, ns, name string, mtu int) *Device {
+func createIn(t testing.TB, ns, name string, mtu int) *Device {
 	t.Helper()
 	var d *Device
 	inNetns(t, ns, func() (err error) {

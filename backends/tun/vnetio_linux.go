@@ -34,11 +34,16 @@ const rawSuper = vnetHdrLen + maxIPPacket + 1
 // vnetReader is the Read state; Device.readMu guards it.
 type vnetReader struct {
 	hdr    [vnetHdrLen]byte
-	iov    [2]unix.Iovec
+	iov    [3]unix.Iovec
+	iovCnt int
 	n      int
 	errno  syscall.Errno
 	nowait bool // an empty queue ends the read instead of parking
-	readFn func(fd uintptr) bool
+	waited bool // the read found the queue empty and parked
+	// probeHit: the last read that asked for more packets without
+	// parking (the probe) found some; see probeAfter.
+	probeHit bool
+	readFn   func(fd uintptr) bool
 
 	// pending is a super-packet whose segments did not all fit the
 	// caller's buffers; later Reads return the rest. It lives in scratch.
@@ -56,12 +61,13 @@ func newReader() *vnetReader {
 
 func (r *vnetReader) readv(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&r.iov[0])), 2)
+		n, _, errno := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&r.iov[0])), uintptr(r.iovCnt))
 		switch errno {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			if !r.nowait {
+				r.waited = true
 				return false
 			}
 		}
@@ -73,12 +79,31 @@ func (r *vnetReader) readv(fd uintptr) bool {
 // errWouldBlock ends a read that was not to wait.
 var errWouldBlock = errors.New("tun: no packet queued")
 
-// read reads one packet with its virtio header into r.hdr and buf; with
-// r.nowait it returns errWouldBlock when none is queued.
-func (r *vnetReader) read(rc syscall.RawConn, buf []byte) (int, error) {
+// probeAfter says whether a Read that has its first packet should ask the
+// kernel for more without parking, to fill the batch. Asking costs a readv,
+// which after a wait mostly finds the queue empty: the reader parked because
+// nothing was queued, and one packet woke it (a ping, a DNS query, a lone
+// ACK). So after a wait it asks only if the last time it asked found more,
+// a sign of bursts; a packet that was queued before Read came is a sign of
+// load, and then it always asks. Under load the reader never parks, so full
+// batches are unaffected; a burst that starts after a wait costs one batch
+// of a single packet, and the next Read takes the rest without parking.
+func (r *vnetReader) probeAfter(waited bool) bool {
+	return !waited || r.probeHit
+}
+
+// read reads one packet with its virtio header into r.hdr, then buf, then
+// tail (which may be empty); with r.nowait it returns errWouldBlock when none
+// is queued.
+func (r *vnetReader) read(rc syscall.RawConn, buf, tail []byte) (int, error) {
 	r.iov[0].Base = &r.hdr[0]
 	r.iov[0].SetLen(vnetHdrLen)
 	setIov(&r.iov[1], buf)
+	r.iovCnt = 2
+	if len(tail) > 0 {
+		setIov(&r.iov[2], tail)
+		r.iovCnt = 3
+	}
 	if err := rc.Read(r.readFn); err != nil {
 		return 0, err
 	}
@@ -161,6 +186,9 @@ func (w *vnetWriter) writeBatch(rc syscall.RawConn, bufs [][]byte, offset int) (
 			return 0, ErrBadOffset
 		}
 	}
+	if len(bufs) == 1 {
+		return w.writeOne(rc, bufs[0][offset:])
+	}
 	if w.gro.tcp || w.gro.udp {
 		w.gro.coalesce(bufs, offset)
 	} else {
@@ -189,6 +217,24 @@ func (w *vnetWriter) writeBatch(rc syscall.RawConn, bufs [][]byte, offset int) (
 		written += g.segs
 	}
 	return written, nil
+}
+
+// zeroVnetHdr is the virtio header of a packet that is neither a GSO
+// packet nor has a checksum left to complete. The kernel only reads it.
+var zeroVnetHdr [vnetHdrLen]byte
+
+// writeOne writes a lone packet. A batch of one has nothing to merge with,
+// so it skips the flow table and the parsing and checksum check that
+// coalescing needs (the cost of every packet after an idle spell, a ping
+// or a lone ACK), and writes what coalescing would have: the packet behind
+// an all-zero virtio header.
+func (w *vnetWriter) writeOne(rc syscall.RawConn, pkt []byte) (int, error) {
+	w.addIov(zeroVnetHdr[:])
+	w.addIov(pkt)
+	if err := w.flush(rc); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
 
 func (w *vnetWriter) addIov(b []byte) {
