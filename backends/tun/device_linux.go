@@ -222,9 +222,10 @@ func (d *Device) BatchSize() int {
 // them, a TCP or UDP super-packet from the kernel is split into as many
 // MTU-sized packets as bufs holds, the rest coming with the next Reads, and
 // checksums the kernel left to the device are completed. Packets already
-// queued behind the first join its batch (see vnetReader.probeAfter for when
-// Read asks). Read never writes into the headroom. It blocks until a packet arrives, the device is closed
-// (os.ErrClosed) or the interface is deleted (ErrDeviceGone).
+// queued behind the first join its batch (see vnetReader.probeAfter for
+// when Read asks). Read never writes into the headroom. It blocks until a
+// packet arrives, the device is closed (os.ErrClosed) or the interface is
+// deleted (ErrDeviceGone).
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(bufs) == 0 || len(sizes) == 0 {
 		return 0, nil
