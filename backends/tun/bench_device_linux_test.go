@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,19 +114,11 @@ func BenchmarkPingPongCold(b *testing.B) { benchPingPong(b, true) }
 // transfer, in full batches.
 func BenchmarkReadUDPGSO(b *testing.B) {
 	d, ns := benchDevice(b)
-	var conn *net.UDPConn
-	inNetns(b, ns, func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: tunAddr.AsSlice()})
-		return err
-	})
+	conn := listenUDPIn(b, ns)
 	defer conn.Close()
 	const segSize, segs = 1372, 47
 	payload := payloadOf(segSize*segs, 3)
-	oob := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segSize)
+	oob := segmentOOB(segSize)
 	peer := &net.UDPAddr{IP: peerAddr.AsSlice(), Port: 9999}
 	bufs, sizes := makeBufs(readBatch, benchOffset+1500)
 	b.SetBytes(int64(len(payload)))

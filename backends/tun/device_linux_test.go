@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -81,6 +82,29 @@ func ipCmd(t testing.TB, ns string, args ...string) {
 	if err != nil {
 		t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
 	}
+}
+
+// listenUDPIn opens a UDP socket on the device's address inside ns; the
+// caller closes it.
+func listenUDPIn(t testing.TB, ns string) *net.UDPConn {
+	t.Helper()
+	var conn *net.UDPConn
+	inNetns(t, ns, func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: tunAddr.AsSlice()})
+		return err
+	})
+	return conn
+}
+
+// segmentOOB is the control message that has the kernel cut a datagram
+// into segSize-byte datagrams (UDP_SEGMENT, UDP GSO).
+func segmentOOB(segSize uint16) []byte {
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segSize)
+	return oob
 }
 
 // inNetns runs fn on an OS thread that has joined namespace ns. The thread
@@ -255,11 +279,7 @@ func TestReadWrite(t *testing.T) {
 	pkts := reader(d, offset)
 
 	// Kernel to device: a datagram to a peer routed into the device.
-	var conn *net.UDPConn
-	inNetns(t, ns, func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: tunAddr.AsSlice()})
-		return err
-	})
+	conn := listenUDPIn(t, ns)
 	defer conn.Close()
 	payload := []byte("into the tunnel")
 	if _, err := conn.WriteToUDPAddrPort(payload, netip.AddrPortFrom(peerAddr, 9999)); err != nil {

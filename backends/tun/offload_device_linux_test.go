@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,19 +30,11 @@ func TestOffloadUDPWithKernel(t *testing.T) {
 	ipCmd(t, ns, "addr", "add", tunAddr.String()+"/24", "dev", name)
 	ipCmd(t, ns, "link", "set", name, "up")
 
-	var conn *net.UDPConn
-	inNetns(t, ns, func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: tunAddr.AsSlice()})
-		return err
-	})
+	conn := listenUDPIn(t, ns)
 	defer conn.Close()
 	const segSize, segs = 1000, 23
 	payload := payloadOf(segSize*segs-17, 9) // a short last segment
-	oob := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segSize)
+	oob := segmentOOB(segSize)
 	peer := &net.UDPAddr{IP: peerAddr.AsSlice(), Port: 9999}
 	if _, _, err := conn.WriteMsgUDP(payload, oob, peer); err != nil {
 		t.Skipf("UDP GSO send not supported here: %v", err)

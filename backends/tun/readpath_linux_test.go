@@ -12,7 +12,6 @@ import (
 	"os"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,11 +46,7 @@ func udpDevice(t *testing.T) (*Device, *net.UDPConn) {
 	t.Logf("offloads: %v", d.Offloads())
 	ipCmd(t, ns, "addr", "add", tunAddr.String()+"/24", "dev", name)
 	ipCmd(t, ns, "link", "set", name, "up")
-	var conn *net.UDPConn
-	inNetns(t, ns, func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: tunAddr.AsSlice()})
-		return err
-	})
+	conn := listenUDPIn(t, ns)
 	t.Cleanup(func() { conn.Close() })
 	return d, conn
 }
@@ -161,11 +156,7 @@ func TestReadBufferSizes(t *testing.T) {
 	// UDP_SEGMENT), read one segment per Read.
 	const segSize, segs = 100, 3
 	payload := payloadOf(segSize*segs, 5)
-	oob := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], segSize)
+	oob := segmentOOB(segSize)
 	if _, _, err := conn.WriteMsgUDPAddrPort(payload, oob, peer); err != nil {
 		t.Skipf("UDP GSO send not supported here: %v", err)
 	}

@@ -63,6 +63,21 @@ func thrash() {
 	}
 }
 
+// benchLoop runs op b.N times after the caller's setup, evicting the
+// caches before each run (outside the timed part) when cold.
+func benchLoop(b *testing.B, cold bool, op func()) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if cold {
+			b.StopTimer()
+			thrash()
+			b.StartTimer()
+		}
+		op()
+	}
+}
+
 // BenchmarkRecvOne is a ping's hop: one datagram sent and received with
 // a batch of batchSize buffers.
 func BenchmarkRecvOne(b *testing.B) {
@@ -72,21 +87,14 @@ func BenchmarkRecvOne(b *testing.B) {
 			bufs, sizes, segs, eps := benchBufs()
 			dg := [][]byte{make([]byte, 128)}
 			dg[0][0] = 4
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if cold {
-					b.StopTimer()
-					thrash()
-					b.StartTimer()
-				}
+			benchLoop(b, cold, func() {
 				if err := a.Send(dg, to); err != nil {
 					b.Fatal(err)
 				}
 				if n, err := fn(bufs, sizes, segs, eps); err != nil || n != 1 {
 					b.Fatalf("received %d: %v", n, err)
 				}
-			}
+			})
 		})
 	}
 }
@@ -150,18 +158,11 @@ func BenchmarkSendSticky(b *testing.B) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if cold {
-					b.StopTimer()
-					thrash()
-					b.StartTimer()
-				}
+			benchLoop(b, cold, func() {
 				if err := a.Send(dg, sticky); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 		})
 	}
 }

@@ -69,18 +69,11 @@ func BenchmarkRecvUser(b *testing.B) {
 			r := newReceiver(&sock{rc: k})
 			k.r = r
 			bufs, sizes, segs, eps := benchBufs()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if tc.cold {
-					b.StopTimer()
-					thrash()
-					b.StartTimer()
-				}
+			benchLoop(b, tc.cold, func() {
 				if n, err := r.receive(bufs, sizes, segs, eps); n < 1 || err != nil {
 					b.Fatalf("received %d: %v", n, err)
 				}
-			}
+			})
 		})
 	}
 }
@@ -100,18 +93,11 @@ func BenchmarkSendUser(b *testing.B) {
 			dg := [][]byte{make([]byte, 128)}
 			dst := netip.MustParseAddrPort("127.0.0.1:51820")
 			src := netip.MustParseAddr("127.0.0.1")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if cold {
-					b.StopTimer()
-					thrash()
-					b.StartTimer()
-				}
+			benchLoop(b, cold, func() {
 				if n, err := s.send(dg, dst, src, 1); n != 1 || err != nil {
 					b.Fatalf("sent %d: %v", n, err)
 				}
-			}
+			})
 		})
 	}
 }
@@ -124,18 +110,11 @@ func BenchmarkKeepSource(b *testing.B) {
 			dst := netip.MustParseAddr("192.0.2.1")
 			ep := NewEndpoint(netip.AddrPortFrom(dst, 51820), netip.MustParseAddr("192.0.2.2"), 3)
 			w := newBenchWatch(dst, 3)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if cold {
-					b.StopTimer()
-					thrash()
-					b.StartTimer()
-				}
+			benchLoop(b, cold, func() {
 				if !benchKeep(w, ep) {
 					b.Fatal("source dropped")
 				}
-			}
+			})
 		})
 	}
 }
