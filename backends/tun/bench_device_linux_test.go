@@ -20,18 +20,20 @@ import (
 // benchOffset is the headroom the engine leaves in front of a packet.
 const benchOffset = 16
 
-// benchDevice creates a device with offloads, addressed and up, in a fresh
-// namespace.
-func benchDevice(b *testing.B) (*Device, string) {
-	requireTUN(b)
-	ns := newNetns(b)
-	name := "wb" + randSuffix(b)[:6]
-	d := createIn(b, ns, name, 1420)
+// vnetDevice creates a device with the virtio header (offloads),
+// addressed and up, in a fresh namespace; it skips where the kernel has no
+// virtio header for TUN.
+func vnetDevice(tb testing.TB) (*Device, string) {
+	requireTUN(tb)
+	ns := newNetns(tb)
+	name := "wv" + randSuffix(tb)[:6]
+	d := createIn(tb, ns, name, 1420)
 	if !d.off.vnet {
-		b.Skip("no virtio header on this kernel")
+		tb.Skip("no virtio header on this kernel")
 	}
-	ipCmd(b, ns, "addr", "add", tunAddr.String()+"/24", "dev", name)
-	ipCmd(b, ns, "link", "set", name, "up")
+	tb.Logf("offloads: %v", d.Offloads())
+	ipCmd(tb, ns, "addr", "add", tunAddr.String()+"/24", "dev", name)
+	ipCmd(tb, ns, "link", "set", name, "up")
 	return d, ns
 }
 
@@ -82,7 +84,7 @@ func evict() {
 // reader has read the kernel's reply: one Write and one Read of a lone
 // small packet, the reader parked in between, as a ping crosses a hop.
 func benchPingPong(b *testing.B, cold bool) {
-	d, _ := benchDevice(b)
+	d, _ := vnetDevice(b)
 	got := echoReader(d)
 	ping := [][]byte{echoRequest()}
 	b.ResetTimer()
@@ -113,7 +115,7 @@ func BenchmarkPingPongCold(b *testing.B) { benchPingPong(b, true) }
 // as segments, and reads the datagrams back: the read side of a bulk
 // transfer, in full batches.
 func BenchmarkReadUDPGSO(b *testing.B) {
-	d, ns := benchDevice(b)
+	d, ns := vnetDevice(b)
 	conn := listenUDPIn(b, ns)
 	defer conn.Close()
 	const segSize, segs = 1372, 47
@@ -147,7 +149,7 @@ func BenchmarkReadUDPGSO(b *testing.B) {
 // bulk transfer. Nothing listens, so the kernel answers with a reset that
 // the reader drains.
 func BenchmarkWriteTCPBatch(b *testing.B) {
-	d, _ := benchDevice(b)
+	d, _ := vnetDevice(b)
 	got := echoReader(d) // drains whatever the kernel sends back
 	f := v4flow()
 	f.src, f.dst = peerAddr.AsSlice(), tunAddr.AsSlice()

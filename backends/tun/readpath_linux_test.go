@@ -36,16 +36,7 @@ func TestProbeAfter(t *testing.T) {
 // udpDevice is a device with an address and a UDP socket on the kernel's
 // side of it.
 func udpDevice(t *testing.T) (*Device, *net.UDPConn) {
-	requireTUN(t)
-	ns := newNetns(t)
-	name := "wr" + randSuffix(t)[:6]
-	d := createIn(t, ns, name, 1420)
-	if !d.off.vnet {
-		t.Skip("no virtio header on this kernel")
-	}
-	t.Logf("offloads: %v", d.Offloads())
-	ipCmd(t, ns, "addr", "add", tunAddr.String()+"/24", "dev", name)
-	ipCmd(t, ns, "link", "set", name, "up")
+	d, ns := vnetDevice(t)
 	conn := listenUDPIn(t, ns)
 	t.Cleanup(func() { conn.Close() })
 	return d, conn
