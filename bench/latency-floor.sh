@@ -101,18 +101,11 @@ pcts() {
 	ip netns exec "$NS_A" ping -n -c "$PINGS" -i "$INTERVAL" -W 1 "$1" 2>/dev/null | ping_p50_p99
 }
 
-# cpu_ns: the CPU time, in ns, every thread of every process in the two
-# namespaces (the two tunnel ends) has run so far, from schedstat, which
-# counts in nanoseconds where /proc/PID/stat counts in 10 ms ticks.
-cpu_ns() {
-	local pid total=0 f v
-	for pid in $(ip netns pids "$NS_A") $(ip netns pids "$NS_B"); do
-		for f in /proc/"$pid"/task/*/schedstat; do
-			read -r v _ <"$f" 2>/dev/null || continue
-			total=$((total + v))
-		done
-	done
-	echo "$total"
+# tunnel_cpu_ns: the CPU time, in ns, of every process in the two
+# namespaces (the two tunnel ends).
+tunnel_cpu_ns() {
+	# shellcheck disable=SC2046
+	cpu_ns $(ip netns pids "$NS_A") $(ip netns pids "$NS_B")
 }
 
 declare -A P50 P99 CPU VARIANT
@@ -138,9 +131,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		wgplex+*) (export "${VARIANT[$k]?}" && pair_up "$WGPLEX_BIN" "$WGPLEX_BIN") ;;
 		wireguard-go) pair_up "$WGGO_BIN" "$WGGO_BIN" ;;
 		esac
-		c0=$(cpu_ns)
+		c0=$(tunnel_cpu_ns)
 		if [[ $k == veth ]]; then p=$(pcts 10.231.0.2); else p=$(pcts 10.232.0.2); fi
-		c=$((($(cpu_ns) - c0) / PINGS / 1000))
+		c=$((($(tunnel_cpu_ns) - c0) / PINGS / 1000))
 		[[ $k != veth ]] || c=''
 		P50[$k]+="${p% *} " P99[$k]+="${p#* } " CPU[$k]+="${c:+$c }"
 		echo "round $r $k: p50 ${p% *} ms, p99 ${p#* } ms${c:+, CPU $c us/ping}"

@@ -12,7 +12,9 @@
 # Besides throughput it measures what each byte costs: the CPU time
 # (utime+stime from /proc/PID/stat) of the two daemons, both ends of the
 # tunnel, over each transfer, divided by the bytes iperf3 reports received;
-# the same per packet for 64-byte UDP; and, with bench/benchtool, the TCP
+# the same per packet for 64-byte UDP and per ping (from schedstat, in
+# nanoseconds: a ping 10 ms after the last finds every cache cold, which is
+# what its CPU measures); and, with bench/benchtool, the TCP
 # throughput kept under a paced flood of handshake initiations with a valid
 # MAC1 (sent from a third namespace, so the legitimate peer's address is not
 # the flooder's), and the time a fresh handshake takes to complete while the
@@ -252,8 +254,11 @@ iperf_udp() { # -> "loss% Gbit/s"
 		jq -r '"\(.end.sum.lost_percent // 100 | . * 100 | round / 100) \((.end.sum_received.bits_per_second // .end.sum.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000)"'
 }
 
-ping_pcts() { # -> "p50 p99" in ms
-	A ping -n -c "$PINGS" -i 0.01 -W 1 10.232.0.2 2>/dev/null | ping_p50_p99
+ping_pcts() { # -> "p50 p99 us-of-daemon-CPU-per-ping"
+	local c0 p
+	c0=$(cpu_ns "${DAEMONS[@]}")
+	p=$(A ping -n -c "$PINGS" -i 0.01 -W 1 10.232.0.2 2>/dev/null | ping_p50_p99)
+	echo "$p $((($(cpu_ns "${DAEMONS[@]}") - c0) / PINGS / 1000))"
 }
 
 # flood_ns_up: a third namespace joined to B by its own veth, the flood's
@@ -336,10 +341,11 @@ throughput_round() {
 	udp=$(iperf_udp)
 	add "$impl" udp_loss "${udp% *}"
 	add "$impl" udp_rate "${udp#* }"
-	local p
-	p=$(ping_pcts)
-	add "$impl" ping50 "${p% *}"
-	add "$impl" ping99 "${p#* }"
+	local p50 p99 pcpu
+	read -r p50 p99 pcpu <<<"$(ping_pcts)"
+	add "$impl" ping50 "$p50"
+	add "$impl" ping99 "$p99"
+	add "$impl" cpu_ping "$pcpu"
 	if ((FLOOD_PPS > 0)); then
 		flood_ns_up
 		local c0 tput
@@ -632,6 +638,7 @@ report() {
 		"udp_loss:UDP at $UDP_RATE offered, loss %"
 		"ping50:ping p50, ms"
 		"ping99:ping p99, ms"
+		"cpu_ping:ping, daemon CPU us per ping"
 	)
 	if ((FLOOD_PPS > 0)); then
 		rows+=(
