@@ -9,6 +9,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/wgplex/wgplex/internal/coldbench"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,15 +72,6 @@ func echoReader(d *Device) <-chan struct{} {
 	return got
 }
 
-// evict displaces the caches (twice the L2 of common server cores).
-var evictBuf = make([]byte, 8<<20)
-
-func evict() {
-	for i := 0; i < len(evictBuf); i += 64 {
-		evictBuf[i]++
-	}
-}
-
 // benchPingPong writes one echo request per iteration and waits until the
 // reader has read the kernel's reply: one Write and one Read of a lone
 // small packet, the reader parked in between, as a ping crosses a hop.
@@ -87,20 +79,14 @@ func benchPingPong(b *testing.B, cold bool) {
 	d, _ := vnetDevice(b)
 	got := echoReader(d)
 	ping := [][]byte{echoRequest()}
-	b.ResetTimer()
-	for b.Loop() {
-		if cold {
-			b.StopTimer()
-			evict()
-			b.StartTimer()
-		}
+	coldbench.Loop(b, cold, func() {
 		if n, err := d.Write(ping, benchOffset); err != nil || n != 1 {
 			b.Fatalf("Write = %d, %v", n, err)
 		}
 		if _, ok := <-got; !ok {
 			b.Fatal("reader stopped")
 		}
-	}
+	})
 	b.StopTimer()
 	d.Close()
 	for range got {

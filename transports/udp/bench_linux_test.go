@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wgplex/wgplex/core"
+	"github.com/wgplex/wgplex/internal/coldbench"
 )
 
 // Benchmarks of the data path over loopback, system calls included. The
@@ -49,35 +50,6 @@ func benchBufs() ([][]byte, []int, []int, []core.Endpoint) {
 	return bufs, make([]int, batchSize), make([]int, batchSize), make([]core.Endpoint, batchSize)
 }
 
-// thrashBuf is larger than the caches; made on first use, so that plain
-// test runs do not carry it.
-var thrashBuf []byte
-
-// thrash evicts the caches.
-func thrash() {
-	if thrashBuf == nil {
-		thrashBuf = make([]byte, 16<<20)
-	}
-	for i := 0; i < len(thrashBuf); i += 64 {
-		thrashBuf[i]++
-	}
-}
-
-// benchLoop runs op b.N times after the caller's setup, evicting the
-// caches before each run (outside the timed part) when cold.
-func benchLoop(b *testing.B, cold bool, op func()) {
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if cold {
-			b.StopTimer()
-			thrash()
-			b.StartTimer()
-		}
-		op()
-	}
-}
-
 // BenchmarkRecvOne is a ping's hop: one datagram sent and received with
 // a batch of batchSize buffers.
 func BenchmarkRecvOne(b *testing.B) {
@@ -87,7 +59,7 @@ func BenchmarkRecvOne(b *testing.B) {
 			bufs, sizes, segs, eps := benchBufs()
 			dg := [][]byte{make([]byte, 128)}
 			dg[0][0] = 4
-			benchLoop(b, cold, func() {
+			coldbench.Loop(b, cold, func() {
 				if err := a.Send(dg, to); err != nil {
 					b.Fatal(err)
 				}
@@ -158,7 +130,7 @@ func BenchmarkSendSticky(b *testing.B) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			benchLoop(b, cold, func() {
+			coldbench.Loop(b, cold, func() {
 				if err := a.Send(dg, sticky); err != nil {
 					b.Fatal(err)
 				}

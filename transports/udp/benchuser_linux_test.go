@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/wgplex/wgplex/internal/coldbench"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +70,7 @@ func BenchmarkRecvUser(b *testing.B) {
 			r := newReceiver(&sock{rc: k})
 			k.r = r
 			bufs, sizes, segs, eps := benchBufs()
-			benchLoop(b, tc.cold, func() {
+			coldbench.Loop(b, tc.cold, func() {
 				if n, err := r.receive(bufs, sizes, segs, eps); n < 1 || err != nil {
 					b.Fatalf("received %d: %v", n, err)
 				}
@@ -93,7 +94,7 @@ func BenchmarkSendUser(b *testing.B) {
 			dg := [][]byte{make([]byte, 128)}
 			dst := netip.MustParseAddrPort("127.0.0.1:51820")
 			src := netip.MustParseAddr("127.0.0.1")
-			benchLoop(b, cold, func() {
+			coldbench.Loop(b, cold, func() {
 				if n, err := s.send(dg, dst, src, 1); n != 1 || err != nil {
 					b.Fatalf("sent %d: %v", n, err)
 				}
@@ -110,7 +111,7 @@ func BenchmarkKeepSource(b *testing.B) {
 			dst := netip.MustParseAddr("192.0.2.1")
 			ep := NewEndpoint(netip.AddrPortFrom(dst, 51820), netip.MustParseAddr("192.0.2.2"), 3)
 			w := newBenchWatch(dst, 3)
-			benchLoop(b, cold, func() {
+			coldbench.Loop(b, cold, func() {
 				if !benchKeep(w, ep) {
 					b.Fatal("source dropped")
 				}
