@@ -29,10 +29,12 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-# cpu_ns PID...: nanoseconds of CPU every thread of the processes has run,
-# from schedstat (nanoseconds, where /proc/PID/stat counts 10 ms ticks:
+# cpu_ns PID...: nanoseconds of CPU every live thread of the processes has
+# run, from schedstat (nanoseconds, where /proc/PID/stat counts 10 ms ticks:
 # what a few hundred pings cost needs the finer count). A process or
-# thread that has gone counts 0.
+# thread that has gone counts 0, so a thread that exits between two
+# readings takes its time with it; cpu_ticks, which /proc/PID/stat keeps
+# for exited threads too, stays the measure for the long transfers.
 cpu_ns() {
 	local p f v total=0
 	for p in "$@"; do
