@@ -151,11 +151,6 @@ func TestUnreachableRateLimit(t *testing.T) {
 	}
 }
 
-type stepClock struct{ now time.Time }
-
-func (c *stepClock) Now() time.Time                            { return c.now }
-func (c *stepClock) AfterFunc(d time.Duration, f func()) Timer { panic("not used") }
-
 // FuzzUnreachable: any packet is either refused or answered with a
 // well-formed error of bounded size.
 func FuzzUnreachable(f *testing.F) {

@@ -7,37 +7,40 @@ import (
 	"time"
 )
 
-// lazyClock is a Clock whose callbacks run only when the test calls them,
-// counting every call the timers make into it.
-type lazyClock struct {
+// stepClock is a Clock whose time moves only when a test sets now and
+// whose callbacks run only when the test calls them (fireDue), counting
+// every call the timers make into it. The engine's own tests use
+// coretest.FakeClock; tests inside package core cannot (coretest imports
+// core).
+type stepClock struct {
 	now    time.Time
-	timers []*lazyTimer
+	timers []*stepTimer
 }
 
-type lazyTimer struct {
-	c             *lazyClock
+type stepTimer struct {
+	c             *stepClock
 	f             func()
 	due           time.Time
 	set           bool
 	resets, stops int
 }
 
-func (c *lazyClock) Now() time.Time { return c.now }
+func (c *stepClock) Now() time.Time { return c.now }
 
-func (c *lazyClock) AfterFunc(d time.Duration, f func()) Timer {
-	t := &lazyTimer{c: c, f: f, due: c.now.Add(d), set: true}
+func (c *stepClock) AfterFunc(d time.Duration, f func()) Timer {
+	t := &stepTimer{c: c, f: f, due: c.now.Add(d), set: true}
 	c.timers = append(c.timers, t)
 	return t
 }
 
-func (t *lazyTimer) Stop() bool {
+func (t *stepTimer) Stop() bool {
 	t.stops++
 	was := t.set
 	t.set = false
 	return was
 }
 
-func (t *lazyTimer) Reset(d time.Duration) bool {
+func (t *stepTimer) Reset(d time.Duration) bool {
 	t.resets++
 	was := t.set
 	t.set, t.due = true, t.c.now.Add(d)
@@ -45,7 +48,7 @@ func (t *lazyTimer) Reset(d time.Duration) bool {
 }
 
 // fireDue runs t's callback if it is set and due, as the runtime would.
-func (t *lazyTimer) fireDue() bool {
+func (t *stepTimer) fireDue() bool {
 	if !t.set || t.c.now.Before(t.due) {
 		return false
 	}
@@ -55,7 +58,7 @@ func (t *lazyTimer) fireDue() bool {
 }
 
 func TestPeerTimerLazy(t *testing.T) {
-	clk := &lazyClock{now: time.Unix(1000, 0)}
+	clk := &stepClock{now: time.Unix(1000, 0)}
 	p := &Peer{t: &Tunnel{clock: clk}}
 	fired := 0
 	pt := &p.timers.sendKeepalive
