@@ -11,8 +11,8 @@ import (
 )
 
 // The offload switches (see README, Performance): WGPLEX_TUN_OFFLOAD,
-// WGPLEX_TUN_TSO, WGPLEX_TUN_USO, WGPLEX_TUN_GRO, WGPLEX_UDP_GSO and
-// WGPLEX_UDP_GRO set to off (or 0, false, no) switch one off; anything
+// WGPLEX_TUN_TSO, WGPLEX_TUN_USO, WGPLEX_TUN_GRO, WGPLEX_UDP_GSO,
+// WGPLEX_UDP_GRO and WGPLEX_UDP_HANDSHAKE_SOCKET set to off (or 0, false, no) switch one off; anything
 // else leaves it on.
 func createDevice(name string, mtu int) (core.Device, error) {
 	return tun.CreateWithOptions(name, mtu, tun.Options{
@@ -23,21 +23,15 @@ func createDevice(name string, mtu int) (core.Device, error) {
 	})
 }
 
-// WGPLEX_UDP_HANDSHAKE_SOCKET=on steers handshake messages to a socket of
-// their own (transports/udp, hsock_linux.go); off by default.
+// newBind is the daemon's UDP bind. Handshake messages go to a socket of
+// their own (transports/udp, hsock_linux.go) unless
+// WGPLEX_UDP_HANDSHAKE_SOCKET is off.
 func newBind() core.Bind {
 	return udp.NewBindWithOptions(udp.Options{
-		NoGSO:           envOff("WGPLEX_UDP_GSO"),
-		NoGRO:           envOff("WGPLEX_UDP_GRO"),
-		HandshakeSocket: envOn("WGPLEX_UDP_HANDSHAKE_SOCKET"),
+		NoGSO:             envOff("WGPLEX_UDP_GSO"),
+		NoGRO:             envOff("WGPLEX_UDP_GRO"),
+		NoHandshakeSocket: envOff("WGPLEX_UDP_HANDSHAKE_SOCKET"),
 	})
-}
-
-// envOn reports whether the environment variable name switches an opt-in
-// feature on; anything but an on word (switchValue) leaves it off.
-func envOn(name string) bool {
-	on, ok := switchValue(os.Getenv(name))
-	return ok && on
 }
 
 // envOff reports whether the environment variable name switches an

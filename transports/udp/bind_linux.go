@@ -102,7 +102,7 @@ func (b *Bind) Open(port uint16) ([]core.ReceiveFunc, uint16, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if b.opts.HandshakeSocket {
+	if !b.opts.NoHandshakeSocket {
 		for _, s := range []*sock{v4, v6} {
 			// Without the companion (an old kernel) handshake messages
 			// share the data socket, as they always did.

@@ -15,7 +15,7 @@
 // to each peer again, and a source learnt on another interface than the
 // route now leaves through is left out so that the route's own source is
 // used (route_linux.go); lookups are coalesced, so a flood of changes never
-// stalls sends. With Options.HandshakeSocket (opt-in) each family's socket
+// stalls sends. Unless Options.NoHandshakeSocket is set, each family's socket
 // has a companion on the same port that takes every datagram but data
 // messages, steered there by a classic BPF program on their SO_REUSEPORT
 // group (hsock_linux.go), so that a handshake flood never wakes the

@@ -19,7 +19,7 @@ import (
 // socket's, for each family, and that the port still refuses a second
 // socket that asks to share it.
 func TestHandshakeSteering(t *testing.T) {
-	b := NewBindWithOptions(Options{HandshakeSocket: true})
+	b := NewBindWithOptions(Options{})
 	fns, port, err := b.Open(0)
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +93,9 @@ func TestHandshakeSteering(t *testing.T) {
 	}
 }
 
-// Without the option, handshake messages share the data socket.
+// With NoHandshakeSocket, handshake messages share the data socket.
 func TestNoHandshakeSocket(t *testing.T) {
-	b := NewBindWithOptions(Options{})
+	b := NewBindWithOptions(Options{NoHandshakeSocket: true})
 	fns, _, err := b.Open(0)
 	if err != nil {
 		t.Fatal(err)

@@ -9,10 +9,12 @@ package udp
 type Options struct {
 	NoGSO bool // do not send runs of datagrams with UDP_SEGMENT
 	NoGRO bool // do not receive coalesced datagrams with UDP_GRO
-	// HandshakeSocket steers every datagram but data messages to a
-	// socket of their own on the same port (hsock_linux.go). Off by
-	// default: in side-by-side flood runs it kept the data path's
-	// throughput better in one and worse in another, so it is not shown
-	// to help (bench/results/2026-12-03-flood.md).
-	HandshakeSocket bool
+	// NoHandshakeSocket keeps handshake messages on the data socket.
+	// Without it every datagram but data messages goes to a socket of
+	// its own on the same port (hsock_linux.go), so a handshake flood
+	// never wakes the goroutine reading data: under a 50,000 pps flood
+	// that kept more of a TCP stream's throughput in three of four
+	// side-by-side runs, with no cost to latency seen
+	// (bench/results/2026-12-03-hsock-default.md).
+	NoHandshakeSocket bool
 }
