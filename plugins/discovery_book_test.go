@@ -44,6 +44,14 @@ func newTunnel(t testing.TB) *core.Tunnel {
 	if err := tun.Apply(core.Config{PrivateKey: (*core.PrivateKey)(&priv)}); err != nil {
 		t.Fatal(err)
 	}
+	// The in-memory device announces itself up, and the tunnel's event
+	// goroutine then opens the port, which moves the configuration
+	// generation. Bring it up here instead, so that this happens before
+	// the test starts and not in its middle, where it would make the
+	// book reconcile in full when the test expects an incremental step.
+	if err := tun.Up(); err != nil {
+		t.Fatal(err)
+	}
 	return tun
 }
 
