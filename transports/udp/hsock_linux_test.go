@@ -31,6 +31,9 @@ func TestHandshakeSteering(t *testing.T) {
 	if v4 == nil || v4.hs == nil {
 		t.Fatal("no IPv4 handshake socket (a kernel without SO_ATTACH_REUSEPORT_CBPF?)")
 	}
+	if !b.Offloads()[OffloadHandshakeSocket] {
+		t.Errorf("Offloads %v does not report the handshake socket", b.Offloads())
+	}
 	type family struct {
 		name     string
 		data, hs int // indices into fns
@@ -109,5 +112,8 @@ func TestNoHandshakeSocket(t *testing.T) {
 	b.mu.RUnlock()
 	if len(fns) != want {
 		t.Fatalf("%d receive functions, want %d (one per socket)", len(fns), want)
+	}
+	if on := b.Offloads()[OffloadHandshakeSocket]; on {
+		t.Error("Offloads reports a handshake socket that was switched off")
 	}
 }

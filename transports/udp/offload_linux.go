@@ -42,6 +42,11 @@ const (
 	OffloadGSO = "udp_gso"
 	// OffloadGRO: coalesced datagrams are received with UDP_GRO.
 	OffloadGRO = "udp_gro"
+	// OffloadHandshakeSocket: handshake messages arrive on a socket of
+	// their own (hsock_linux.go). Not an offload of the kernel's, but
+	// like one it is asked for, may be refused by an old kernel, and an
+	// operator wants to see which happened.
+	OffloadHandshakeSocket = "udp_handshake_socket"
 )
 
 // probeOffloads switches on what opts allow and the kernel supports on a
@@ -59,15 +64,17 @@ func probeOffloads(fd int, opts Options) (gso, gro bool) {
 }
 
 // Offloads reports which offloads the Bind's sockets have on, keyed by
-// OffloadGSO and OffloadGRO; for metrics. A closed Bind reports both off.
+// OffloadGSO, OffloadGRO and OffloadHandshakeSocket; for metrics. A closed
+// Bind reports all off.
 func (b *Bind) Offloads() map[string]bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	m := map[string]bool{OffloadGSO: false, OffloadGRO: false}
+	m := map[string]bool{OffloadGSO: false, OffloadGRO: false, OffloadHandshakeSocket: false}
 	for _, s := range []*sock{b.v4, b.v6} {
 		if s != nil {
 			m[OffloadGSO] = m[OffloadGSO] || s.gso.Load()
 			m[OffloadGRO] = m[OffloadGRO] || s.gro
+			m[OffloadHandshakeSocket] = m[OffloadHandshakeSocket] || s.hs != nil
 		}
 	}
 	return m
