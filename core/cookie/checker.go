@@ -266,8 +266,25 @@ func (v *Verifier) MAC2Valid(msg []byte, cookie *[MACSize]byte) bool {
 	return len(msg) >= macsSize && v.mac2Valid(msg, cookie)
 }
 
+// mac2Valid checks msg's MAC2 under cookie. An all-zero MAC2 is what an
+// initiator without a cookie sends (§5.4.4), and what a flood of
+// initiations carries: it is refused without hashing. A real MAC2 is all
+// zeros with probability 2^-128, so the answer is the hash's. The field is
+// on the wire, so looking at it first reveals nothing.
 func (v *Verifier) mac2Valid(msg []byte, cookie *[MACSize]byte) bool {
+	if zeroMAC(mac2Field(msg)) {
+		return false
+	}
 	return v.mac2.sum(&v.sum, cookie[:], msg[:len(msg)-MACSize]) && equal(v.sum[:], mac2Field(msg))
+}
+
+// zeroMAC reports whether m is all zeros.
+func zeroMAC(m []byte) bool {
+	var acc byte
+	for _, b := range m {
+		acc |= b
+	}
+	return acc == 0
 }
 
 // keyedMAC is a BLAKE2s-128 hash kept keyed with the last key it was given

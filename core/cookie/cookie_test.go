@@ -600,6 +600,7 @@ func TestVerifier(t *testing.T) {
 		{"MAC2 right", withMAC2, &cookieA, true},
 		{"MAC2 for another source", withMAC2, &cookieB, false},
 		{"no MAC2", msg, &cookieA, false},
+		{"MAC2 all zeros", zeroedMAC2(withMAC2), &cookieA, false},
 		{"MAC1 changed, which MAC2 covers", bad, &cookieA, false},
 		{"too short", withMAC2[:macsSize-1], &cookieA, false},
 	} {
@@ -626,5 +627,43 @@ func BenchmarkVerifierMAC2(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ver.Check(msg, &cookie)
+	}
+}
+
+// zeroedMAC2 returns a copy of msg with its MAC2 field cleared, as an
+// initiator without a cookie sends it.
+func zeroedMAC2(msg []byte) []byte {
+	m := bytes.Clone(msg)
+	clear(mac2Field(m))
+	return m
+}
+
+// An all-zero MAC2 is refused without hashing: no hash call is made for
+// it, while any other MAC2 is hashed (and refused when wrong).
+func TestZeroMAC2NotHashed(t *testing.T) {
+	c, g := pair(t)
+	msg := message(initiationSize)
+	g.AddMACs(msg, t0)
+	cookie := c.Cookie(srcA, t0)
+	ver := c.NewVerifier()
+	if !zeroMAC(mac2Field(msg)) {
+		t.Fatal("a generator without a cookie set MAC2")
+	}
+	if ver.MAC2Valid(msg, &cookie) {
+		t.Fatal("all-zero MAC2 accepted")
+	}
+	if ver.mac2.h != nil {
+		t.Fatal("all-zero MAC2 was hashed")
+	}
+	if v := ver.Check(msg, &cookie); v != VerdictMAC1Valid {
+		t.Fatalf("all-zero MAC2 under a cookie: %v, want %v", v, VerdictMAC1Valid)
+	}
+	wrong := bytes.Clone(msg)
+	mac2Field(wrong)[0] = 1
+	if ver.MAC2Valid(wrong, &cookie) {
+		t.Fatal("wrong MAC2 accepted")
+	}
+	if ver.mac2.h == nil {
+		t.Fatal("a non-zero MAC2 was not hashed")
 	}
 }
