@@ -272,19 +272,10 @@ func (v *Verifier) MAC2Valid(msg []byte, cookie *[MACSize]byte) bool {
 // zeros with probability 2^-128, so the answer is the hash's. The field is
 // on the wire, so looking at it first reveals nothing.
 func (v *Verifier) mac2Valid(msg []byte, cookie *[MACSize]byte) bool {
-	if zeroMAC(mac2Field(msg)) {
+	if [MACSize]byte(mac2Field(msg)) == [MACSize]byte{} {
 		return false
 	}
 	return v.mac2.sum(&v.sum, cookie[:], msg[:len(msg)-MACSize]) && equal(v.sum[:], mac2Field(msg))
-}
-
-// zeroMAC reports whether m is all zeros.
-func zeroMAC(m []byte) bool {
-	var acc byte
-	for _, b := range m {
-		acc |= b
-	}
-	return acc == 0
 }
 
 // keyedMAC is a BLAKE2s-128 hash kept keyed with the last key it was given
