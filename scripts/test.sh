@@ -251,12 +251,11 @@ step "wgplex plugin new: scaffolded plugins pass their own tests" scaffold_plugi
 # x/crypto's AEAD, and with every switch that is on by default off: the
 # handshake socket, the TUN device's virtio-net header (and with it TSO,
 # USO and GRO) and UDP GSO/GRO, so that the plain paths stay tested.
-offs="WGPLEX_UDP_HANDSHAKE_SOCKET=off WGPLEX_TUN_OFFLOAD=off WGPLEX_UDP_GSO=off WGPLEX_UDP_GRO=off"
+offs=(WGPLEX_UDP_HANDSHAKE_SOCKET=off WGPLEX_TUN_OFFLOAD=off WGPLEX_UDP_GSO=off WGPLEX_UDP_GRO=off)
 other_crypto=parallel
 (($(nproc) > 2)) && other_crypto=inline
-# shellcheck disable=SC2086 # $offs is a list of VAR=VALUE words
-step "WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic $offs: core and data-path scenarios" \
-	env WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic $offs \
+step "WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic ${offs[*]}: core and data-path scenarios" \
+	env WGPLEX_CRYPTO=$other_crypto WGPLEX_AEAD=generic "${offs[@]}" \
 	go test -race -count=1 -timeout 10m ./core/ ./tests/netns/ -run 'Test(CryptoModes|Tunnel|Rekeys|Keepalive|Cookie|HandshakeDuringFlood|FloodHolds|TunnelWgplexToWgplex|InteropWithWireguardGo|Roaming|PersistentKeepalive)'
 # The reproducibility check builds every archive twice, from two paths.
 # CI checks linux/amd64 and linux/arm64: every kind of package a release

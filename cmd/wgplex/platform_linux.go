@@ -12,8 +12,8 @@ import (
 
 // The offload switches (see README, Performance): WGPLEX_TUN_OFFLOAD,
 // WGPLEX_TUN_TSO, WGPLEX_TUN_USO, WGPLEX_TUN_GRO, WGPLEX_UDP_GSO,
-// WGPLEX_UDP_GRO and WGPLEX_UDP_HANDSHAKE_SOCKET set to off (or 0, false, no) switch one off; anything
-// else leaves it on.
+// WGPLEX_UDP_GRO and WGPLEX_UDP_HANDSHAKE_SOCKET set to off (or 0, false,
+// no) switch one off; anything else leaves it on.
 func createDevice(name string, mtu int) (core.Device, error) {
 	return tun.CreateWithOptions(name, mtu, tun.Options{
 		NoOffload: envOff("WGPLEX_TUN_OFFLOAD"),
