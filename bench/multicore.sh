@@ -5,13 +5,14 @@
 # machine that measures needs no network:
 #
 #   bench/multicore.sh build [DIR]     here, with network: static wgplex and
-#                                      wireguard-go binaries, plus iperf3, wg
-#                                      and jq with their shared libraries, in
-#                                      DIR (default bench/multicore-bundle)
+#                                      wireguard-go binaries, plus iperf3, wg,
+#                                      jq, ip, ping and taskset with their
+#                                      shared libraries, in DIR (default
+#                                      bench/multicore-bundle)
 #   sudo bench/multicore.sh run [options]   there: the measurement
 #
 # Copy the checkout with DIR to the big machine (same CPU architecture; the
-# bundled iperf3/wg/jq need a glibc at least as new as the build machine's,
+# bundled tools need a glibc at least as new as the build machine's,
 # tools already installed there are used first), then run it.
 #
 # Each daemon of the two-namespace pair (bench/netns-pair.sh) is started under
@@ -52,10 +53,10 @@ if [[ ${1:-} == build ]]; then
 	DIR=${2:-bench/multicore-bundle}
 	mkdir -p "$DIR/bin" "$DIR/lib"
 	echo "==> wgplex"
-	CGO_ENABLED=0 go build -o "$DIR/bin/wgplex" ./cmd/wgplex
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$DIR/bin/wgplex" ./cmd/wgplex
 	echo "==> wireguard-go $WIREGUARD_GO_VERSION"
-	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
-	for t in iperf3 wg jq; do bundle_tool "$t" "$DIR"; done
+	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
+	for t in iperf3 wg jq ip ping taskset; do bundle_tool "$t" "$DIR"; done
 	echo "$WIREGUARD_GO_VERSION" >"$DIR/wireguard-go.version"
 	git rev-parse --short HEAD >"$DIR/wgplex.version" 2>/dev/null || echo '?' >"$DIR/wgplex.version"
 	echo "bundle in $DIR: $(ls "$DIR/bin" | tr '\n' ' ')"
@@ -89,15 +90,24 @@ fi
 [[ -x $DIR/bin/wgplex && -x $DIR/bin/wireguard ]] ||
 	{ echo "no bundle in $DIR: run bench/multicore.sh build first" >&2; exit 1; }
 DIR=$(cd "$DIR" && pwd)
-# Tools installed on this machine win; the bundled ones fill the gaps.
-PATH=$PATH:$DIR/bin
-export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$DIR/lib
-for t in iperf3 wg jq taskset ping; do
-	command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
-done
 
 umask 077
 WORK=$(mktemp -d /tmp/wgpx-mc.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+# Tools installed on this machine win; the bundled ones fill the gaps, each
+# through a wrapper that points it (and it alone) at the bundled libraries:
+# a global LD_LIBRARY_PATH would hand an installed jq 1.7 the bundle's
+# libjq 1.6, which fails, and every iperf3 result would read as zero.
+mkdir -p "$WORK/bin"
+for t in iperf3 wg jq ip taskset ping; do
+	command -v "$t" >/dev/null && continue
+	[[ -x $DIR/bin/$t ]] || { echo "missing $t (neither installed nor in the bundle)" >&2; exit 1; }
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$DIR/lib" "$DIR/bin/$t" >"$WORK/bin/$t"
+	chmod 755 "$WORK/bin/$t"
+done
+PATH=$PATH:$WORK/bin
+jq -n 1 >/dev/null && iperf3 --version >/dev/null ||
+	{ echo "the jq or iperf3 found does not run here" >&2; exit 1; }
 NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
