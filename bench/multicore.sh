@@ -11,6 +11,8 @@
 #                                      bench/multicore-bundle)
 #   sudo bench/multicore.sh run [options]   there: the measurement
 #
+# The bundle is about 66 MB with perf and its libraries (25 MB without);
+# where a transfer is limited, carry it as a tar.xz (about a third of that).
 # Copy the checkout with DIR to the big machine (same CPU architecture; the
 # bundled tools need a glibc at least as new as the build machine's,
 # tools already installed there are used first), then run it.
@@ -30,6 +32,15 @@
 #   -r, --rounds N     rounds of wgplex, wireguard-go alternating (default 3)
 #   -t, --time S       seconds per iperf3 test (default 10)
 #   -o, --out FILE     results file (default bench/results/<date>-multicore.md)
+#   --profile C        in the last round at C cores per daemon, record a
+#                      whole-machine perf profile during each daemon's test
+#                      with the most flows (needs perf, bundled when the
+#                      build machine has it); summaries beside the results
+#                      file, FILE-perf-IMPL.txt
+#
+# F flows are F iperf3 processes of one stream each (ports 5201 on), not
+# one process with -P F: iperf3 before 3.16 drives all of a process's
+# streams from one thread, which would cap the test instead of the tunnel.
 #
 # Environment variables (WGPLEX_AEAD, WGPLEX_CRYPTO, ...) reach the daemons.
 set -euo pipefail
@@ -53,10 +64,10 @@ if [[ ${1:-} == build ]]; then
 	DIR=${2:-bench/multicore-bundle}
 	mkdir -p "$DIR/bin" "$DIR/lib"
 	echo "==> wgplex"
-	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$DIR/bin/wgplex" ./cmd/wgplex
+	CGO_ENABLED=0 go build -trimpath -ldflags=-w -o "$DIR/bin/wgplex" ./cmd/wgplex
 	echo "==> wireguard-go $WIREGUARD_GO_VERSION"
-	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
-	for t in iperf3 wg jq ip ping taskset; do bundle_tool "$t" "$DIR"; done
+	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install -trimpath -ldflags=-w "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
+	for t in iperf3 wg jq ip ping taskset perf; do bundle_tool "$t" "$DIR"; done
 	echo "$WIREGUARD_GO_VERSION" >"$DIR/wireguard-go.version"
 	git rev-parse --short HEAD >"$DIR/wgplex.version" 2>/dev/null || echo '?' >"$DIR/wgplex.version"
 	echo "bundle in $DIR: $(ls "$DIR/bin" | tr '\n' ' ')"
@@ -70,6 +81,7 @@ FLOWS="1 8"
 ROUNDS=3
 SECS=10
 OUT=
+PROFILE=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--bin) DIR=$2; shift ;;
@@ -78,6 +90,7 @@ while [[ $# -gt 0 ]]; do
 	-r | --rounds) ROUNDS=$2; shift ;;
 	-t | --time) SECS=$2; shift ;;
 	-o | --out) OUT=$2; shift ;;
+	--profile) PROFILE=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -99,15 +112,26 @@ trap 'rm -rf "$WORK"' EXIT
 # a global LD_LIBRARY_PATH would hand an installed jq 1.7 the bundle's
 # libjq 1.6, which fails, and every iperf3 result would read as zero.
 mkdir -p "$WORK/bin"
-for t in iperf3 wg jq ip taskset ping; do
+for t in iperf3 wg jq ip taskset ping perf; do
 	command -v "$t" >/dev/null && continue
-	[[ -x $DIR/bin/$t ]] || { echo "missing $t (neither installed nor in the bundle)" >&2; exit 1; }
+	if [[ ! -x $DIR/bin/$t ]]; then
+		[[ $t == perf ]] && continue
+		echo "missing $t (neither installed nor in the bundle)" >&2
+		exit 1
+	fi
 	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$DIR/lib" "$DIR/bin/$t" >"$WORK/bin/$t"
 	chmod 755 "$WORK/bin/$t"
 done
 PATH=$PATH:$WORK/bin
 jq -n 1 >/dev/null && iperf3 --version >/dev/null ||
 	{ echo "the jq or iperf3 found does not run here" >&2; exit 1; }
+if [[ -n $PROFILE ]] && ! perf --version >/dev/null 2>&1; then
+	echo "--profile: no perf that runs here; profiles skipped" >&2
+	PROFILE=
+fi
+[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-multicore.md
+MAXF=0
+for f in $FLOWS; do ((f > MAXF)) && MAXF=$f; done
 NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
@@ -140,6 +164,34 @@ wrapper() {
 declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 
+# wait_clients PID...: waits for the iperf3 clients, with a deadline of the
+# test's length plus 20 s.
+wait_clients() {
+	local deadline=$((SECONDS + SECS + 20)) p
+	for p in "$@"; do
+		while kill -0 "$p" 2>/dev/null; do
+			((SECONDS < deadline)) || { kill "$p" 2>/dev/null; break; }
+			sleep 0.2
+		done
+	done
+}
+
+# perf_summary IMPL: the whole machine's profile of the test just run, by
+# command (thread name) and by symbol, into FILE-perf-IMPL.txt.
+perf_summary() {
+	local f=${OUT%.md}-perf-$1.txt
+	{
+		echo "# perf record -a -g -F 499 during $1's $MAXF-flow test, $PROFILE cores per daemon"
+		echo
+		echo "## by command and process"
+		perf report -i "$WORK/perf-$1.data" --no-children --sort comm,pid -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -20
+		echo
+		echo "## by command and symbol"
+		perf report -i "$WORK/perf-$1.data" --no-children --sort comm,dso,sym -g none --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -60
+	} >"$f" || true
+	rm -f "$WORK/perf-$1.data"
+}
+
 measure() { # IMPL C
 	local impl=$1 c=$2 bin place ca cb ci daemons f
 	bin=$(impl_bin "$impl")
@@ -153,15 +205,34 @@ measure() { # IMPL C
 	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
 	local pin=()
 	[[ -n $ci ]] && pin=(taskset -c "$ci")
-	ip netns exec "$NS_B" "${pin[@]}" iperf3 -s >/dev/null 2>&1 &
+	local i
+	for ((i = 0; i < MAXF; i++)); do
+		ip netns exec "$NS_B" "${pin[@]}" iperf3 -s -p $((5201 + i)) >/dev/null 2>&1 &
+	done
 	sleep 0.5
 	for f in $FLOWS; do
-		local t0 t1 j
+		local t0 t1 gbps bytes perfpid= cpids=()
+		if [[ -n $PROFILE && $c == "$PROFILE" && $round == "$ROUNDS" && $f == "$MAXF" ]]; then
+			perf record -a -g -F 499 -o "$WORK/perf-$impl.data" -- sleep "$SECS" >/dev/null 2>&1 &
+			perfpid=$!
+		fi
 		t0=$(cpu_ticks "${daemons[@]}")
-		j=$(ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -P "$f" -t "$SECS" -J 2>/dev/null || true)
+		for ((i = 0; i < f; i++)); do
+			ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -p $((5201 + i)) -t "$SECS" -J >"$WORK/iperf-$i.json" 2>/dev/null &
+			cpids+=($!)
+		done
+		wait_clients "${cpids[@]}"
 		t1=$(cpu_ticks "${daemons[@]}")
-		add "$impl" "c${c}f${f}_gbps" "$(jq -r '(.end.sum_received.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000' <<<"$j" 2>/dev/null || echo 0)"
-		add "$impl" "c${c}f${f}_nspb" "$(ns_per $((t1 - t0)) "$(jq -r '.end.sum_received.bytes // 0' <<<"$j" 2>/dev/null || echo 0)")"
+		[[ -n $perfpid ]] && { wait "$perfpid" || true; perf_summary "$impl"; }
+		gbps=0 bytes=0
+		for ((i = 0; i < f; i++)); do
+			read -r g b < <(jq -r '"\(.end.sum_received.bits_per_second // 0) \(.end.sum_received.bytes // 0)"' "$WORK/iperf-$i.json" 2>/dev/null || echo "0 0")
+			gbps=$(awk -v a="$gbps" -v b="${g:-0}" 'BEGIN { printf "%.0f", a + b }')
+			bytes=$(awk -v a="$bytes" -v b="${b:-0}" 'BEGIN { printf "%.0f", a + b }')
+		done
+		((bytes > 0)) || echo "    (no iperf3 result: $(head -c 300 "$WORK/iperf-0.json" 2>/dev/null | tr '\n' ' '))" >&2
+		add "$impl" "c${c}f${f}_gbps" "$(awk -v b="$gbps" 'BEGIN { printf "%.3f", b / 1e9 }')"
+		add "$impl" "c${c}f${f}_nspb" "$(ns_per $((t1 - t0)) "$bytes")"
 		add "$impl" "c${c}f${f}_busy" "$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
 	done
 	pair_down
