@@ -37,6 +37,11 @@
 #                      with the most flows (needs perf, bundled when the
 #                      build machine has it); summaries beside the results
 #                      file, FILE-perf-IMPL.txt
+#   --flood PPS        after the TCP tests of each core count, one stream
+#                      again under a flood of PPS valid-MAC1 handshake
+#                      initiations (bench/benchtool flood) from a third
+#                      namespace on iperf3's cores: throughput kept, % of
+#                      the same pair's one-stream test just before
 #
 # F flows are F iperf3 processes of one stream each (ports 5201 on), not
 # one process with -P F: iperf3 before 3.16 drives all of a process's
@@ -66,6 +71,8 @@ if [[ ${1:-} == build ]]; then
 	echo "==> wgplex"
 	CGO_ENABLED=0 go build -trimpath -ldflags=-w -o "$DIR/bin/wgplex" ./cmd/wgplex
 	echo "==> wireguard-go $WIREGUARD_GO_VERSION"
+	echo "==> benchtool"
+	CGO_ENABLED=0 go build -trimpath -ldflags=-w -o "$DIR/bin/benchtool" ./bench/benchtool
 	GOBIN=$(cd "$DIR/bin" && pwd) CGO_ENABLED=0 go install -trimpath -ldflags=-w "golang.zx2c4.com/wireguard@$WIREGUARD_GO_VERSION"
 	for t in iperf3 wg jq ip ping taskset perf; do bundle_tool "$t" "$DIR"; done
 	echo "$WIREGUARD_GO_VERSION" >"$DIR/wireguard-go.version"
@@ -82,6 +89,7 @@ ROUNDS=3
 SECS=10
 OUT=
 PROFILE=
+FLOOD_PPS=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--bin) DIR=$2; shift ;;
@@ -91,6 +99,7 @@ while [[ $# -gt 0 ]]; do
 	-t | --time) SECS=$2; shift ;;
 	-o | --out) OUT=$2; shift ;;
 	--profile) PROFILE=$2; shift ;;
+	--flood) FLOOD_PPS=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -137,7 +146,15 @@ NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
 source "$ROOT/bench/netns-pair.sh"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-trap 'set +e; pair_down >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+# shellcheck source=bench/flood.sh
+source "$ROOT/bench/flood.sh"
+NS_F=wgpxm-f-$$
+BENCHTOOL=$DIR/bin/benchtool
+if ((FLOOD_PPS > 0)) && [[ ! -x $BENCHTOOL ]]; then
+	echo "--flood: no benchtool in $DIR (rebuild the bundle)" >&2
+	exit 1
+fi
+trap 'set +e; flood_stop; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 
 NPROC=$(nproc)
 IMPLS=(wgplex wireguard-go)
@@ -192,8 +209,31 @@ perf_summary() {
 	rm -f "$WORK/perf-$1.data"
 }
 
+# tcp_test F: F one-stream iperf3 clients in A for $SECS s against the
+# servers in B; sets GBPS (their sum, Gbit/s), BYTES (received) and TICKS
+# (both daemons' CPU over the test). Uses measure's daemons and pin.
+tcp_test() {
+	local f=$1 i t0 g b cpids=() bits=0
+	t0=$(cpu_ticks "${daemons[@]}")
+	for ((i = 0; i < f; i++)); do
+		ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -p $((5201 + i)) -t "$SECS" -J >"$WORK/iperf-$i.json" 2>/dev/null &
+		cpids+=($!)
+	done
+	wait_clients "${cpids[@]}"
+	TICKS=$(($(cpu_ticks "${daemons[@]}") - t0))
+	BYTES=0
+	for ((i = 0; i < f; i++)); do
+		read -r g b < <(jq -r '"\(.end.sum_received.bits_per_second // 0) \(.end.sum_received.bytes // 0)"' "$WORK/iperf-$i.json" 2>/dev/null || echo "0 0")
+		bits=$(awk -v a="$bits" -v b="${g:-0}" 'BEGIN { printf "%.0f", a + b }')
+		BYTES=$(awk -v a="$BYTES" -v b="${b:-0}" 'BEGIN { printf "%.0f", a + b }')
+	done
+	((BYTES > 0)) || echo "    (no iperf3 result: $(head -c 300 "$WORK/iperf-0.json" 2>/dev/null | tr '\n' ' '))" >&2
+	GBPS=$(awk -v b="$bits" 'BEGIN { printf "%.3f", b / 1e9 }')
+}
+
 measure() { # IMPL C
-	local impl=$1 c=$2 bin place ca cb ci daemons f
+	local impl=$1 c=$2 bin place ca cb ci f
+	local -a daemons pin
 	bin=$(impl_bin "$impl")
 	place=$(placement "$c")
 	read -r ca cb ci <<<"$place"
@@ -203,38 +243,40 @@ measure() { # IMPL C
 	pair_up "$WORK/run-a" "$WORK/run-b"
 	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
 	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
-	local pin=()
+	pin=()
 	[[ -n $ci ]] && pin=(taskset -c "$ci")
 	local i
 	for ((i = 0; i < MAXF; i++)); do
 		ip netns exec "$NS_B" "${pin[@]}" iperf3 -s -p $((5201 + i)) >/dev/null 2>&1 &
 	done
 	sleep 0.5
+	local f1gbps=
 	for f in $FLOWS; do
-		local t0 t1 gbps bytes perfpid= cpids=()
+		local perfpid=
 		if [[ -n $PROFILE && $c == "$PROFILE" && $round == "$ROUNDS" && $f == "$MAXF" ]]; then
 			perf record -a -g -F 499 -o "$WORK/perf-$impl.data" -- sleep "$SECS" >/dev/null 2>&1 &
 			perfpid=$!
 		fi
-		t0=$(cpu_ticks "${daemons[@]}")
-		for ((i = 0; i < f; i++)); do
-			ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -p $((5201 + i)) -t "$SECS" -J >"$WORK/iperf-$i.json" 2>/dev/null &
-			cpids+=($!)
-		done
-		wait_clients "${cpids[@]}"
-		t1=$(cpu_ticks "${daemons[@]}")
+		tcp_test "$f"
 		[[ -n $perfpid ]] && { wait "$perfpid" || true; perf_summary "$impl"; }
-		gbps=0 bytes=0
-		for ((i = 0; i < f; i++)); do
-			read -r g b < <(jq -r '"\(.end.sum_received.bits_per_second // 0) \(.end.sum_received.bytes // 0)"' "$WORK/iperf-$i.json" 2>/dev/null || echo "0 0")
-			gbps=$(awk -v a="$gbps" -v b="${g:-0}" 'BEGIN { printf "%.0f", a + b }')
-			bytes=$(awk -v a="$bytes" -v b="${b:-0}" 'BEGIN { printf "%.0f", a + b }')
-		done
-		((bytes > 0)) || echo "    (no iperf3 result: $(head -c 300 "$WORK/iperf-0.json" 2>/dev/null | tr '\n' ' '))" >&2
-		add "$impl" "c${c}f${f}_gbps" "$(awk -v b="$gbps" 'BEGIN { printf "%.3f", b / 1e9 }')"
-		add "$impl" "c${c}f${f}_nspb" "$(ns_per $((t1 - t0)) "$bytes")"
-		add "$impl" "c${c}f${f}_busy" "$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
+		add "$impl" "c${c}f${f}_gbps" "$GBPS"
+		add "$impl" "c${c}f${f}_nspb" "$(ns_per "$TICKS" "$BYTES")"
+		add "$impl" "c${c}f${f}_busy" "$(awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
+		[[ $f == 1 ]] && f1gbps=$GBPS
 	done
+	if ((FLOOD_PPS > 0)) && [[ -n $f1gbps ]]; then
+		# One stream again with the flood on, its sender on iperf3's cores.
+		FLOOD_PIN=()
+		[[ -n $ci ]] && FLOOD_PIN=(taskset -c "$ci")
+		flood_ns_up
+		flood_start $((SECS + 5))
+		tcp_test 1
+		flood_stop
+		ip netns del "$NS_F" >/dev/null 2>&1 || true
+		add "$impl" "c${c}flood_gbps" "$GBPS"
+		add "$impl" "c${c}flood_pps" "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
+		add "$impl" "c${c}flood_keep" "$(awk -v a="$GBPS" -v b="$f1gbps" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
+	fi
 	pair_down
 }
 
@@ -284,6 +326,18 @@ report() {
 			echo "$row"
 		done
 	done
+	if ((FLOOD_PPS > 0)); then
+		echo
+		echo "Under a flood of $FLOOD_PPS valid-MAC1 initiations a second (one stream; kept = % of the same pair's one-stream test just before it):"
+		echo
+		echo "| cores per daemon | wgplex Gbit/s | wgplex kept, % | wireguard-go Gbit/s | wireguard-go kept, % | flood sent, pps (wgplex / wireguard-go rounds) |"
+		echo "|---|---|---|---|---|---|"
+		for c in "${RUN_CORES[@]}"; do
+			echo "| $c | $(spread "${SAMPLES[wgplex:c${c}flood_gbps]:-}") | $(spread "${SAMPLES[wgplex:c${c}flood_keep]:-}") |" \
+				"$(spread "${SAMPLES[wireguard-go:c${c}flood_gbps]:-}") | $(spread "${SAMPLES[wireguard-go:c${c}flood_keep]:-}") |" \
+				"$(median "${SAMPLES[wgplex:c${c}flood_pps]:-}") / $(median "${SAMPLES[wireguard-go:c${c}flood_pps]:-}") |"
+		done
+	fi
 	echo
 	print_samples
 }

@@ -145,8 +145,9 @@ NS_A=wgpxb-a-$$ NS_B=wgpxb-b-$$ NS_F=wgpxb-f-$$ IF=wgpx$$
 source "$ROOT/bench/netns-pair.sh"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/flood.sh
+source "$ROOT/bench/flood.sh"
 PEERS_PID=
-FLOOD_PID=
 cleanup() {
 	set +e
 	[[ -n $FLOOD_PID ]] && kill "$FLOOD_PID" 2>/dev/null
@@ -259,37 +260,6 @@ ping_pcts() { # -> "p50 p99 us-of-daemon-CPU-per-ping"
 	c0=$(cpu_ns "${DAEMONS[@]}")
 	p=$(A ping -n -c "$PINGS" -i 0.01 -W 1 10.232.0.2 2>/dev/null | ping_p50_p99)
 	echo "$p $((($(cpu_ns "${DAEMONS[@]}") - c0) / PINGS / 1000))"
-}
-
-# flood_ns_up: a third namespace joined to B by its own veth, the flood's
-# source. B's daemon listens on every address, so 10.231.1.2:51820 reaches it.
-flood_ns_up() {
-	ip netns del "$NS_F" >/dev/null 2>&1 || true
-	ip netns add "$NS_F"
-	ip -n "$NS_F" link set lo up
-	ip link add wgpxbf0 netns "$NS_F" type veth peer name wgpxbf1 netns "$NS_B"
-	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxbf0
-	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxbf1
-	ip -n "$NS_F" link set wgpxbf0 up
-	ip -n "$NS_B" link set wgpxbf1 up
-}
-
-# flood_start SECONDS [PORT]: the flood against B (its daemon's port unless
-# PORT is given), in the background.
-flood_start() {
-	local pub
-	pub=$(ip netns exec "$NS_B" wg show "${IF}b" public-key)
-	ip netns exec "$NS_F" "$BENCHTOOL" flood -to "10.231.1.2:${2:-51820}" -pub "$pub" \
-		-rate "$FLOOD_PPS" -for "${1}s" >"$WORK/flood.out" 2>&1 &
-	FLOOD_PID=$!
-	sleep 1 # let the responder notice it is under load
-}
-flood_stop() {
-	if [[ -n $FLOOD_PID ]]; then
-		kill "$FLOOD_PID" 2>/dev/null || true
-		wait "$FLOOD_PID" 2>/dev/null || true
-	fi
-	FLOOD_PID=
 }
 
 # handshake_during_flood: A forgets B and learns it again, so the next packet

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The handshake flood of the bench scripts (sourced, not run): a third
+# namespace NS_F joined to B's, and bench/benchtool sending FLOOD_PPS
+# initiations a second with a valid MAC1 from it to B's daemon. The caller
+# sets NS_B, NS_F, IF, WORK, BENCHTOOL and FLOOD_PPS, and may set FLOOD_PIN
+# (a command prefix such as "taskset -c 4-7") to place the sender.
+
+FLOOD_PID=
+FLOOD_PIN=()
+
+# flood_ns_up: a third namespace joined to B by its own veth, the flood's
+# source. B's daemon listens on every address, so 10.231.1.2:51820 reaches it.
+flood_ns_up() {
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
+	ip netns add "$NS_F"
+	ip -n "$NS_F" link set lo up
+	ip link add wgpxbf0 netns "$NS_F" type veth peer name wgpxbf1 netns "$NS_B"
+	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxbf0
+	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxbf1
+	ip -n "$NS_F" link set wgpxbf0 up
+	ip -n "$NS_B" link set wgpxbf1 up
+}
+
+# flood_start SECONDS [PORT]: the flood against B (its daemon's port unless
+# PORT is given), in the background.
+flood_start() {
+	local pub
+	pub=$(ip netns exec "$NS_B" wg show "${IF}b" public-key)
+	ip netns exec "$NS_F" "${FLOOD_PIN[@]}" "$BENCHTOOL" flood -to "10.231.1.2:${2:-51820}" -pub "$pub" \
+		-rate "$FLOOD_PPS" -for "${1}s" >"$WORK/flood.out" 2>&1 &
+	FLOOD_PID=$!
+	sleep 1 # let the responder notice it is under load
+}
+flood_stop() {
+	if [[ -n $FLOOD_PID ]]; then
+		kill "$FLOOD_PID" 2>/dev/null || true
+		wait "$FLOOD_PID" 2>/dev/null || true
+	fi
+	FLOOD_PID=
+}
