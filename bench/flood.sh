@@ -28,7 +28,7 @@ flood_start() {
 	local pub
 	pub=$(ip netns exec "$NS_B" wg show "${IF}b" public-key)
 	ip netns exec "$NS_F" "${FLOOD_PIN[@]}" "$BENCHTOOL" flood -to "10.231.1.2:${2:-51820}" -pub "$pub" \
-		-rate "$FLOOD_PPS" -for "${1}s" >"$WORK/flood.out" 2>&1 &
+		-rate "${FLOOD_PPS:?}" -for "${1}s" >"$WORK/flood.out" 2>&1 &
 	FLOOD_PID=$!
 	sleep 1 # let the responder notice it is under load
 }

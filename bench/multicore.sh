@@ -77,7 +77,7 @@ if [[ ${1:-} == build ]]; then
 	for t in iperf3 wg jq ip ping taskset perf; do bundle_tool "$t" "$DIR"; done
 	echo "$WIREGUARD_GO_VERSION" >"$DIR/wireguard-go.version"
 	git rev-parse --short HEAD >"$DIR/wgplex.version" 2>/dev/null || echo '?' >"$DIR/wgplex.version"
-	echo "bundle in $DIR: $(ls "$DIR/bin" | tr '\n' ' ')"
+	echo "bundle in $DIR: $(cd "$DIR/bin" && printf '%s ' *)"
 	exit 0
 fi
 [[ ${1:-} == run ]] && shift
@@ -132,8 +132,10 @@ for t in iperf3 wg jq ip taskset ping perf; do
 	chmod 755 "$WORK/bin/$t"
 done
 PATH=$PATH:$WORK/bin
-jq -n 1 >/dev/null && iperf3 --version >/dev/null ||
-	{ echo "the jq or iperf3 found does not run here" >&2; exit 1; }
+if ! jq -n 1 >/dev/null || ! iperf3 --version >/dev/null; then
+	echo "the jq or iperf3 found does not run here" >&2
+	exit 1
+fi
 if [[ -n $PROFILE ]] && ! perf --version >/dev/null 2>&1; then
 	echo "--profile: no perf that runs here; profiles skipped" >&2
 	PROFILE=

@@ -23,7 +23,6 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
 
 ROUNDS=3
 SECS=5

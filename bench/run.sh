@@ -526,7 +526,9 @@ peers_round() {
 		local why
 		why=$(head -c 160 "$WORK/setconf.err" | tr '\n' ' ')
 		echo "    $impl: wg setconf of $PEERS_N peers failed: $why"
-		local note="$impl could not apply a $PEERS_N-peer \`wg setconf\` (wg: ${why:-no message}; $(ip netns exec "$ns" wg show "$ifn" peers 2>/dev/null | wc -l) peers configured)"
+		local note configured
+		configured=$(ip netns exec "$ns" wg show "$ifn" peers 2>/dev/null | wc -l)
+		note="$impl could not apply a $PEERS_N-peer \`wg setconf\` (wg: ${why:-no message}; $configured peers configured)"
 		[[ " ${NOTES[*]} " == *"$note"* ]] || NOTES+=("$note")
 	else
 		t1=$(date +%s.%N)

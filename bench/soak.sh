@@ -35,7 +35,6 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
 
 MINUTES=60
 STEP=60

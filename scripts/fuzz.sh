@@ -19,7 +19,7 @@
 # regression seed once the bug (or the oracle) is fixed.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 fuzztime=${1:-20s}
 filter=${2:-}
@@ -56,7 +56,7 @@ twice() {
 # run_one "DIR NAME": fuzz one target; prints one result line ("ok ..." or
 # "FAIL ...") and, on failure, the end of go test's output on stderr.
 run_one() {
-	local t=$1 dir name start log note ok ft try
+	local t=$1 dir name start log note ok ft
 	read -r dir name <<<"$t"
 	start=$SECONDS
 	log=$(mktemp)
@@ -70,7 +70,7 @@ run_one() {
 	if [[ $dir == ./core/aead ]]; then
 		ft=$(twice "$fuzztime")
 	fi
-	for try in 1 2; do
+	for _ in 1 2; do
 		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$ft" -parallel "$parallel" "$dir" >"$log" 2>&1; then
 			ok=1
 			break

@@ -14,7 +14,7 @@
 # run reports everything that is wrong.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 # The reference implementation. wireguard-go's release tags (0.0.YYYYMMDD)
 # are not semantic versions, so the module proxy offers only pseudo-versions;
