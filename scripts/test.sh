@@ -81,6 +81,8 @@ install_packages() {
 	command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 	command -v lintian >/dev/null || missing+=(lintian)
 	command -v zip >/dev/null || missing+=(zip)
+	# The shell scripts' lint.
+	command -v shellcheck >/dev/null || missing+=(shellcheck)
 	[[ ${#missing[@]} -eq 0 ]] && return 0
 	local sudo=()
 	if [[ $(id -u) -ne 0 ]]; then
@@ -206,6 +208,9 @@ step "install wireguard-go $WIREGUARD_GO_VERSION" install_wireguard_go
 step "go vet ./..." env CGO_ENABLED=0 go vet -trimpath ./...
 step "type-check every package and test for every release target (tools/typecheck)" cross_typecheck
 step "tools/: go vet + go test (release tooling)" tools_check
+# Warnings and errors only: the info-level notes (quoting style and the
+# like) are left to the author.
+step "shellcheck -S warning (bench/, scripts/, .ci/run)" shellcheck -x -S warning bench/*.sh scripts/*.sh .ci/run
 # tests/netns is named first: go test starts packages in the order given,
 # and the end-to-end suite, which takes about as long as all the others
 # together and mostly waits on the network, would otherwise start last and
