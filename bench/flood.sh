@@ -4,7 +4,8 @@
 # namespace NS_F joined to B's, and bench/benchtool sending FLOOD_PPS
 # initiations a second with a valid MAC1 from it to B's daemon. The caller
 # sets NS_B, NS_F, IF, WORK, BENCHTOOL and FLOOD_PPS, and may set FLOOD_PIN
-# (a command prefix such as "taskset -c 4-7") to place the sender.
+# (a command prefix such as "taskset -c 4-7") to place the sender. Needs
+# bench/netns-pair.sh sourced first (veth_join).
 
 FLOOD_PID=
 FLOOD_PIN=()
@@ -15,11 +16,7 @@ flood_ns_up() {
 	ip netns del "$NS_F" >/dev/null 2>&1 || true
 	ip netns add "$NS_F"
 	ip -n "$NS_F" link set lo up
-	ip link add wgpxbf0 netns "$NS_F" type veth peer name wgpxbf1 netns "$NS_B"
-	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxbf0
-	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxbf1
-	ip -n "$NS_F" link set wgpxbf0 up
-	ip -n "$NS_B" link set wgpxbf1 up
+	veth_join "$NS_F" wgpxbf0 10.231.1.1/24 "$NS_B" wgpxbf1 10.231.1.2/24
 }
 
 # flood_start SECONDS [PORT]: the flood against B (its daemon's port unless

@@ -26,6 +26,16 @@ pair_down() {
 	rm -f "/var/run/wireguard/$IF.sock"
 }
 
+# veth_join NS1 IF1 ADDR1 NS2 IF2 ADDR2: a veth pair between two existing
+# namespaces, IF1 with ADDR1 (CIDR) in NS1 and IF2 with ADDR2 in NS2, up.
+veth_join() {
+	ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
+	ip -n "$1" addr add "$3" dev "$2"
+	ip -n "$4" addr add "$6" dev "$5"
+	ip -n "$1" link set "$2" up
+	ip -n "$4" link set "$5" up
+}
+
 # underlay_up: the two namespaces, fresh, joined by the veth pair with the
 # underlay addresses; what runs the tunnel over it is up to the caller.
 underlay_up() {
@@ -34,11 +44,7 @@ underlay_up() {
 	ip netns add "$NS_B"
 	ip -n "$NS_A" link set lo up
 	ip -n "$NS_B" link set lo up
-	ip link add wgpxbv0 netns "$NS_A" type veth peer name wgpxbv1 netns "$NS_B"
-	ip -n "$NS_A" addr add 10.231.0.1/24 dev wgpxbv0
-	ip -n "$NS_B" addr add 10.231.0.2/24 dev wgpxbv1
-	ip -n "$NS_A" link set wgpxbv0 up
-	ip -n "$NS_B" link set wgpxbv1 up
+	veth_join "$NS_A" wgpxbv0 10.231.0.1/24 "$NS_B" wgpxbv1 10.231.0.2/24
 }
 
 pair_up() {
