@@ -4,15 +4,16 @@
 # wireguard-go, for a machine bigger than a laptop. Two steps, so that the
 # machine that measures needs no network:
 #
-#   bench/multicore.sh build [DIR]     here, with network: static wgplex and
-#                                      wireguard-go binaries, plus iperf3, wg,
-#                                      jq, ip, ping and taskset with their
+#   bench/multicore.sh build [DIR]     here, with network: static wgplex,
+#                                      wireguard-go and bench/benchtool
+#                                      binaries, plus iperf3, wg, jq, ip,
+#                                      ping, taskset and perf with their
 #                                      shared libraries, in DIR (default
 #                                      bench/multicore-bundle)
 #   sudo bench/multicore.sh run [options]   there: the measurement
 #
-# The bundle is about 66 MB with perf and its libraries (25 MB without);
-# where a transfer is limited, carry it as a tar.xz (about a third of that).
+# The bundle is about 70 MB, 40 MB of it without perf and the libraries
+# perf pulls in; where a transfer is limited, carry it as a tar.xz (18 MB).
 # Copy the checkout with DIR to the big machine (same CPU architecture; the
 # bundled tools need a glibc at least as new as the build machine's,
 # tools already installed there are used first), then run it.
