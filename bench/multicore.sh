@@ -144,6 +144,10 @@ fi
 [[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-multicore.md
 MAXF=0
 for f in $FLOWS; do ((f > MAXF)) && MAXF=$f; done
+if ((FLOOD_PPS > 0)) && [[ " $FLOWS " != *" 1 "* ]]; then
+	echo "--flood compares with the one-stream test: --flows must include 1" >&2
+	exit 2
+fi
 NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
