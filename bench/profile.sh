@@ -54,8 +54,11 @@ NS_A=wgpxq-a-$$ NS_B=wgpxq-b-$$ NS_F=wgpxq-f-$$ IF=wgpq$$
 source bench/netns-pair.sh
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-FLOOD_PID=
-trap 'set +e; [[ -n $FLOOD_PID ]] && kill "$FLOOD_PID"; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1' EXIT
+# shellcheck source=bench/flood.sh
+source bench/flood.sh
+FLOOD_PPS=$FLOOD
+BENCHTOOL=$WORK/benchtool
+trap 'set +e; flood_stop; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1' EXIT
 if [[ -z $BIN ]]; then
 	go build -o "$WORK/wgplex" ./cmd/wgplex
 	BIN=$WORK/wgplex
@@ -67,16 +70,9 @@ PA=$(daemon_pids "$NS_A" "$BIN" | head -1)
 PB=$(daemon_pids "$NS_B" "$BIN" | head -1)
 [[ -n $PA && -n $PB ]] || { echo "daemon processes not found" >&2; exit 1; }
 if ((FLOOD > 0)); then
-	go build -o "$WORK/benchtool" ./bench/benchtool
-	ip netns add "$NS_F"
-	ip link add wgpxqf0 netns "$NS_F" type veth peer name wgpxqf1 netns "$NS_B"
-	ip -n "$NS_F" addr add 10.231.1.1/24 dev wgpxqf0
-	ip -n "$NS_B" addr add 10.231.1.2/24 dev wgpxqf1
-	ip -n "$NS_F" link set wgpxqf0 up
-	ip -n "$NS_B" link set wgpxqf1 up
-	ip netns exec "$NS_F" "$WORK/benchtool" flood -to 10.231.1.2:51820 -rate "$FLOOD" -for $((SECS + 8))s \
-		-pub "$(ip netns exec "$NS_B" wg show "${IF}b" public-key)" >"$WORK/flood.out" 2>&1 &
-	FLOOD_PID=$!
+	go build -o "$BENCHTOOL" ./bench/benchtool
+	flood_ns_up
+	flood_start $((SECS + 8))
 fi
 ip netns exec "$NS_B" iperf3 -s -1 >/dev/null 2>&1 &
 sleep 0.5
@@ -118,9 +114,7 @@ IPERF_TIDS=$(tids $IPERF_PIDS)
 
 wait "$CLIENT" || true
 if [[ -n $FLOOD_PID ]]; then
-	kill "$FLOOD_PID" 2>/dev/null || true
-	wait "$FLOOD_PID" 2>/dev/null || true
-	FLOOD_PID=
+	flood_stop
 	echo "=== flood of $FLOOD valid-MAC1 initiations/s against B: $(cat "$WORK/flood.out")"
 fi
 echo "=== iperf3 ($STREAMS stream(s), $(basename "$BIN"))"
