@@ -36,3 +36,15 @@ flood_stop() {
 	fi
 	FLOOD_PID=
 }
+
+# flood_down: the flood stopped and its namespace gone (safe to call when
+# neither exists, as from an EXIT trap).
+flood_down() {
+	flood_stop
+	ip netns del "$NS_F" >/dev/null 2>&1 || true
+}
+
+# flood_pps: the rate the last flood achieved, from benchtool's summary.
+flood_pps() {
+	sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out"
+}

@@ -87,6 +87,12 @@ ratio() {
 		if (a == "-" || b == "-" || b+0 == 0) print "-"; else printf "%.2f\n", a/b }'
 }
 
+# percent A B: A as a percentage of B to one decimal, "-" when B is not
+# positive (kept-under-flood figures).
+percent() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }'
+}
+
 # jain "X X X": Jain's fairness index of the values, (sum x)^2 / (n sum x^2):
 # 1 when all are equal, 1/n when one gets everything.
 jain() {
@@ -104,11 +110,16 @@ print_samples() {
 	for k in "${!SAMPLES[@]}"; do echo "- ${k/:/ }: ${SAMPLES[$k]}"; done | sort
 }
 
+# results_path SUFFIX: the default results file, bench/results/DATE$SUFFIX.md.
+results_path() {
+	echo "$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)$1.md"
+}
+
 # write_report runs the caller's report function into $OUT (default
-# bench/results/DATE$1.md), echoing it too, and says where it went.
+# results_path $1), echoing it too, and says where it went.
 write_report() {
 	mkdir -p "$ROOT/bench/results"
-	[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)$1.md
+	[[ -z $OUT ]] && OUT=$(results_path "$1")
 	report | tee "$OUT"
 	chmod 644 "$OUT"
 	echo

@@ -122,6 +122,19 @@ trap 'rm -rf "$WORK"' EXIT
 # a global LD_LIBRARY_PATH would hand an installed jq 1.7 the bundle's
 # libjq 1.6, which fails, and every iperf3 result would read as zero.
 mkdir -p "$WORK/bin"
+# wrapper FILE CMD...: a script that execs CMD with its own arguments
+# appended (a bundled tool with its libraries, a daemon under taskset).
+wrapper() {
+	local f=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf 'exec'
+		printf ' %q' "$@"
+		printf ' "$@"\n'
+	} >"$f"
+	chmod 755 "$f"
+}
 for t in iperf3 wg jq ip taskset ping perf; do
 	command -v "$t" >/dev/null && continue
 	if [[ ! -x $DIR/bin/$t ]]; then
@@ -129,8 +142,7 @@ for t in iperf3 wg jq ip taskset ping perf; do
 		echo "missing $t (neither installed nor in the bundle)" >&2
 		exit 1
 	fi
-	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$DIR/lib" "$DIR/bin/$t" >"$WORK/bin/$t"
-	chmod 755 "$WORK/bin/$t"
+	wrapper "$WORK/bin/$t" env "LD_LIBRARY_PATH=$DIR/lib" "$DIR/bin/$t"
 done
 PATH=$PATH:$WORK/bin
 if ! jq -n 1 >/dev/null || ! iperf3 --version >/dev/null; then
@@ -141,7 +153,6 @@ if [[ -n $PROFILE ]] && ! perf --version >/dev/null 2>&1; then
 	echo "--profile: no perf that runs here; profiles skipped" >&2
 	PROFILE=
 fi
-[[ -z $OUT ]] && OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M%S)-multicore.md
 MAXF=0
 for f in $FLOWS; do ((f > MAXF)) && MAXF=$f; done
 if ((FLOOD_PPS > 0)) && [[ " $FLOWS " != *" 1 "* ]]; then
@@ -161,7 +172,10 @@ if ((FLOOD_PPS > 0)) && [[ ! -x $BENCHTOOL ]]; then
 	echo "--flood: no benchtool in $DIR (rebuild the bundle)" >&2
 	exit 1
 fi
-trap 'set +e; flood_stop; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+trap 'set +e; flood_down; pair_down >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+# The profiles are written beside the results file, so its name is known
+# from the start.
+[[ -z $OUT ]] && OUT=$(results_path -multicore)
 
 NPROC=$(nproc)
 IMPLS=(wgplex wireguard-go)
@@ -179,11 +193,6 @@ placement() {
 	fi
 }
 
-# wrapper FILE BIN CPUS: a script that execs BIN under taskset, for pair_up.
-wrapper() {
-	printf '#!/bin/sh\nexec taskset -c %s %s "$@"\n' "$3" "$2" >"$1"
-	chmod 755 "$1"
-}
 
 declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
@@ -220,21 +229,21 @@ perf_summary() {
 # servers in B; sets GBPS (their sum, Gbit/s), BYTES (received) and TICKS
 # (both daemons' CPU over the test). Uses measure's daemons and pin.
 tcp_test() {
-	local f=$1 i t0 g b cpids=() bits=0
+	local f=$1 i t0 cpids=() files=() bits
 	t0=$(cpu_ticks "${daemons[@]}")
 	for ((i = 0; i < f; i++)); do
-		ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -p $((5201 + i)) -t "$SECS" -J >"$WORK/iperf-$i.json" 2>/dev/null &
+		files+=("$WORK/iperf-$i.json")
+		ip netns exec "$NS_A" "${pin[@]}" iperf3 -c 10.232.0.2 -p $((5201 + i)) -t "$SECS" -J >"${files[i]}" 2>/dev/null &
 		cpids+=($!)
 	done
 	wait_clients "${cpids[@]}"
 	TICKS=$(($(cpu_ticks "${daemons[@]}") - t0))
-	BYTES=0
-	for ((i = 0; i < f; i++)); do
-		read -r g b < <(jq -r '"\(.end.sum_received.bits_per_second // 0) \(.end.sum_received.bytes // 0)"' "$WORK/iperf-$i.json" 2>/dev/null || echo "0 0")
-		bits=$(awk -v a="$bits" -v b="${g:-0}" 'BEGIN { printf "%.0f", a + b }')
-		BYTES=$(awk -v a="$BYTES" -v b="${b:-0}" 'BEGIN { printf "%.0f", a + b }')
-	done
-	((BYTES > 0)) || echo "    (no iperf3 result: $(head -c 300 "$WORK/iperf-0.json" 2>/dev/null | tr '\n' ' '))" >&2
+	# A client without a result makes the whole test read 0: a sum over
+	# fewer flows than asked for would pass for the tunnel's figure.
+	read -r bits BYTES < <(jq -rs --argjson n "$f" 'map(.end.sum_received) |
+		if length != $n or any(.[]; . == null) then "0 0"
+		else "\(map(.bits_per_second) | add) \(map(.bytes) | add)" end' "${files[@]}" 2>/dev/null || echo "0 0")
+	((BYTES > 0)) || echo "    (no iperf3 result: $(head -c 300 "${files[0]}" 2>/dev/null | tr '\n' ' '))" >&2
 	GBPS=$(awk -v b="$bits" 'BEGIN { printf "%.3f", b / 1e9 }')
 }
 
@@ -244,8 +253,8 @@ measure() { # IMPL C
 	bin=$(impl_bin "$impl")
 	place=$(placement "$c")
 	read -r ca cb ci <<<"$place"
-	wrapper "$WORK/run-a" "$bin" "$ca"
-	wrapper "$WORK/run-b" "$bin" "$cb"
+	wrapper "$WORK/run-a" taskset -c "$ca" "$bin"
+	wrapper "$WORK/run-b" taskset -c "$cb" "$bin"
 	echo "==> round $round: $impl, $c core(s) per daemon (A $ca, B $cb, iperf3 ${ci:-unpinned})"
 	pair_up "$WORK/run-a" "$WORK/run-b"
 	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
@@ -278,11 +287,10 @@ measure() { # IMPL C
 		flood_ns_up
 		flood_start $((SECS + 5))
 		tcp_test 1
-		flood_stop
-		ip netns del "$NS_F" >/dev/null 2>&1 || true
+		flood_down
 		add "$impl" "c${c}flood_gbps" "$GBPS"
-		add "$impl" "c${c}flood_pps" "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
-		add "$impl" "c${c}flood_keep" "$(awk -v a="$GBPS" -v b="$f1gbps" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
+		add "$impl" "c${c}flood_pps" "$(flood_pps)"
+		add "$impl" "c${c}flood_keep" "$(percent "$GBPS" "$f1gbps")"
 	fi
 	pair_down
 }

@@ -30,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ALL=0
-FLOOD=0
+FLOOD_PPS=0
 STREAMS=1
 BIN=
 POS=()
@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
 	case $1 in
 	-a) ALL=1 ;;
 	-P) STREAMS=$2; shift ;;
-	--flood) FLOOD=$2; shift ;;
+	--flood) FLOOD_PPS=$2; shift ;;
 	--bin) BIN=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) POS+=("$1") ;;
@@ -56,9 +56,8 @@ source bench/netns-pair.sh
 source bench/lib.sh
 # shellcheck source=bench/flood.sh
 source bench/flood.sh
-FLOOD_PPS=$FLOOD
 BENCHTOOL=$WORK/benchtool
-trap 'set +e; flood_stop; pair_down >/dev/null 2>&1; ip netns del "$NS_F" >/dev/null 2>&1' EXIT
+trap 'set +e; flood_down; pair_down >/dev/null 2>&1' EXIT
 if [[ -z $BIN ]]; then
 	go build -o "$WORK/wgplex" ./cmd/wgplex
 	BIN=$WORK/wgplex
@@ -69,7 +68,7 @@ pair_up "$BIN" "$BIN"
 PA=$(daemon_pids "$NS_A" "$BIN" | head -1)
 PB=$(daemon_pids "$NS_B" "$BIN" | head -1)
 [[ -n $PA && -n $PB ]] || { echo "daemon processes not found" >&2; exit 1; }
-if ((FLOOD > 0)); then
+if ((FLOOD_PPS > 0)); then
 	go build -o "$BENCHTOOL" ./bench/benchtool
 	flood_ns_up
 	flood_start $((SECS + 8))
@@ -115,7 +114,7 @@ IPERF_TIDS=$(tids $IPERF_PIDS)
 wait "$CLIENT" || true
 if [[ -n $FLOOD_PID ]]; then
 	flood_stop
-	echo "=== flood of $FLOOD valid-MAC1 initiations/s against B: $(cat "$WORK/flood.out")"
+	echo "=== flood of $FLOOD_PPS valid-MAC1 initiations/s against B: $(cat "$WORK/flood.out")"
 fi
 echo "=== iperf3 ($STREAMS stream(s), $(basename "$BIN"))"
 grep -E 'receiver' "$WORK/iperf.out" | tail -1 || true

@@ -150,9 +150,8 @@ source "$ROOT/bench/flood.sh"
 PEERS_PID=
 cleanup() {
 	set +e
-	[[ -n $FLOOD_PID ]] && kill "$FLOOD_PID" 2>/dev/null
+	flood_down
 	pair_down >/dev/null 2>&1 || true
-	ip netns del "$NS_F" >/dev/null 2>&1 || true
 	# Deleting a namespace does not end the processes in it.
 	[[ -n $PEERS_PID ]] && kill "$PEERS_PID" 2>/dev/null
 	ip netns del "wgpxb-p-$$" >/dev/null 2>&1 || true
@@ -324,8 +323,8 @@ throughput_round() {
 		r=$(iperf_tcp 1)
 		flood_stop
 		add "$impl" flood_tcp1 "${r% *}"
-		add "$impl" flood_keep "$(awk -v a="${r% *}" -v b="$tput" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
-		add "$impl" flood_pps "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
+		add "$impl" flood_keep "$(percent "${r% *}" "$tput")"
+		add "$impl" flood_pps "$(flood_pps)"
 		# The flood alone, no data flowing: the daemons' CPU over 2 s (in %
 		# of one core), then a fresh handshake while it goes on.
 		flood_start 45
@@ -336,7 +335,7 @@ throughput_round() {
 		flood_stop
 	fi
 	pair_down
-	ip netns del "$NS_F" >/dev/null 2>&1 || true
+	flood_down
 }
 
 # --- flood ceiling (--flood-ceiling) --------------------------------------------
@@ -402,7 +401,7 @@ ceiling_cond() {
 	[[ -n $sink ]] && { kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true; }
 	[[ $cond == nft ]] && ip netns exec "$NS_B" nft delete table inet wgpxflood
 	add "$impl" "$cond:tcp" "${r% *}"
-	[[ -n $port ]] && add "$impl" "$cond:pps" "$(sed -n 's/.*pps=\([0-9]*\).*/\1/p' "$WORK/flood.out")"
+	[[ -n $port ]] && add "$impl" "$cond:pps" "$(flood_pps)"
 	# CPU in cores (1 = one core busy for the whole window), from the
 	# machine's ticks: the flood sender (with whatever receive work the
 	# kernel did in its system calls), both daemons, softirq wherever it
@@ -436,10 +435,10 @@ ceiling_round() {
 	base=$(awk '{print $NF}' <<<"${SAMPLES[$impl:none:tcp]}") # this round's
 	for c in "${conds[@]}"; do
 		[[ $c == none ]] && continue
-		add "$impl" "$c:keep" "$(awk -v a="$(awk '{print $NF}' <<<"${SAMPLES[$impl:$c:tcp]}")" -v b="$base" 'BEGIN { if (b > 0) printf "%.1f\n", 100 * a / b; else print "-" }')"
+		add "$impl" "$c:keep" "$(percent "$(awk '{print $NF}' <<<"${SAMPLES[$impl:$c:tcp]}")" "$base")"
 	done
 	pair_down
-	ip netns del "$NS_F" >/dev/null 2>&1 || true
+	flood_down
 }
 
 ceiling_report() {
