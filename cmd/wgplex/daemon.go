@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/wgplex/wgplex/core"
@@ -46,7 +47,7 @@ func runDaemon(d *daemon, ifname, netns string, foreground bool, stderr io.Write
 		fmt.Fprintf(stderr, "wgplex: %v\n", err)
 		return 1
 	}
-	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String())
+	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String(), "procs", runtime.GOMAXPROCS(0))
 	signalReady()
 
 	waitForShutdown(log, env, "TUN device removed", nil)
@@ -71,6 +72,9 @@ func (*tunInterface) Start(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("WGPLEX_CRYPTO: %v", err)
 	}
+	// On two CPUs with nothing asked for, one P (procs.go); GOMAXPROCS in
+	// the environment overrides.
+	applyProcs(os.Getenv("GOMAXPROCS"), mode)
 	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
 	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
 	if err != nil {

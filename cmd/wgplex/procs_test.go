@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"testing"
+
+	"github.com/wgplex/wgplex/core"
+)
+
+func TestChooseProcs(t *testing.T) {
+	for _, c := range []struct {
+		env   string
+		mode  core.CryptoMode
+		procs int
+		want  int
+	}{
+		{"", core.CryptoAuto, 2, inlineProcs},
+		{"", core.CryptoAuto, 1, 0},  // already one
+		{"", core.CryptoAuto, 4, 0},  // parallel mode: keep every CPU
+		{"", core.CryptoAuto, 16, 0}, // likewise
+		{"2", core.CryptoAuto, 2, 0}, // the operator's GOMAXPROCS wins
+		{"", core.CryptoInline, 2, 0},
+		{"", core.CryptoParallel, 2, 0},
+	} {
+		if got := chooseProcs(c.env, c.mode, c.procs); got != c.want {
+			t.Errorf("chooseProcs(%q, %v, %d) = %d, want %d", c.env, c.mode, c.procs, got, c.want)
+		}
+	}
+}
