@@ -70,5 +70,12 @@ type uapiHandler struct {
 	plugins *pluginRegistry
 }
 
+// BeginRequest implements uapi.RequestHooks: a UAPI request is parsed,
+// applied or written out with a second P (procs.go).
+func (uapiHandler) BeginRequest() { daemonProcs.enter() }
+
+// EndRequest implements uapi.RequestHooks.
+func (uapiHandler) EndRequest() { daemonProcs.exit() }
+
 // Extensions implements uapi.Extender.
 func (h uapiHandler) Extensions() []uapi.Extension { return h.plugins.extensions() }

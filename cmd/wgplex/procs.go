@@ -4,6 +4,7 @@ package main
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/wgplex/wgplex/core"
 )
@@ -32,9 +33,57 @@ func chooseProcs(envGOMAXPROCS string, mode core.CryptoMode, procs int) int {
 	return inlineProcs
 }
 
-// applyProcs sets GOMAXPROCS as chooseProcs says.
+// applyProcs sets GOMAXPROCS as chooseProcs says, and arms daemonProcs
+// when that was one P.
 func applyProcs(envGOMAXPROCS string, mode core.CryptoMode) {
 	if n := chooseProcs(envGOMAXPROCS, mode, runtime.GOMAXPROCS(0)); n > 0 {
 		runtime.GOMAXPROCS(n)
+		daemonProcs.mu.Lock()
+		daemonProcs.on = true
+		daemonProcs.mu.Unlock()
+	}
+}
+
+// procBoost gives the runtime a second P while a UAPI request is parsed,
+// applied or written out (uapi.RequestHooks), when the daemon runs with
+// the one-P default. With one P, a half-second `wg addconf` of 100,000
+// peers held a ping through the daemon for up to 50 ms: the data path's
+// goroutines wait for the runtime's 10 ms network poll and then for the
+// busy goroutine's preemption, once per hop. With two Ps, 10-20 ms, as
+// before the default. Requests may overlap, so the second P stays until
+// the last one ends. Changing GOMAXPROCS stops the world for some
+// microseconds, twice per request.
+type procBoost struct {
+	mu sync.Mutex
+	on bool // set once at start-up: the daemon chose one P
+	n  int
+}
+
+// daemonProcs is the daemon's boost; startProcs arms it.
+var daemonProcs procBoost
+
+// enter raises GOMAXPROCS to 2 for the first request in flight.
+func (b *procBoost) enter() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.on {
+		return
+	}
+	if b.n == 0 {
+		runtime.GOMAXPROCS(2)
+	}
+	b.n++
+}
+
+// exit lowers it back to 1 when the last request in flight ends.
+func (b *procBoost) exit() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.on {
+		return
+	}
+	b.n--
+	if b.n == 0 {
+		runtime.GOMAXPROCS(inlineProcs)
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/wgplex/wgplex/core"
@@ -26,5 +27,32 @@ func TestChooseProcs(t *testing.T) {
 		if got := chooseProcs(c.env, c.mode, c.procs); got != c.want {
 			t.Errorf("chooseProcs(%q, %v, %d) = %d, want %d", c.env, c.mode, c.procs, got, c.want)
 		}
+	}
+}
+
+func TestProcBoost(t *testing.T) {
+	old := runtime.GOMAXPROCS(inlineProcs)
+	defer runtime.GOMAXPROCS(old)
+
+	var off procBoost
+	off.enter()
+	if n := runtime.GOMAXPROCS(0); n != inlineProcs {
+		t.Fatalf("an unarmed boost changed GOMAXPROCS to %d", n)
+	}
+	off.exit()
+
+	b := procBoost{on: true}
+	b.enter()
+	b.enter() // overlapping requests
+	if n := runtime.GOMAXPROCS(0); n != 2 {
+		t.Fatalf("GOMAXPROCS = %d during a request, want 2", n)
+	}
+	b.exit()
+	if n := runtime.GOMAXPROCS(0); n != 2 {
+		t.Fatalf("GOMAXPROCS = %d while a request is still open, want 2", n)
+	}
+	b.exit()
+	if n := runtime.GOMAXPROCS(0); n != inlineProcs {
+		t.Fatalf("GOMAXPROCS = %d after the last request, want %d", n, inlineProcs)
 	}
 }

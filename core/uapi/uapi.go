@@ -101,6 +101,16 @@ func applyError(err error) *Error {
 	return &Error{Errno: code, Err: err}
 }
 
+// RequestHooks is an optional Handler interface: BeginRequest is called
+// once a request line has been read, EndRequest when that request is
+// answered or the connection ends, so a handler can hold a resource (the
+// daemon: a second P) for exactly the time requests are parsed, applied
+// and written out, and not while a connection waits for its next one.
+type RequestHooks interface {
+	BeginRequest()
+	EndRequest()
+}
+
 // ServeConn answers requests on one connection until the client closes it:
 // any number of get=1 and set=1 requests, each answered with its errno line.
 // A set request that parses but is rejected, or does not parse, is answered
@@ -118,6 +128,15 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 	r := bufio.NewReaderSize(conn, 64<<10)
 	w := bufio.NewWriterSize(conn, 64<<10)
 	var scratch []byte
+	hooks, _ := h.(RequestHooks)
+	inRequest := false
+	end := func() {
+		if inRequest {
+			hooks.EndRequest()
+			inRequest = false
+		}
+	}
+	defer end()
 	for {
 		op, _, err := readLine(r, &scratch)
 		if errors.Is(err, io.EOF) {
@@ -125,6 +144,10 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 		}
 		if err != nil {
 			return replyFatal(w, log, lineError(err))
+		}
+		if hooks != nil {
+			hooks.BeginRequest()
+			inRequest = true
 		}
 		switch string(op) {
 		case "get=1":
@@ -145,6 +168,7 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 			if err := reply(w, nil); err != nil {
 				return err
 			}
+			end()
 		case "set=1":
 			counter, _ := h.(PeerCounter)
 			cfg, size, err := parseSet(r, counter)
@@ -163,6 +187,7 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 					return err
 				}
 				returnMemory(size)
+				end()
 				continue
 			}
 			var ue *Error
@@ -178,6 +203,7 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				return err
 			}
 			returnMemory(size)
+			end()
 		default:
 			// The line is not echoed: a client that lost track of the
 			// framing may be sending key material.
