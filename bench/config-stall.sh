@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What a large configuration change does to traffic: ping through the bench
+# pair (bench/netns-pair.sh, wgplex at both ends) every 10 ms while B's
+# daemon takes `wg addconf` of N peers, and report the change's duration
+# and the pings' p50, p99 and maximum. Each variant is wgplex with one
+# extra environment setting, run alternately, ROUNDS rounds.
+#
+#   sudo bench/config-stall.sh [-n PEERS] [-r ROUNDS] [VAR=VALUE|default ...]
+#   sudo bench/config-stall.sh -n 100000 default GOMAXPROCS=2
+#
+# Needs root, Go, wg and ping.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PEERS=100000
+ROUNDS=3
+VARIANTS=()
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-n) PEERS=$2; shift ;;
+	-r) ROUNDS=$2; shift ;;
+	default | [A-Za-z_]*=*) VARIANTS+=("$1") ;;
+	*) echo "usage: $0 [-n PEERS] [-r ROUNDS] [VAR=VALUE|default ...]" >&2; exit 2 ;;
+	esac
+	shift
+done
+((${#VARIANTS[@]})) || VARIANTS=(default GOMAXPROCS=2)
+[[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)" >&2; exit 1; }
+# shellcheck source=bench/netns-pair.sh
+source bench/netns-pair.sh
+WORK=$(mktemp -d)
+trap 'pair_down; rm -rf "$WORK"' EXIT
+go build -o "$WORK/wgplex" ./cmd/wgplex
+go run ./bench/genpeers -n "$PEERS" -o "$WORK/all.conf"
+# Peers only: the interface's key must stay the one the tunnel uses.
+awk '/^\[Peer\]/ { p = 1 } p' "$WORK/all.conf" >"$WORK/peers.conf"
+echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg); $PEERS peers per change"
+for ((r = 1; r <= ROUNDS; r++)); do
+	for v in "${VARIANTS[@]}"; do
+		env_v=()
+		[[ $v != default ]] && env_v=("$v")
+		env "${env_v[@]}" bash -c "source bench/netns-pair.sh && pair_up '$WORK/wgplex' '$WORK/wgplex'" >/dev/null
+		ip netns exec "$NS_A" ping -n -i 0.01 -c 400 10.232.0.2 >"$WORK/ping.txt" &
+		pp=$!
+		sleep 1 # pings before the change, so the change falls inside the window
+		t0=$(date +%s.%N)
+		ip netns exec "$NS_B" wg addconf "${IF}b" "$WORK/peers.conf"
+		t1=$(date +%s.%N)
+		wait "$pp" || true
+		stats=$(grep -o 'time=[0-9.]*' "$WORK/ping.txt" | cut -d= -f2 | sort -g |
+			awk '{ a[NR] = $1 } END { if (NR == 0) { print "no pings answered"; exit }
+				i = int(NR * 0.99) + 1; if (i > NR) i = NR
+				printf "%d pings, p50 %.3f ms, p99 %.3f ms, max %.3f ms", NR, a[int(NR * 0.5) + 1], a[i], a[NR] }')
+		echo "round $r $v: change $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s; $stats"
+		pair_down
+	done
+done
