@@ -146,11 +146,15 @@ func startProbe(t *testing.T, tun *core.Tunnel) func() *probe {
 		defer close(done)
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
+		// The first probe goes before the first wait, so that a change
+		// applied faster than one tick still leaves a probe to check.
 		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
+			if n > 0 {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
 			}
 			t0 := time.Now()
 			tun.Snapshot()
