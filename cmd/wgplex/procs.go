@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net/http"
 	"runtime"
 	"sync"
 
@@ -45,8 +46,9 @@ func applyProcs(envGOMAXPROCS string, mode core.CryptoMode) {
 }
 
 // procBoost gives the runtime a second P while a UAPI request is parsed,
-// applied or written out (uapi.RequestHooks), when the daemon runs with
-// the one-P default. With one P, a half-second `wg addconf` of 100,000
+// applied or written out (uapi.RequestHooks), while discovery applies a
+// change or reads the tunnel out, and while /metrics is scraped, when the
+// daemon runs with the one-P default. With one P, a half-second `wg addconf` of 100,000
 // peers held a ping through the daemon for up to 50 ms: the data path's
 // goroutines wait for the runtime's 10 ms network poll and then for the
 // busy goroutine's preemption, once per hop. With two Ps, 10-20 ms, as
@@ -86,4 +88,33 @@ func (b *procBoost) exit() {
 	if b.n == 0 {
 		runtime.GOMAXPROCS(inlineProcs)
 	}
+}
+
+// boostedTunnel is the tunnel as discovery drives it: each change set it
+// applies and each read-out it takes runs with a second P, as a UAPI
+// request does.
+type boostedTunnel struct{ *core.Tunnel }
+
+// Apply implements plugins.DiscoveryTunnel.
+func (t boostedTunnel) Apply(c core.Config) error {
+	daemonProcs.enter()
+	defer daemonProcs.exit()
+	return t.Tunnel.Apply(c)
+}
+
+// Snapshot implements plugins.DiscoveryTunnel.
+func (t boostedTunnel) Snapshot() core.Snapshot {
+	daemonProcs.enter()
+	defer daemonProcs.exit()
+	return t.Tunnel.Snapshot()
+}
+
+// boostedHandler serves each HTTP request (a Prometheus scrape, which at
+// 100,000 peers renders as long as a `wg show`) with a second P.
+func boostedHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		daemonProcs.enter()
+		defer daemonProcs.exit()
+		h.ServeHTTP(w, r)
+	})
 }

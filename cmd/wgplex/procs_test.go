@@ -3,6 +3,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 
@@ -54,5 +56,30 @@ func TestProcBoost(t *testing.T) {
 	b.exit()
 	if n := runtime.GOMAXPROCS(0); n != inlineProcs {
 		t.Fatalf("GOMAXPROCS = %d after the last request, want %d", n, inlineProcs)
+	}
+}
+
+func TestBoostedHandlerRunsWithTwoPs(t *testing.T) {
+	old := runtime.GOMAXPROCS(inlineProcs)
+	defer runtime.GOMAXPROCS(old)
+	daemonProcs.mu.Lock()
+	daemonProcs.on = true
+	daemonProcs.mu.Unlock()
+	defer func() {
+		daemonProcs.mu.Lock()
+		daemonProcs.on = false
+		daemonProcs.mu.Unlock()
+	}()
+
+	var during int
+	h := boostedHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		during = runtime.GOMAXPROCS(0)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+	if during != 2 {
+		t.Errorf("GOMAXPROCS = %d during a scrape, want 2", during)
+	}
+	if n := runtime.GOMAXPROCS(0); n != inlineProcs {
+		t.Errorf("GOMAXPROCS = %d after the scrape, want %d", n, inlineProcs)
 	}
 }
