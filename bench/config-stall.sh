@@ -6,19 +6,24 @@
 # and the pings' p50, p99 and maximum. Each variant is wgplex with one
 # extra environment setting, run alternately, ROUNDS rounds.
 #
-#   sudo bench/config-stall.sh [-n PEERS] [-r ROUNDS] [VAR=VALUE|default ...]
+#   sudo bench/config-stall.sh [-n PEERS] [-r ROUNDS] [--scrape] [VAR=VALUE|default ...]
 #   sudo bench/config-stall.sh -n 100000 default GOMAXPROCS=2
 #
-# Needs root, Go, wg and ping.
+# --scrape: B's daemon gets the N peers before the pings start, and what
+# the pings ride through is one scrape of its /metrics (curl) instead.
+#
+# Needs root, Go, wg and ping (and curl for --scrape).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PEERS=100000
 ROUNDS=3
 VARIANTS=()
+SCRAPE=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-n) PEERS=$2; shift ;;
 	-r) ROUNDS=$2; shift ;;
+	--scrape) SCRAPE=1 ;;
 	default | [A-Za-z_]*=*) VARIANTS+=("$1") ;;
 	*) echo "usage: $0 [-n PEERS] [-r ROUNDS] [VAR=VALUE|default ...]" >&2; exit 2 ;;
 	esac
@@ -39,12 +44,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for v in "${VARIANTS[@]}"; do
 		env_v=()
 		[[ $v != default ]] && env_v=("$v")
+		((SCRAPE)) && env_v+=(WGPLEX_METRICS_LISTEN=9586)
 		env "${env_v[@]}" bash -c "source bench/netns-pair.sh && pair_up '$WORK/wgplex' '$WORK/wgplex'" >/dev/null
+		((SCRAPE)) && ip netns exec "$NS_B" wg addconf "${IF}b" "$WORK/peers.conf"
 		ip netns exec "$NS_A" ping -n -i 0.01 -c 400 10.232.0.2 >"$WORK/ping.txt" &
 		pp=$!
 		sleep 1 # pings before the change, so the change falls inside the window
 		t0=$(date +%s.%N)
-		ip netns exec "$NS_B" wg addconf "${IF}b" "$WORK/peers.conf"
+		if ((SCRAPE)); then
+			ip netns exec "$NS_B" curl -sf -o /dev/null http://127.0.0.1:9586/metrics
+		else
+			ip netns exec "$NS_B" wg addconf "${IF}b" "$WORK/peers.conf"
+		fi
 		t1=$(date +%s.%N)
 		wait "$pp" || true
 		stats=$(grep -o 'time=[0-9.]*' "$WORK/ping.txt" | cut -d= -f2 | sort -g |
