@@ -31,8 +31,8 @@
 // on a loaded one), over the 15% that hand-written assembly on the
 // default path has to earn. On another day's host, where the per-call
 // gain at 1420 bytes was 1.36-1.52x, it took 8-17%; the median over the
-// 18 same-run comparisons of both days is 15.5%, at that bar (README,
-// Performance). It is held to that by two references that
+// 20 same-run comparisons of both days is 14.4%, just under that bar
+// (README, Performance). It is held to that by two references that
 // share no code: x/crypto (TestDifferential, FuzzAEAD) and a plain
 // transcription of RFC 8439 with math/big (TestDifferentialRFC8439,
 // FuzzAEADRFC8439), besides the RFC's vectors.
@@ -69,9 +69,10 @@ var errKeySize = errors.New("chacha20poly1305: bad key length")
 
 // avx512ByDefault says whether New uses the AVX-512 implementation when
 // WGPLEX_AEAD is unset: yes, where the CPU has it. It took 8-30% off the
-// CPU per byte end to end, 15.5% in the median (see the package comment),
-// at the 15% that a second, hand-written implementation of the transport
-// AEAD on the default path has to earn.
+// CPU per byte end to end, 14.4% in the median (see the package comment),
+// just under the 15% that a second, hand-written implementation of the
+// transport AEAD on the default path has to earn: it stays on while that
+// is decided on more than two days of one host.
 const avx512ByDefault = true
 
 // Mode chooses the implementation New returns. The daemon sets it once at
