@@ -31,6 +31,8 @@ while [[ $# -gt 0 ]]; do
 done
 ((${#VARIANTS[@]})) || VARIANTS=(default GOMAXPROCS=2)
 [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 # shellcheck source=bench/netns-pair.sh
 source bench/netns-pair.sh
 WORK=$(mktemp -d)
@@ -45,7 +47,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		env_v=()
 		[[ $v != default ]] && env_v=("$v")
 		((SCRAPE)) && env_v+=(WGPLEX_METRICS_LISTEN=9586)
-		env "${env_v[@]}" bash -c "source bench/netns-pair.sh && pair_up '$WORK/wgplex' '$WORK/wgplex'" >/dev/null
+		(
+			((${#env_v[@]} == 0)) || export "${env_v[@]}"
+			pair_up "$WORK/wgplex" "$WORK/wgplex" >/dev/null
+		)
 		((SCRAPE)) && ip netns exec "$NS_B" wg addconf "${IF}b" "$WORK/peers.conf"
 		ip netns exec "$NS_A" ping -n -i 0.01 -c 400 10.232.0.2 >"$WORK/ping.txt" &
 		pp=$!
@@ -58,11 +63,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		fi
 		t1=$(date +%s.%N)
 		wait "$pp" || true
-		stats=$(grep -o 'time=[0-9.]*' "$WORK/ping.txt" | cut -d= -f2 | sort -g |
-			awk '{ a[NR] = $1 } END { if (NR == 0) { print "no pings answered"; exit }
-				i = int(NR * 0.99) + 1; if (i > NR) i = NR
-				printf "%d pings, p50 %.3f ms, p99 %.3f ms, max %.3f ms", NR, a[int(NR * 0.5) + 1], a[i], a[NR] }')
-		echo "round $r $v: change $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s; $stats"
+		read -r p50 p99 <<<"$(ping_p50_p99 <"$WORK/ping.txt")"
+		answered=$(grep -c 'time=' "$WORK/ping.txt" || true)
+		worst=$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$WORK/ping.txt" | sort -g | tail -1)
+		echo "round $r $v: change $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s; $answered pings, p50 $p50 ms, p99 $p99 ms, max ${worst:-nan} ms"
 		pair_down
 	done
 done

@@ -148,7 +148,7 @@ func (p *discoveryPart) Start(env *daemonEnv) (func(), error) {
 		return nil, err
 	}
 	d, err := env.Platform.StartDiscovery(cfg, plugins.DiscoveryOptions{
-		Tunnel: boostedTunnel{env.Tunnel},
+		Tunnel: boostedTunnel{env.Tunnel, &daemonProcs},
 		AnnounceFunc: func() plugins.Announcement {
 			a := ann
 			if len(a.Endpoints) == 0 {

@@ -90,7 +90,7 @@ func (p *metricsPart) Start(env *daemonEnv) (func(), error) {
 		return nil, nil
 	}
 	addr := metricsAddr(*p.listen)
-	srv, err := metrics.Serve(addr, boostedHandler(metrics.Handler(env.Registry, metrics.OpenWhile(env.Tunnel.Closed()))), env.Log)
+	srv, err := metrics.Serve(addr, daemonProcs.handler(metrics.Handler(env.Registry, metrics.OpenWhile(env.Tunnel.Closed()))), env.Log)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}

@@ -17,9 +17,10 @@ import (
 // are pure cost, and on a two-CPU machine it takes cycles from the kernel's
 // network stack and the applications instead. With one P, the device reader
 // and the socket receiver take turns on one thread. Measured on two vCPUs
-// (README, Performance): 13 % less CPU per byte and 19 % more throughput on
-// one TCP stream; on two dedicated cores of a 16-core machine, 4 % less CPU
-// per byte for 3 % less throughput, within that run's spread.
+// (README, Performance): 9-14 % less CPU per byte and 9-24 % more TCP in
+// same-run comparisons; on dedicated cores of a 16-core machine (one P on
+// one core against two on two) about 5 % less CPU per byte for 3-8 % less
+// throughput.
 const inlineProcs = 1
 
 // chooseProcs returns the GOMAXPROCS to set before the tunnel starts, or 0
@@ -39,9 +40,7 @@ func chooseProcs(envGOMAXPROCS string, mode core.CryptoMode, procs int) int {
 func applyProcs(envGOMAXPROCS string, mode core.CryptoMode) {
 	if n := chooseProcs(envGOMAXPROCS, mode, runtime.GOMAXPROCS(0)); n > 0 {
 		runtime.GOMAXPROCS(n)
-		daemonProcs.mu.Lock()
-		daemonProcs.on = true
-		daemonProcs.mu.Unlock()
+		daemonProcs.arm()
 	}
 }
 
@@ -61,8 +60,15 @@ type procBoost struct {
 	n  int
 }
 
-// daemonProcs is the daemon's boost; startProcs arms it.
+// daemonProcs is the daemon's boost; applyProcs arms it.
 var daemonProcs procBoost
+
+// arm makes enter and exit act: the process runs with one P.
+func (b *procBoost) arm() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.on = true
+}
 
 // enter raises GOMAXPROCS to 2 for the first request in flight.
 func (b *procBoost) enter() {
@@ -91,30 +97,33 @@ func (b *procBoost) exit() {
 }
 
 // boostedTunnel is the tunnel as discovery drives it: each change set it
-// applies and each read-out it takes runs with a second P, as a UAPI
+// applies and each read-out it takes runs with b's second P, as a UAPI
 // request does.
-type boostedTunnel struct{ *core.Tunnel }
+type boostedTunnel struct {
+	*core.Tunnel
+	b *procBoost
+}
 
 // Apply implements plugins.DiscoveryTunnel.
 func (t boostedTunnel) Apply(c core.Config) error {
-	daemonProcs.enter()
-	defer daemonProcs.exit()
+	t.b.enter()
+	defer t.b.exit()
 	return t.Tunnel.Apply(c)
 }
 
 // Snapshot implements plugins.DiscoveryTunnel.
 func (t boostedTunnel) Snapshot() core.Snapshot {
-	daemonProcs.enter()
-	defer daemonProcs.exit()
+	t.b.enter()
+	defer t.b.exit()
 	return t.Tunnel.Snapshot()
 }
 
-// boostedHandler serves each HTTP request (a Prometheus scrape, which at
-// 100,000 peers renders as long as a `wg show`) with a second P.
-func boostedHandler(h http.Handler) http.Handler {
+// handler serves each HTTP request (a Prometheus scrape, which at 100,000
+// peers renders as long as a `wg show`) with a second P.
+func (b *procBoost) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		daemonProcs.enter()
-		defer daemonProcs.exit()
+		b.enter()
+		defer b.exit()
 		h.ServeHTTP(w, r)
 	})
 }

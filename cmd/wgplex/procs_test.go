@@ -43,7 +43,8 @@ func TestProcBoost(t *testing.T) {
 	}
 	off.exit()
 
-	b := procBoost{on: true}
+	var b procBoost
+	b.arm()
 	b.enter()
 	b.enter() // overlapping requests
 	if n := runtime.GOMAXPROCS(0); n != 2 {
@@ -62,17 +63,11 @@ func TestProcBoost(t *testing.T) {
 func TestBoostedHandlerRunsWithTwoPs(t *testing.T) {
 	old := runtime.GOMAXPROCS(inlineProcs)
 	defer runtime.GOMAXPROCS(old)
-	daemonProcs.mu.Lock()
-	daemonProcs.on = true
-	daemonProcs.mu.Unlock()
-	defer func() {
-		daemonProcs.mu.Lock()
-		daemonProcs.on = false
-		daemonProcs.mu.Unlock()
-	}()
+	var b procBoost
+	b.arm()
 
 	var during int
-	h := boostedHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := b.handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		during = runtime.GOMAXPROCS(0)
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))

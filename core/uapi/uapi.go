@@ -138,6 +138,9 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 	}
 	defer end()
 	for {
+		// The previous request is answered: it ends before the wait for
+		// the next one, on every path that comes back here.
+		end()
 		op, _, err := readLine(r, &scratch)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -168,7 +171,6 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 			if err := reply(w, nil); err != nil {
 				return err
 			}
-			end()
 		case "set=1":
 			counter, _ := h.(PeerCounter)
 			cfg, size, err := parseSet(r, counter)
@@ -187,7 +189,6 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 					return err
 				}
 				returnMemory(size)
-				end()
 				continue
 			}
 			var ue *Error
@@ -203,7 +204,6 @@ func ServeConn(conn io.ReadWriter, h Handler, log *slog.Logger) error {
 				return err
 			}
 			returnMemory(size)
-			end()
 		default:
 			// The line is not echoed: a client that lost track of the
 			// framing may be sending key material.
