@@ -175,3 +175,22 @@ func TestSendBuffersFollowMTU(t *testing.T) {
 		}
 	}
 }
+
+func TestCryptoModeResolve(t *testing.T) {
+	for _, c := range []struct {
+		m     core.CryptoMode
+		procs int
+		want  core.CryptoMode
+	}{
+		{core.CryptoAuto, 1, core.CryptoInline},
+		{core.CryptoAuto, 2, core.CryptoInline},
+		{core.CryptoAuto, 3, core.CryptoParallel},
+		{core.CryptoAuto, 16, core.CryptoParallel},
+		{core.CryptoInline, 16, core.CryptoInline},
+		{core.CryptoParallel, 1, core.CryptoParallel},
+	} {
+		if got := c.m.Resolve(c.procs); got != c.want {
+			t.Errorf("%v.Resolve(%d) = %v, want %v", c.m, c.procs, got, c.want)
+		}
+	}
+}

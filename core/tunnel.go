@@ -61,6 +61,18 @@ const (
 	CryptoParallel
 )
 
+// Resolve returns the mode a tunnel runs in with procs Ps (GOMAXPROCS):
+// m itself, unless m is CryptoAuto.
+func (m CryptoMode) Resolve(procs int) CryptoMode {
+	if m != CryptoAuto {
+		return m
+	}
+	if procs <= 2 {
+		return CryptoInline
+	}
+	return CryptoParallel
+}
+
 // String names the mode as WGPLEX_CRYPTO and the log spell it.
 func (m CryptoMode) String() string {
 	switch m {
@@ -165,12 +177,7 @@ func NewTunnel(o Options) (*Tunnel, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	if o.Crypto == CryptoAuto {
-		o.Crypto = CryptoParallel
-		if runtime.GOMAXPROCS(0) <= 2 {
-			o.Crypto = CryptoInline
-		}
-	}
+	o.Crypto = o.Crypto.Resolve(runtime.GOMAXPROCS(0))
 	t := &Tunnel{
 		dev:          o.Device,
 		bind:         o.Bind,

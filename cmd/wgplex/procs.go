@@ -26,10 +26,12 @@ const inlineProcs = 1
 // chooseProcs returns the GOMAXPROCS to set before the tunnel starts, or 0
 // to leave the runtime's own choice. Only when nothing was asked for: no
 // GOMAXPROCS in the environment (explicit is kept, so GOMAXPROCS=2 undoes
-// this) and the crypto mode left to auto, on a process that would get two
-// Ps and so the inline mode anyway. procs is runtime.GOMAXPROCS(0).
+// this) and the crypto mode left to auto, on a process whose Ps would get
+// the inline mode anyway (core's rule, CryptoMode.Resolve) and has more
+// than one. procs is runtime.GOMAXPROCS(0).
 func chooseProcs(envGOMAXPROCS string, mode core.CryptoMode, procs int) int {
-	if envGOMAXPROCS != "" || mode != core.CryptoAuto || procs != 2 {
+	if envGOMAXPROCS != "" || mode != core.CryptoAuto || procs <= inlineProcs ||
+		mode.Resolve(procs) != core.CryptoInline {
 		return 0
 	}
 	return inlineProcs
