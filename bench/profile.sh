@@ -25,7 +25,7 @@
 # runs N streams; --flood PPS adds a paced flood of valid-MAC1 handshake
 # initiations against B from a third namespace (bench/benchtool), to see
 # where the flood's CPU goes. Without perf (linux-perf / linux-tools) only the /proc split
-# is printed. Environment variables such as WGPLEX_AEAD=generic reach the
+# is printed. Environment variables such as WGPLEX_AEAD=avx512 reach the
 # daemons.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -3,9 +3,10 @@
 # Side-by-side benchmark of wgplex and wireguard-go in two network namespaces
 # (bench/netns-pair.sh): the same tunnel, the same tools, one run, the two
 # implementations measured alternately (A B A B ...) so that a noisy shared
-# machine hurts both alike. wgplex runs twice per round, as built and with
-# WGPLEX_AEAD=generic (the AEAD every CPU without AVX-512 IFMA gets), so a
-# round is: wgplex, wgplex generic, wireguard-go. Prints a table of
+# machine hurts both alike. wgplex runs twice per round, as built (x/crypto's
+# AEAD) and with WGPLEX_AEAD=avx512 (core/aead's opt-in AVX-512 AEAD, the
+# same as built on a CPU without AVX-512 IFMA), so a round is: wgplex,
+# wgplex-avx512, wireguard-go. Prints a table of
 # min/median/max and the ratios to wireguard-go, and writes it to
 # bench/results/<date>.md.
 #
@@ -41,7 +42,7 @@
 #   --peers              run the many-peer sections
 #   --peers-n N          peers for those sections (default 100000)
 #   --only-wgplex        skip wireguard-go (for quick before/after comparisons)
-#   --aead2 MODE         the second wgplex variant's WGPLEX_AEAD (default generic;
+#   --aead2 MODE         the second wgplex variant's WGPLEX_AEAD (default avx512;
 #                        "none" runs wgplex only as built)
 #   --env2 VAR=VALUE     a wgplex variant run with VAR=VALUE instead of the
 #                        --aead2 one, named wgplex+VALUE (e.g. --env2
@@ -80,7 +81,7 @@ UDP_RATE=1G
 PEERS=0
 PEERS_N=100000
 ONLY_WGPLEX=0
-AEAD2=generic
+AEAD2=avx512
 ENV2=()
 UDP64_RATE=64M
 FLOOD_PPS=50000

@@ -40,9 +40,9 @@ type keypair struct {
 	peer        *Peer
 }
 
-// The transport keys use core/aead: wgplex's own AVX-512 ChaCha20-Poly1305
-// on CPUs with AVX-512 IFMA, x/crypto's elsewhere or with
-// WGPLEX_AEAD=generic.
+// The transport keys use core/aead: x/crypto's ChaCha20-Poly1305, or
+// wgplex's own AVX-512 one with WGPLEX_AEAD=avx512 on CPUs with AVX-512
+// IFMA.
 //
 // It wipes *keys, the caller's copy, whatever the outcome: from here on
 // the keys live only in the AEADs.

@@ -6,8 +6,8 @@
 #   scripts/fuzz.sh 5m           every target for five minutes
 #   scripts/fuzz.sh 30s Parse    only the targets whose name matches Parse
 #
-# The targets of core/aead (the AVX-512 assembly on the default data path)
-# run for twice the time given.
+# The targets of core/aead (hand-written AVX-512 assembly, opt-in with
+# WGPLEX_AEAD=avx512) run for twice the time given.
 #
 # FUZZ_PARALLEL sets the number of fuzzing workers per target (default 1, so
 # that the run takes one CPU and leaves the rest to whatever runs beside it).
@@ -64,8 +64,8 @@ run_one() {
 	# them); the seed corpus of the target still runs first.
 	note=""
 	ok=0
-	# The AVX-512 AEAD is hand-written assembly on the default data path:
-	# its targets get twice the time.
+	# The AVX-512 AEAD is hand-written assembly on the data path of
+	# whoever turns it on: its targets get twice the time.
 	ft=$fuzztime
 	if [[ $dir == ./core/aead ]]; then
 		ft=$(twice "$fuzztime")

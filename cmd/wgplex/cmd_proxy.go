@@ -206,7 +206,8 @@ func (p *proxyInterface) Start(env *daemonEnv) (_ func(), err error) {
 		dev.Close()
 		return nil, fmt.Errorf("WGPLEX_CRYPTO: %v", err)
 	}
-	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
+	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation
+	// (x/crypto's unless avx512).
 	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
 	if err != nil {
 		dev.Close()

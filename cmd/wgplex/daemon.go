@@ -75,7 +75,8 @@ func (*tunInterface) Start(env *daemonEnv) (func(), error) {
 	// On two CPUs with nothing asked for, one P (procs.go); GOMAXPROCS in
 	// the environment overrides.
 	applyProcs(os.Getenv("GOMAXPROCS"), mode)
-	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation.
+	// WGPLEX_AEAD=generic|avx512 chooses the AEAD implementation
+	// (x/crypto's unless avx512).
 	aeadMode, err := aead.ParseMode(os.Getenv("WGPLEX_AEAD"))
 	if err != nil {
 		return nil, fmt.Errorf("WGPLEX_AEAD: %v", err)

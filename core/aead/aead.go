@@ -5,10 +5,10 @@
 //
 // It holds an implementation for amd64 CPUs with AVX-512 (F, VL, BW and
 // IFMA) next to golang.org/x/crypto/chacha20poly1305. Both produce identical
-// output and accept exactly the same inputs. New returns the AVX-512 one
-// where the CPU has it, unless x/crypto's is asked for (ModeGeneric,
-// WGPLEX_AEAD=generic in the daemon); why it is the default is at the end
-// of this comment.
+// output and accept exactly the same inputs. New returns x/crypto's unless
+// the AVX-512 one is asked for (ModeAVX512, WGPLEX_AEAD=avx512 in the
+// daemon) and the CPU has it; why it is not the default is at the end of
+// this comment.
 //
 // The AVX-512 implementation makes two passes over the data: ChaCha20 16
 // blocks at a time in ZMM registers (chacha20_amd64.s), and Poly1305 with
@@ -26,16 +26,17 @@
 // with x/crypto (0.9-1.1x): they are too short for the vector Poly1305.
 // Measured as CPU time on a busy machine, the 1420-byte gain was 1.3x for
 // both. End to end, with the kernel, the TUN and UDP copies and the TCP
-// stack around it, it took 19-24% off the daemons' CPU per byte (TCP, 1
-// and 4 streams, 3 alternating rounds on a quiet 2-vCPU machine; 14-16%
-// on a loaded one), over the 15% that hand-written assembly on the
-// default path has to earn. On another day's host, where the per-call
-// gain at 1420 bytes was 1.36-1.52x, it took 8-17%; the median over the
-// 20 same-run comparisons of both days is 14.4%, just under that bar
-// (README, Performance). It is held to that by two references that
-// share no code: x/crypto (TestDifferential, FuzzAEAD) and a plain
-// transcription of RFC 8439 with math/big (TestDifferentialRFC8439,
-// FuzzAEADRFC8439), besides the RFC's vectors.
+// stack around it, it took 8-30% off the daemons' CPU per byte (TCP, 1
+// and 4 streams, same-run comparisons against x/crypto's on two days of
+// one 2-vCPU host): 19-24% on a quiet evening, 8-17% on a day when the
+// per-call gain at 1420 bytes was 1.36-1.52x. The median of the 20
+// comparisons, 14.4%, is under the 15% that a second, hand-written
+// implementation of the transport AEAD has to earn to be on the default
+// path, so it is opt-in (README, Performance). It is held to the same
+// tests either way, by two references that share no code: x/crypto
+// (TestDifferential, FuzzAEAD) and a plain transcription of RFC 8439 with
+// math/big (TestDifferentialRFC8439, FuzzAEADRFC8439), besides the RFC's
+// vectors.
 package aead
 
 import (
@@ -68,12 +69,11 @@ var ErrOpen = errors.New("chacha20poly1305: message authentication failed")
 var errKeySize = errors.New("chacha20poly1305: bad key length")
 
 // avx512ByDefault says whether New uses the AVX-512 implementation when
-// WGPLEX_AEAD is unset: yes, where the CPU has it. It took 8-30% off the
-// CPU per byte end to end, 14.4% in the median (see the package comment),
-// just under the 15% that a second, hand-written implementation of the
-// transport AEAD on the default path has to earn: it stays on while that
-// is decided on more than two days of one host.
-const avx512ByDefault = true
+// WGPLEX_AEAD is unset: no. It took 8-30% off the CPU per byte end to
+// end, 14.4% in the median (see the package comment), under the 15% that
+// a second, hand-written implementation of the transport AEAD on the
+// default path has to earn. WGPLEX_AEAD=avx512 turns it on.
+const avx512ByDefault = false
 
 // Mode chooses the implementation New returns. The daemon sets it once at
 // start from its configuration (WGPLEX_AEAD); switching while keys are
@@ -81,14 +81,13 @@ const avx512ByDefault = true
 type Mode uint32
 
 const (
-	// ModeAuto is the default: AVX-512 where the CPU has it
-	// (avx512ByDefault), x/crypto elsewhere.
+	// ModeAuto is the default: x/crypto, or AVX-512 where the CPU has
+	// it if avx512ByDefault is set (it is not).
 	ModeAuto Mode = iota
 	// ModeGeneric forces x/crypto (for a misbehaving CPU, or to compare).
 	ModeGeneric
 	// ModeAVX512 asks for the AVX-512 implementation where the CPU has
-	// it (x/crypto elsewhere): the same as ModeAuto while
-	// avx512ByDefault holds.
+	// it (x/crypto elsewhere).
 	ModeAVX512
 )
 
