@@ -47,7 +47,7 @@ func runDaemon(d *daemon, ifname, netns string, foreground bool, stderr io.Write
 		fmt.Fprintf(stderr, "wgplex: %v\n", err)
 		return 1
 	}
-	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String(), "procs", runtime.GOMAXPROCS(0))
+	log.Info("Device started", "version", versionString(), "crypto", env.Tunnel.CryptoMode().String(), "aead", aead.Implementation(), "procs", runtime.GOMAXPROCS(0))
 	signalReady()
 
 	waitForShutdown(log, env, "TUN device removed", nil)

@@ -128,6 +128,17 @@ func Accelerated() bool {
 	return avx512ByDefault
 }
 
+// Implementation names what New returns, as WGPLEX_AEAD spells it:
+// "avx512" when Accelerated reports true, otherwise "generic"
+// (x/crypto's). The daemon logs it at start, so that WGPLEX_AEAD=avx512 on
+// a CPU without AVX-512 IFMA shows that it fell back.
+func Implementation() string {
+	if Accelerated() {
+		return "avx512"
+	}
+	return "generic"
+}
+
 // New returns a ChaCha20-Poly1305 AEAD for the 32-byte key: the AVX-512
 // implementation when Accelerated reports true, otherwise x/crypto's.
 // The key is copied; the caller may reuse its slice.

@@ -56,6 +56,9 @@ func TestAccelerated(t *testing.T) {
 	if fast != Accelerated() {
 		t.Errorf("New returned %T, Accelerated() = %v", a, Accelerated())
 	}
+	if want := map[bool]string{true: "avx512", false: "generic"}[fast]; Implementation() != want {
+		t.Errorf("New returned %T, Implementation() = %q, want %q", a, Implementation(), want)
+	}
 }
 
 // TestEnvSwitch re-runs the test binary with each WGPLEX_AEAD value, because
