@@ -38,6 +38,15 @@
 #                      with the most flows (needs perf, bundled when the
 #                      build machine has it); summaries beside the results
 #                      file, FILE-perf-IMPL.txt
+#   --stages "C..."    after the rounds, one more wgplex test with the most
+#                      flows at each C cores per daemon, both daemons
+#                      writing a Go CPU profile (--cpu-profile): CPU per
+#                      data-path stage, to tell whether one goroutine (the
+#                      device reader, a socket receiver) is the serial
+#                      limit. The profiles go beside the results file
+#                      (FILE-stages-cC-a.pprof, -b.pprof) with a summary
+#                      when Go is installed; elsewhere summarise them with
+#                      bench/stages.sh --report -t S FILES
 #   --flood PPS        after the TCP tests of each core count, one stream
 #                      again under a flood of PPS valid-MAC1 handshake
 #                      initiations (bench/benchtool flood) from a third
@@ -90,6 +99,7 @@ ROUNDS=3
 SECS=10
 OUT=
 PROFILE=
+STAGES=
 FLOOD_PPS=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -100,6 +110,7 @@ while [[ $# -gt 0 ]]; do
 	-t | --time) SECS=$2; shift ;;
 	-o | --out) OUT=$2; shift ;;
 	--profile) PROFILE=$2; shift ;;
+	--stages) STAGES=$2; shift ;;
 	--flood) FLOOD_PPS=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -310,6 +321,49 @@ for c in "${RUN_CORES[@]}"; do
 	done
 done
 
+# stages_run C: wgplex at C cores per daemon, both daemons writing a CPU
+# profile, one test with the most flows; the profiles are complete once
+# the daemons have stopped, so they are stopped here (SIGTERM, then a
+# wait) before the namespaces go.
+stages_run() {
+	local c=$1 bin place ca cb ci base i p deadline
+	local -a daemons pin
+	bin=$(impl_bin wgplex)
+	place=$(placement "$c")
+	read -r ca cb ci <<<"$place"
+	base=${OUT%.md}-stages-c$c
+	rm -f "$base-a.pprof" "$base-b.pprof"
+	wrapper "$WORK/run-a" env "WGPLEX_CPU_PROFILE=$base-a.pprof" taskset -c "$ca" "$bin"
+	wrapper "$WORK/run-b" env "WGPLEX_CPU_PROFILE=$base-b.pprof" taskset -c "$cb" "$bin"
+	echo "==> stages: wgplex, $c core(s) per daemon, $MAXF flow(s), CPU profiles"
+	pair_up "$WORK/run-a" "$WORK/run-b"
+	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
+	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
+	pin=()
+	[[ -n $ci ]] && pin=(taskset -c "$ci")
+	for ((i = 0; i < MAXF; i++)); do
+		ip netns exec "$NS_B" "${pin[@]}" iperf3 -s -p $((5201 + i)) >/dev/null 2>&1 &
+	done
+	sleep 0.5
+	tcp_test "$MAXF"
+	add wgplex "stages_c${c}_gbps" "$GBPS"
+	add wgplex "stages_c${c}_busy" "$(awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
+	kill -TERM "${daemons[@]}"
+	deadline=$((SECONDS + 15))
+	for p in "${daemons[@]}"; do
+		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+	done
+	pair_down
+	chmod 644 "$base-a.pprof" "$base-b.pprof" 2>/dev/null || true
+	if command -v go >/dev/null; then
+		"$ROOT/bench/stages.sh" --report -t "$SECS" "$base-a.pprof" "$base-b.pprof" >"$base.txt" || true
+	fi
+}
+for c in $STAGES; do
+	((c <= NPROC)) || { echo "==> stages: skipping $c cores: this machine has $NPROC"; continue; }
+	stages_run "$c"
+done
+
 report() {
 	echo "# Cores: wgplex vs wireguard-go, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
@@ -351,6 +405,19 @@ report() {
 			echo "| $c | $(spread "${SAMPLES[wgplex:c${c}flood_gbps]:-}") | $(spread "${SAMPLES[wgplex:c${c}flood_keep]:-}") |" \
 				"$(spread "${SAMPLES[wireguard-go:c${c}flood_gbps]:-}") | $(spread "${SAMPLES[wireguard-go:c${c}flood_keep]:-}") |" \
 				"$(median "${SAMPLES[wgplex:c${c}flood_pps]:-}") / $(median "${SAMPLES[wireguard-go:c${c}flood_pps]:-}") |"
+		done
+	fi
+	if [[ -n $STAGES ]]; then
+		echo
+		echo "CPU per data-path stage (wgplex, $MAXF flows, Go CPU profiles of both daemons): ${OUT%.md}-stages-cC.txt where Go was installed;" \
+			"otherwise \`bench/stages.sh --report -t $SECS FILE-stages-cC-a.pprof FILE-stages-cC-b.pprof\`."
+		local f
+		for f in "${OUT%.md}"-stages-c*.txt; do
+			[[ -s $f ]] || continue
+			echo
+			echo "$(basename "$f"):"
+			echo
+			cat "$f"
 		done
 	fi
 	echo

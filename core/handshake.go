@@ -236,6 +236,7 @@ func (t *Tunnel) underLoad() bool {
 
 func (t *Tunnel) handshakeWorker() {
 	defer t.workers.Done()
+	setStage("handshake-worker")
 	for j := range t.hsQueue {
 		t.handleHandshake(j)
 		t.busy.Add(-1)

@@ -3,6 +3,7 @@
 package core
 
 import (
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 )
@@ -135,27 +136,41 @@ func (q *orderedQueue) flush() {
 	}
 }
 
-// cryptoWorker encrypts or decrypts jobs from the shared work queue.
+// cryptoWorker encrypts or decrypts jobs from the shared work queue. Its
+// CPU samples say crypto-worker while it seals or opens and
+// crypto-worker-flush while it passes finished jobs on: the flush runs
+// under the peer queue's lock, one worker at a time, so it is the part of
+// the parallel mode that more cores cannot spread (StageLabel).
 func (t *Tunnel) cryptoWorker() {
 	defer t.workers.Done()
+	pprof.SetGoroutineLabels(stageCryptoWorker)
 	for j := range t.work {
-		runJob(j)
+		q := cryptJob(j)
+		pprof.SetGoroutineLabels(stageCryptoWorkerFlush)
+		q.flush()
+		pprof.SetGoroutineLabels(stageCryptoWorker)
 	}
 }
 
 // runJob seals or opens a job, then passes on every finished job at the
 // head of its peer's queue.
 func runJob(j *job) {
+	cryptJob(j).flush()
+}
+
+// cryptJob seals or opens j, marks it done and returns the queue it
+// belongs to. j is not touched after that: once it is done, a worker
+// flushing the queue may pass it on and recycle it.
+func cryptJob(j *job) *orderedQueue {
 	p := j.peer
 	if j.outbound {
 		encryptJob(j)
 		j.done.Store(true)
-		p.txQ.flush()
-	} else {
-		decryptJob(j)
-		j.done.Store(true)
-		p.rxQ.flush()
+		return &p.txQ
 	}
+	decryptJob(j)
+	j.done.Store(true)
+	return &p.rxQ
 }
 
 // enqueue hands a job that is already on its peer's ordered queue to the

@@ -29,9 +29,11 @@ import (
 //	  ▼
 //	Device.Write (one call per job) ──▶ timers: data received, keepalive
 
-// receive drives one ReceiveFunc until its socket closes.
-func (t *Tunnel) receive(fn ReceiveFunc) {
+// receive drives one ReceiveFunc until its socket closes; stage labels
+// its CPU samples (setStage).
+func (t *Tunnel) receive(fn ReceiveFunc, stage string) {
 	defer t.recvWG.Done()
+	setStage(stage)
 	batch := t.bind.BatchSize()
 	if batch <= 0 {
 		batch = DefaultBatchSize

@@ -30,6 +30,7 @@ import (
 // readDevice is the one goroutine reading the device.
 func (t *Tunnel) readDevice() {
 	defer t.workers.Done()
+	setStage("device-read")
 	batch := t.dev.BatchSize()
 	if batch <= 0 {
 		batch = 1

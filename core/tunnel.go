@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -270,6 +271,7 @@ func (t *Tunnel) Closed() <-chan struct{} { return t.closed }
 // disappears the tunnel closes itself.
 func (t *Tunnel) deviceEvents() {
 	defer t.workers.Done()
+	setStage("device-events")
 	for ev := range t.dev.Events() {
 		switch ev {
 		case EventUp:
@@ -366,9 +368,9 @@ func (t *Tunnel) openBind(port uint16, mark uint32) error {
 	}
 	t.bindOpen, t.boundPort = true, actual
 	t.outerPort.Store(uint32(actual))
-	for _, fn := range fns {
+	for i, fn := range fns {
 		t.recvWG.Add(1)
-		go t.receive(fn)
+		go t.receive(fn, "socket-receive-"+strconv.Itoa(i))
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 // The daemon is a few parts around one core.Tunnel. This file is the one
 // place that says which parts there are and in which order they start:
 //
+//	cpu-profile a Go CPU profile of everything below (--cpu-profile)
 //	netns       placement of the device in a network namespace (netns-daemon)
 //	keyvault    the key vault plugin, before anything can handshake
 //	interface   device + bind + tunnel, the vault's key applied, then UAPI
@@ -48,7 +49,7 @@ type part interface {
 // interface part: tunInterface for the daemon, proxyInterface for wgplex
 // proxy.
 func daemonParts(iface part) []part {
-	return []part{&netnsPart{}, &vaultPart{}, iface, &discoveryPart{}, &metricsPart{}}
+	return []part{&cpuProfilePart{}, &netnsPart{}, &vaultPart{}, iface, &discoveryPart{}, &metricsPart{}}
 }
 
 // daemonEnv is what the parts share. The first block is filled before any

@@ -24,7 +24,7 @@ func TestDaemonPartsOrder(t *testing.T) {
 	for _, p := range newDaemon(nil).parts {
 		names = append(names, p.Name())
 	}
-	want := []string{"netns", "keyvault", "interface", "discovery", "metrics"}
+	want := []string{"cpu-profile", "netns", "keyvault", "interface", "discovery", "metrics"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("daemon parts %v, want %v", names, want)
 	}
