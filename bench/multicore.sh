@@ -258,25 +258,37 @@ tcp_test() {
 	GBPS=$(awk -v b="$bits" 'BEGIN { printf "%.3f", b / 1e9 }')
 }
 
-measure() { # IMPL C
-	local impl=$1 c=$2 bin place ca cb ci f
-	local -a daemons pin
+# start_pair IMPL C [ENV_A [ENV_B]]: the pair with IMPL's daemons at C
+# cores each (placement), daemon A with the environment setting ENV_A
+# (VAR=VALUE) and B with ENV_B when given, and MAXF iperf3 servers in B.
+# Sets the caller's daemons, pin and ci, which it declares local (bash's
+# dynamic scope).
+start_pair() {
+	local impl=$1 c=$2 bin ca cb i
+	local -a env_a=() env_b=()
+	[[ -n ${3:-} ]] && env_a=(env "$3")
+	[[ -n ${4:-} ]] && env_b=(env "$4")
 	bin=$(impl_bin "$impl")
-	place=$(placement "$c")
-	read -r ca cb ci <<<"$place"
-	wrapper "$WORK/run-a" taskset -c "$ca" "$bin"
-	wrapper "$WORK/run-b" taskset -c "$cb" "$bin"
-	echo "==> round $round: $impl, $c core(s) per daemon (A $ca, B $cb, iperf3 ${ci:-unpinned})"
+	read -r ca cb ci <<<"$(placement "$c")"
+	wrapper "$WORK/run-a" "${env_a[@]}" taskset -c "$ca" "$bin"
+	wrapper "$WORK/run-b" "${env_b[@]}" taskset -c "$cb" "$bin"
+	echo "    A on $ca, B on $cb, iperf3 on ${ci:-any core}"
 	pair_up "$WORK/run-a" "$WORK/run-b"
 	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
 	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
 	pin=()
 	[[ -n $ci ]] && pin=(taskset -c "$ci")
-	local i
 	for ((i = 0; i < MAXF; i++)); do
 		ip netns exec "$NS_B" "${pin[@]}" iperf3 -s -p $((5201 + i)) >/dev/null 2>&1 &
 	done
 	sleep 0.5
+}
+
+measure() { # IMPL C
+	local impl=$1 c=$2 ci f
+	local -a daemons pin
+	echo "==> round $round: $impl, $c core(s) per daemon"
+	start_pair "$impl" "$c"
 	local f1gbps=
 	for f in $FLOWS; do
 		local perfpid=
@@ -326,25 +338,12 @@ done
 # the daemons have stopped, so they are stopped here (SIGTERM, then a
 # wait) before the namespaces go.
 stages_run() {
-	local c=$1 bin place ca cb ci base i p deadline
+	local c=$1 ci base p deadline
 	local -a daemons pin
-	bin=$(impl_bin wgplex)
-	place=$(placement "$c")
-	read -r ca cb ci <<<"$place"
 	base=${OUT%.md}-stages-c$c
 	rm -f "$base-a.pprof" "$base-b.pprof"
-	wrapper "$WORK/run-a" env "WGPLEX_CPU_PROFILE=$base-a.pprof" taskset -c "$ca" "$bin"
-	wrapper "$WORK/run-b" env "WGPLEX_CPU_PROFILE=$base-b.pprof" taskset -c "$cb" "$bin"
 	echo "==> stages: wgplex, $c core(s) per daemon, $MAXF flow(s), CPU profiles"
-	pair_up "$WORK/run-a" "$WORK/run-b"
-	mapfile -t daemons < <(daemon_pids "$NS_A" "$bin"; daemon_pids "$NS_B" "$bin")
-	((${#daemons[@]} == 2)) || { echo "expected 2 daemons, found ${#daemons[@]}" >&2; exit 1; }
-	pin=()
-	[[ -n $ci ]] && pin=(taskset -c "$ci")
-	for ((i = 0; i < MAXF; i++)); do
-		ip netns exec "$NS_B" "${pin[@]}" iperf3 -s -p $((5201 + i)) >/dev/null 2>&1 &
-	done
-	sleep 0.5
+	start_pair wgplex "$c" "WGPLEX_CPU_PROFILE=$base-a.pprof" "WGPLEX_CPU_PROFILE=$base-b.pprof"
 	tcp_test "$MAXF"
 	add wgplex "stages_c${c}_gbps" "$GBPS"
 	add wgplex "stages_c${c}_busy" "$(awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
