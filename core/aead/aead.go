@@ -26,11 +26,11 @@
 // with x/crypto (0.9-1.1x): they are too short for the vector Poly1305.
 // Measured as CPU time on a busy machine, the 1420-byte gain was 1.3x for
 // both. End to end, with the kernel, the TUN and UDP copies and the TCP
-// stack around it, it took 8-30% off the daemons' CPU per byte (TCP, 1
+// stack around it, it took 7-30% off the daemons' CPU per byte (TCP, 1
 // and 4 streams, same-run comparisons against x/crypto's on two days of
 // one 2-vCPU host): 19-24% on a quiet evening, 8-17% on a day when the
-// per-call gain at 1420 bytes was 1.36-1.52x. The median of the 20
-// comparisons, 14.4%, is under the 15% that a second, hand-written
+// per-call gain at 1420 bytes was 1.36-1.52x. The median of the 22
+// comparisons, 13.6%, is under the 15% that a second, hand-written
 // implementation of the transport AEAD has to earn to be on the default
 // path, so it is opt-in (README, Performance). It is held to the same
 // tests either way, by two references that share no code: x/crypto
@@ -69,8 +69,8 @@ var ErrOpen = errors.New("chacha20poly1305: message authentication failed")
 var errKeySize = errors.New("chacha20poly1305: bad key length")
 
 // avx512ByDefault says whether New uses the AVX-512 implementation when
-// WGPLEX_AEAD is unset: no. It took 8-30% off the CPU per byte end to
-// end, 14.4% in the median (see the package comment), under the 15% that
+// WGPLEX_AEAD is unset: no. It took 7-30% off the CPU per byte end to
+// end, 13.6% in the median (see the package comment), under the 15% that
 // a second, hand-written implementation of the transport AEAD on the
 // default path has to earn. WGPLEX_AEAD=avx512 turns it on.
 const avx512ByDefault = false
