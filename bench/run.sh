@@ -18,8 +18,10 @@
 # what its CPU measures); and, with bench/benchtool, the TCP
 # throughput kept under a paced flood of handshake initiations with a valid
 # MAC1 (sent from a third namespace, so the legitimate peer's address is not
-# the flooder's), and the time a fresh handshake takes to complete while the
-# flood goes on.
+# the flooder's), beside what the same flood costs when nftables drops it
+# before any socket (the ceiling: the flood's sender and the kernel share
+# the cores with the tunnel), and the time a fresh handshake takes to
+# complete while the flood goes on.
 #
 #   sudo bench/run.sh                 3 rounds, 10 s per throughput test, 500 pings
 #   sudo bench/run.sh -q              quick smoke run: 1 round, 2 s per test, 50 pings
@@ -126,6 +128,8 @@ need_packages() {
 	command -v jq >/dev/null || missing+=(jq)
 	command -v wg >/dev/null || missing+=(wireguard-tools)
 	command -v ping >/dev/null || missing+=(iputils-ping)
+	# The flood rows' ceiling and --flood-ceiling drop the flood in nftables.
+	((FLOOD_PPS > 0)) && ! command -v nft >/dev/null && missing+=(nftables)
 	if [[ ${#missing[@]} -gt 0 ]]; then
 		if ! command -v apt-get >/dev/null; then
 			echo "missing: ${missing[*]}; install them and run again" >&2
@@ -326,6 +330,15 @@ throughput_round() {
 		add "$impl" flood_tcp1 "${r% *}"
 		add "$impl" flood_keep "$(percent "${r% *}" "$tput")"
 		add "$impl" flood_pps "$(flood_pps)"
+		# The same flood dropped by nftables before any socket: what it
+		# costs the stream through the sender and the kernel alone, on
+		# the cores the tunnel shares; the most any daemon could keep.
+		nft_drop_on
+		flood_start $((SECS + 3))
+		r=$(iperf_tcp 1)
+		flood_stop
+		nft_drop_off
+		add "$impl" flood_nft_keep "$(percent "${r% *}" "$tput")"
 		# The flood alone, no data flowing: the daemons' CPU over 2 s (in %
 		# of one core), then a fresh handshake while it goes on.
 		flood_start 45
@@ -338,6 +351,21 @@ throughput_round() {
 	pair_down
 	flood_down
 }
+
+# nft_drop_on, nft_drop_off: an nftables rule in B's namespace that drops
+# the flood (what arrives from the flood namespace's veth for port 51820)
+# at prerouting, before routing or any socket, and its removal.
+nft_drop_on() {
+	ip netns exec "$NS_B" nft -f - <<-NFT
+		table inet wgpxflood {
+			chain pre {
+				type filter hook prerouting priority raw; policy accept;
+				iifname "wgpxbf1" udp dport 51820 counter drop
+			}
+		}
+	NFT
+}
+nft_drop_off() { ip netns exec "$NS_B" nft delete table inet wgpxflood; }
 
 # --- flood ceiling (--flood-ceiling) --------------------------------------------
 # On a small machine the flood's sender and the kernel's receive of its
@@ -367,16 +395,7 @@ ceiling_cond() {
 	local impl=$1 cond=$2 port=51820 sink='' s0 s1 d0 d1 f0 f1 r
 	case $cond in
 	none) port= ;;
-	nft)
-		ip netns exec "$NS_B" nft -f - <<-NFT
-			table inet wgpxflood {
-				chain pre {
-					type filter hook prerouting priority raw; policy accept;
-					iifname "wgpxbf1" udp dport 51820 counter drop
-				}
-			}
-		NFT
-		;;
+	nft) nft_drop_on ;;
 	closed) port=51821 ;;
 	sink)
 		port=51822
@@ -400,7 +419,7 @@ ceiling_cond() {
 	fi
 	flood_stop
 	[[ -n $sink ]] && { kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/null || true; }
-	[[ $cond == nft ]] && ip netns exec "$NS_B" nft delete table inet wgpxflood
+	[[ $cond == nft ]] && nft_drop_off
 	add "$impl" "$cond:tcp" "${r% *}"
 	[[ -n $port ]] && add "$impl" "$cond:pps" "$(flood_pps)"
 	# CPU in cores (1 = one core busy for the whole window), from the
@@ -587,7 +606,8 @@ report() {
 		"transfer, divided by the bytes (or 64-byte packets) iperf3 saw received; iperf3, the kernel's" \
 		"softirq work and the flood sender are not in them. Each cell is the median with (min-max)."
 	((FLOOD_PPS > 0)) && echo "Flood: $FLOOD_PPS initiations/s with a valid MAC1 from a third namespace to B;" \
-		"kept = TCP 1 stream under the flood / the same round's TCP 1 stream without it;" \
+		"kept = TCP 1 stream under the flood / the same round's TCP 1 stream without it" \
+		"(and with the flood dropped by nftables before it reaches any socket: what the flood's sender and the kernel alone cost);" \
 		"handshake = seconds from A re-adding B as a new peer to the first ping answered, during the flood."
 	echo
 	local head="| metric |" line="|---|" impl
@@ -616,6 +636,7 @@ report() {
 		rows+=(
 			"flood_tcp1:TCP 1 stream under the flood, Gbit/s"
 			"flood_keep:throughput kept under the flood, %"
+			"flood_nft_keep:kept with the flood dropped by nftables before any socket (the ceiling here), %"
 			"flood_cpu:daemon CPU under the flood alone, % of a core"
 			"flood_hs:fresh handshake during the flood, s"
 			"flood_pps:flood rate achieved, packets/s"
