@@ -29,8 +29,8 @@
 // stack around it, it took 7-30% off the daemons' CPU per byte (TCP, 1
 // and 4 streams, same-run comparisons against x/crypto's on two days of
 // one 2-vCPU host): 19-24% on a quiet evening, 8-17% on a day when the
-// per-call gain at 1420 bytes was 1.36-1.52x. The median of the 22
-// comparisons, 13.6%, is under the 15% that a second, hand-written
+// per-call gain at 1420 bytes was 1.36-1.52x. The median of the 24
+// comparisons, 13.1%, is under the 15% that a second, hand-written
 // implementation of the transport AEAD has to earn to be on the default
 // path, so it is opt-in (README, Performance). It is held to the same
 // tests either way, by two references that share no code: x/crypto
@@ -70,7 +70,7 @@ var errKeySize = errors.New("chacha20poly1305: bad key length")
 
 // avx512ByDefault says whether New uses the AVX-512 implementation when
 // WGPLEX_AEAD is unset: no. It took 7-30% off the CPU per byte end to
-// end, 13.6% in the median (see the package comment), under the 15% that
+// end, 13.1% in the median (see the package comment), under the 15% that
 // a second, hand-written implementation of the transport AEAD on the
 // default path has to earn. WGPLEX_AEAD=avx512 turns it on.
 const avx512ByDefault = false
