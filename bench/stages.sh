@@ -5,10 +5,13 @@
 # daemons writing a Go CPU profile (--cpu-profile, WGPLEX_CPU_PROFILE),
 # drives iperf3 through it, and splits each daemon's CPU time by the stage
 # its goroutines are labelled with (core.StageLabel: device-read,
-# socket-receive-N, crypto-worker, handshake-worker, device-events). A
-# stage at about 1.00 cores is one goroutine running flat out: more cores
-# cannot speed it up, and splitting it (multi-queue TUN, one socket per
-# queue) is what would.
+# socket-receive-N, crypto-worker, crypto-worker-flush-tx and -rx,
+# handshake-worker, device-events). A stage that runs one goroutine at a
+# time (all but crypto-worker and handshake-worker) at about 1.00 cores is
+# running flat out: more cores cannot speed it up, and splitting it
+# (multi-queue TUN, one socket per queue) is what would. With fewer Ps
+# than busy stages (the daemon's one P on two CPUs) the stages share the
+# Ps, and one of them can be the limit well below 1.00.
 #
 #   sudo bench/stages.sh [-t S] [-P N] [--bin WGPLEX] [--cpus "LIST_A LIST_B"]
 #   bench/stages.sh --report -t S A.pprof [B.pprof ...]
@@ -58,14 +61,16 @@ command -v go >/dev/null || { echo "stages.sh needs Go for go tool pprof" >&2; e
 # samples without the label as "other". go tool pprof -raw lists each
 # sample as "COUNT NANOSECONDS: LOCATIONS" followed by its labels.
 stage_seconds() {
-	go tool pprof -raw "$1" 2>/dev/null | awk '
+	local raw
+	raw=$(go tool pprof -raw "$1" 2>&1) || { echo "go tool pprof cannot read $1: ${raw:0:300}" >&2; return 1; }
+	awk '
 		function commit() { if (have) cpu[stage] += ns; have = 0 }
 		/^Samples:/ { in_samples = 1; next }
 		/^Locations/ { commit(); in_samples = 0 }
 		!in_samples { next }
 		/^ *[0-9]+ +[0-9]+:/ { commit(); ns = $2; sub(":", "", ns); ns += 0; stage = "other"; have = 1; next }
 		/wgplex\.stage:\[/ { s = $0; sub(/.*wgplex\.stage:\[/, "", s); sub(/\].*/, "", s); stage = s }
-		END { commit(); for (s in cpu) printf "%s %.3f\n", s, cpu[s] / 1e9 }' | sort
+		END { commit(); for (s in cpu) printf "%s %.3f\n", s, cpu[s] / 1e9 }' <<<"$raw" | sort
 }
 
 # report FILE...: one column of cores busy per profile, a row per stage.
@@ -73,14 +78,15 @@ report() {
 	local f
 	declare -A cores
 	local -a stages=() names=()
+	local s v out
 	for f in "$@"; do
 		[[ -s $f ]] || { echo "no profile in $f" >&2; return 1; }
 		names+=("$(basename "$f" .pprof)")
-		local s v
+		out=$(stage_seconds "$f") || return 1
 		while read -r s v; do
 			[[ -v "cores[$s]" ]] || stages+=("$s")
 			cores[$s]+="$f=$v "
-		done < <(stage_seconds "$f")
+		done <<<"$out"
 	done
 	echo "CPU seconds per second of traffic ($SECS s), by the stage core labels its goroutines with"
 	echo "(other: the Go runtime's own work, GC, timers, UAPI requests)."
@@ -110,7 +116,7 @@ if ((REPORT)); then
 fi
 
 [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)" >&2; exit 1; }
-for t in iperf3 wg ip; do command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }; done
+for t in iperf3 wg ip taskset; do command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }; done
 WORK=$(mktemp -d /tmp/wgpx-stages.XXXXXX)
 NS_A=wgpxs-a-$$ NS_B=wgpxs-b-$$ IF=wgps$$
 # shellcheck source=bench/netns-pair.sh
@@ -158,10 +164,11 @@ for p in "${PIDS[@]}"; do
 	done
 done
 echo "$("$BIN" --version 2>/dev/null | head -1); WGPLEX_CRYPTO=${WGPLEX_CRYPTO:-auto}; $STREAMS stream(s), $SECS s${CPUS:+, daemons pinned to $CPU_A and $CPU_B}"
-grep -E 'receiver$' "$WORK/iperf.out" | tail -1
-awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "both daemons, from /proc: %.2f cores busy\n\n", t / hz / s }'
-report "$WORK/a.pprof" "$WORK/b.pprof"
+# Kept before anything else can fail: the EXIT trap removes $WORK.
 if [[ -n $KEEP ]]; then
 	mkdir -p "$KEEP"
 	cp "$WORK/a.pprof" "$WORK/b.pprof" "$KEEP/"
 fi
+grep -E 'receiver$' "$WORK/iperf.out" | tail -1 || echo "(no iperf3 receiver line: $(tail -c 300 "$WORK/iperf.out" | tr '\n' ' '))"
+awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "both daemons, from /proc: %.2f cores busy\n\n", t / hz / s }'
+report "$WORK/a.pprof" "$WORK/b.pprof"

@@ -137,16 +137,21 @@ func (q *orderedQueue) flush() {
 }
 
 // cryptoWorker encrypts or decrypts jobs from the shared work queue. Its
-// CPU samples say crypto-worker while it seals or opens and
-// crypto-worker-flush while it passes finished jobs on: the flush runs
-// under the peer queue's lock, one worker at a time, so it is the part of
-// the parallel mode that more cores cannot spread (StageLabel).
+// CPU samples say crypto-worker while it seals or opens, and
+// crypto-worker-flush-tx or -rx while it passes finished jobs on to the
+// socket or the device: a flush runs under its peer queue's lock, one
+// worker at a time per peer and direction, so it is the part of the
+// parallel mode that more cores cannot spread (StageLabel).
 func (t *Tunnel) cryptoWorker() {
 	defer t.workers.Done()
 	pprof.SetGoroutineLabels(stageCryptoWorker)
 	for j := range t.work {
-		q := cryptJob(j)
-		pprof.SetGoroutineLabels(stageCryptoWorkerFlush)
+		q, outbound := cryptJob(j)
+		if outbound {
+			pprof.SetGoroutineLabels(stageCryptoWorkerFlushTx)
+		} else {
+			pprof.SetGoroutineLabels(stageCryptoWorkerFlushRx)
+		}
 		q.flush()
 		pprof.SetGoroutineLabels(stageCryptoWorker)
 	}
@@ -155,22 +160,24 @@ func (t *Tunnel) cryptoWorker() {
 // runJob seals or opens a job, then passes on every finished job at the
 // head of its peer's queue.
 func runJob(j *job) {
-	cryptJob(j).flush()
+	q, _ := cryptJob(j)
+	q.flush()
 }
 
 // cryptJob seals or opens j, marks it done and returns the queue it
-// belongs to. j is not touched after that: once it is done, a worker
-// flushing the queue may pass it on and recycle it.
-func cryptJob(j *job) *orderedQueue {
+// belongs to and whether it was outbound. j is not touched after that:
+// once it is done, a worker flushing the queue may pass it on and
+// recycle it.
+func cryptJob(j *job) (*orderedQueue, bool) {
 	p := j.peer
 	if j.outbound {
 		encryptJob(j)
 		j.done.Store(true)
-		return &p.txQ
+		return &p.txQ, true
 	}
 	decryptJob(j)
 	j.done.Store(true)
-	return &p.rxQ
+	return &p.rxQ, false
 }
 
 // enqueue hands a job that is already on its peer's ordered queue to the

@@ -20,15 +20,19 @@ import (
 //	                   IPv6 data, IPv6 handshake, those that are open):
 //	                   with the inline mode opening and the device write
 //	crypto-worker      seals and opens for the parallel mode
-//	crypto-worker-flush
+//	crypto-worker-flush-tx, crypto-worker-flush-rx
 //	                   a crypto worker passing finished batches on in
-//	                   order (the UDP send, the device write): one worker
-//	                   at a time per peer and direction
+//	                   order, to the socket (tx) or to the device (rx):
+//	                   one worker at a time per peer and direction
 //	handshake-worker   the Diffie-Hellman work of handshakes
 //	device-events      link up/down and MTU changes
 //
-// A stage whose samples add up to one CPU-second per second of the
-// profile is a serial limit: more cores cannot speed it up.
+// A stage that is one goroutine at a time (each but crypto-worker and
+// handshake-worker, for one peer) and whose samples add up to one
+// CPU-second per second of the profile is a serial limit: more cores
+// cannot speed it up. With fewer Ps than stages (the daemon's one P on
+// two CPUs) the stages share the Ps, and one can be the limit well below
+// that.
 const StageLabel = "wgplex.stage"
 
 // setStage labels the calling goroutine's samples with stage. Called once
@@ -44,6 +48,7 @@ func stageContext(stage string) context.Context {
 // The crypto workers switch between these once per batch; made once, a
 // switch is a pointer store.
 var (
-	stageCryptoWorker      = stageContext("crypto-worker")
-	stageCryptoWorkerFlush = stageContext("crypto-worker-flush")
+	stageCryptoWorker        = stageContext("crypto-worker")
+	stageCryptoWorkerFlushTx = stageContext("crypto-worker-flush-tx")
+	stageCryptoWorkerFlushRx = stageContext("crypto-worker-flush-rx")
 )

@@ -252,10 +252,11 @@ scaffold_plugins() {
 step "wgplex plugin new: scaffolded plugins pass their own tests" scaffold_plugins
 # The default crypto mode depends on the CPU count (inline on <= 2 CPUs)
 # and the default AEAD is x/crypto's; run the engine and the data-path
-# scenarios again in the other mode, with core/aead's opt-in AVX-512 AEAD
-# (x/crypto's still where the CPU lacks AVX-512 IFMA), and with every switch that is on by default off: the
-# handshake socket, the TUN device's virtio-net header (and with it TSO,
-# USO and GRO) and UDP GSO/GRO, so that the plain paths stay tested.
+# scenarios again in the other mode, with core/aead's opt-in AVX-512
+# AEAD (x/crypto's still where the CPU lacks AVX-512 IFMA), and with
+# every switch that is on by default off: the handshake socket, the TUN
+# device's virtio-net header (and with it TSO, USO and GRO) and UDP
+# GSO/GRO, so that the plain paths stay tested.
 offs=(WGPLEX_UDP_HANDSHAKE_SOCKET=off WGPLEX_TUN_OFFLOAD=off WGPLEX_UDP_GSO=off WGPLEX_UDP_GRO=off)
 other_crypto=parallel
 (($(nproc) > 2)) && other_crypto=inline

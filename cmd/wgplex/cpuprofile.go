@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 )
@@ -38,15 +39,38 @@ func (p *cpuProfilePart) Start(env *daemonEnv) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	w := &firstErrWriter{w: f}
+	if err := pprof.StartCPUProfile(w); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("%s: %v", f.Name(), err)
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
+		err := w.err
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			env.Log.Error("Failed to write the CPU profile", "path", f.Name(), "err", err)
 		}
 	}, nil
+}
+
+// firstErrWriter keeps the first write error, which runtime/pprof's
+// profile writer drops: a full disk would otherwise leave a truncated
+// profile without a word. Only the profiler's goroutine writes, and err
+// is read after StopCPUProfile has returned, when it has finished.
+type firstErrWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *firstErrWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
