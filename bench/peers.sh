@@ -201,9 +201,17 @@ peers_round() {
 	local s0 a0 s1 a1
 	s0=$(cpu_ticks "$server")
 	a0=$(cpu_ticks "${all[@]}")
+	# The clients start together: started one after another, the last of
+	# 64 began up to seconds after the first on a busy machine, and ran
+	# their last seconds with the machine to themselves, which a fast
+	# server turns into a few peers with ten times the rate of the rest.
+	# Each waits for a start time far enough ahead for all to be waiting.
+	local start
+	start=$(awk -v now="$(date +%s.%N)" -v n="$n" 'BEGIN { printf "%.3f\n", now + 2 + n * 0.03 }')
 	for i in $(seq 1 "$n"); do
-		ip netns exec "$(ns_c "$i")" iperf3 -c 10.241.0.1 -p $((5200 + i)) -t "$SECS" -J \
-			>"$WORK/c$i.json" 2>/dev/null &
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		ip netns exec "$(ns_c "$i")" bash -c 'sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" "BEGIN { d = t - now; print (d > 0 ? d : 0) }")"; shift; exec "$@"' _ \
+			"$start" iperf3 -c 10.241.0.1 -p $((5200 + i)) -t "$SECS" -J >"$WORK/c$i.json" 2>/dev/null &
 	done
 	wait
 	s1=$(cpu_ticks "$server")
