@@ -53,6 +53,8 @@ while [[ $# -gt 0 ]]; do
 	esac
 	shift
 done
+# The fair share is measured from 1 s after the start to 1 s before the end.
+((SECS >= 3)) || { echo "-t must be at least 3 s" >&2; exit 2; }
 if [[ $(id -u) -ne 0 ]]; then
 	echo "bench/peers.sh needs root (network namespaces, TUN devices)" >&2
 	exit 1
@@ -180,6 +182,12 @@ start_daemons() {
 	((bad == 0)) || echo "    warning: $bad of $n clients cannot reach the server" >&2
 }
 
+# sleep_until T: sleeps until the wall-clock time T (seconds since the
+# epoch, fractions allowed); returns at once if it has passed.
+sleep_until() {
+	sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; print (d > 0 ? d : 0) }')"
+}
+
 declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 
@@ -213,6 +221,18 @@ peers_round() {
 		ip netns exec "$(ns_c "$i")" bash -c 'sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" "BEGIN { d = t - now; print (d > 0 ? d : 0) }")"; shift; exec "$@"' _ \
 			"$start" iperf3 -c 10.241.0.1 -p $((5200 + i)) -t "$SECS" -J >"$WORK/c$i.json" 2>/dev/null &
 	done
+	# The fair share is taken from the server's own per-peer counters
+	# (wg show transfer) over a window in which every client is sending:
+	# from 1 s after the start to 1 s before the end. An iperf3 client's
+	# average covers its own run, and one whose connection was late (a
+	# SYN lost under load waits a second or three) ends alone, at many
+	# times the rate it had while the others ran.
+	local window
+	window=$(awk -v s="$SECS" 'BEGIN { print s - 2 }')
+	sleep_until "$(awk -v t="$start" 'BEGIN { printf "%.3f\n", t + 1 }')"
+	ip netns exec "$NS_S" wg show "$IF_S" transfer >"$WORK/transfer0"
+	sleep_until "$(awk -v t="$start" -v w="$window" 'BEGIN { printf "%.3f\n", t + 1 + w }')"
+	ip netns exec "$NS_S" wg show "$IF_S" transfer >"$WORK/transfer1"
 	wait
 	s1=$(cpu_ticks "$server")
 	a1=$(cpu_ticks "${all[@]}")
@@ -224,6 +244,10 @@ peers_round() {
 		bytes=$((bytes + ${b:-0}))
 	done
 	add "$impl" "agg$n" "$(printf '%s\n' "${rates[@]}" | awk '{s += $1} END {printf "%.3f\n", s / 1000}')"
+	# Per-peer Mbit/s over the window, from the server's received bytes.
+	mapfile -t rates < <(awk -v w="$window" 'NR == FNR { rx0[$1] = $2; next }
+		{ printf "%.3f\n", ($2 - rx0[$1]) * 8 / w / 1e6 }' "$WORK/transfer0" "$WORK/transfer1")
+	((${#rates[@]} == n)) || echo "    warning: the server listed ${#rates[@]} of $n peers" >&2
 	add "$impl" "cpus$n" "$(ns_per $((s1 - s0)) "$bytes")"
 	add "$impl" "cpua$n" "$(ns_per $((a1 - a0)) "$bytes")"
 	add "$impl" "jain$n" "$(jain "${rates[*]}")"
@@ -253,7 +277,9 @@ report() {
 		"stream (iperf3, ${SECS} s) to its own iperf3 server in the server's namespace, all at once;" \
 		"clients: $([[ $CLIENTS == same ]] && echo 'the same implementation as the server' || echo "always $CLIENTS"). All clients, the server and every iperf3 share the machine's $(nproc) cores."
 	echo "Server CPU = the server daemon's user+system time over the transfer / bytes received by all;" \
-		"all daemons = the same with every client daemon added. Jain's index: 1 = equal shares, 1/N = one peer gets all."
+		"all daemons = the same with every client daemon added. The clients start together; the fair share (Jain's index:" \
+		"1 = equal shares, 1/N = one peer gets all; slowest / fastest) is each peer's bytes received by the server" \
+		"(wg show transfer) from 1 s after the start to 1 s before the end, when every client is sending."
 	local envs
 	envs=$(env | grep '^WGPLEX_' | sort | tr '\n' ' ' || true)
 	[[ -n $envs ]] && echo "Environment: $envs"
