@@ -224,9 +224,9 @@ peers_round() {
 	# The fair share is taken from the server's own per-peer counters
 	# (wg show transfer) over a window in which every client is sending:
 	# from 1 s after the start to 1 s before the end. An iperf3 client's
-	# average covers its own run, and one whose connection was late (a
-	# SYN lost under load waits a second or three) ends alone, at many
-	# times the rate it had while the others ran.
+	# average covers its own run, and one whose test began late (even
+	# after a common start, on a busy machine) ends alone, at many times
+	# the rate it had while the others ran.
 	local window
 	window=$(awk -v s="$SECS" 'BEGIN { print s - 2 }')
 	sleep_until "$(awk -v t="$start" 'BEGIN { printf "%.3f\n", t + 1 }')"
