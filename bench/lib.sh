@@ -1,9 +1,47 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Helpers shared by the bench scripts (sourced, not run): finding a daemon's
-# processes, reading their CPU time, and summarising samples.
+# Helpers shared by the bench scripts (sourced, not run): starting,
+# finding and stopping a daemon's processes, reading their CPU time, and
+# summarising samples.
 
 CLK_TCK=$(getconf CLK_TCK)
+
+# wrapper FILE CMD...: an executable script FILE that execs CMD with its
+# own arguments appended (a bundled tool with its libraries, a daemon
+# under taskset or with an environment of its own), for what takes one
+# program's path (pair_up, ip netns exec).
+wrapper() {
+	local f=$1
+	shift
+	{
+		echo '#!/bin/sh'
+		printf 'exec'
+		printf ' %q' "$@"
+		printf ' "$@"\n'
+	} >"$f"
+	chmod 755 "$f"
+}
+
+# wait_gone SECS PID...: waits up to SECS seconds for the processes to
+# exit; returns 1 if one is still there then.
+wait_gone() {
+	local deadline=$((SECONDS + $1)) p
+	shift
+	for p in "$@"; do
+		while kill -0 "$p" 2>/dev/null; do
+			((SECONDS < deadline)) || return 1
+			sleep 0.1
+		done
+	done
+}
+
+# sleep_until T: sleeps until the wall-clock time T (seconds since the
+# epoch, fractions allowed); returns at once if it has passed. Exported,
+# so that a child bash (ip netns exec NS bash -c ...) can call it.
+sleep_until() {
+	sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; print (d > 0 ? d : 0) }')"
+}
+export -f sleep_until
 
 # daemon_pids NS BIN: the processes in network namespace NS running BIN. The
 # daemons fork into the background, so the pid a script started is not theirs.

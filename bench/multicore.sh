@@ -128,24 +128,13 @@ DIR=$(cd "$DIR" && pwd)
 umask 077
 WORK=$(mktemp -d /tmp/wgpx-mc.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # Tools installed on this machine win; the bundled ones fill the gaps, each
 # through a wrapper that points it (and it alone) at the bundled libraries:
 # a global LD_LIBRARY_PATH would hand an installed jq 1.7 the bundle's
 # libjq 1.6, which fails, and every iperf3 result would read as zero.
 mkdir -p "$WORK/bin"
-# wrapper FILE CMD...: a script that execs CMD with its own arguments
-# appended (a bundled tool with its libraries, a daemon under taskset).
-wrapper() {
-	local f=$1
-	shift
-	{
-		echo '#!/bin/sh'
-		printf 'exec'
-		printf ' %q' "$@"
-		printf ' "$@"\n'
-	} >"$f"
-	chmod 755 "$f"
-}
 for t in iperf3 wg jq ip taskset ping perf; do
 	command -v "$t" >/dev/null && continue
 	if [[ ! -x $DIR/bin/$t ]]; then
@@ -173,8 +162,6 @@ fi
 NS_A=wgpxm-a-$$ NS_B=wgpxm-b-$$ IF=wgpm$$
 # shellcheck source=bench/netns-pair.sh
 source "$ROOT/bench/netns-pair.sh"
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/flood.sh
 source "$ROOT/bench/flood.sh"
 NS_F=wgpxm-f-$$
@@ -211,13 +198,7 @@ add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 # wait_clients PID...: waits for the iperf3 clients, with a deadline of the
 # test's length plus 20 s.
 wait_clients() {
-	local deadline=$((SECONDS + SECS + 20)) p
-	for p in "$@"; do
-		while kill -0 "$p" 2>/dev/null; do
-			((SECONDS < deadline)) || { kill "$p" 2>/dev/null; break; }
-			sleep 0.2
-		done
-	done
+	wait_gone $((SECS + 20)) "$@" || kill "$@" 2>/dev/null || true
 }
 
 # perf_summary IMPL: the whole machine's profile of the test just run, by
@@ -338,7 +319,7 @@ done
 # the daemons have stopped, so they are stopped here (SIGTERM, then a
 # wait) before the namespaces go.
 stages_run() {
-	local c=$1 ci base p deadline
+	local c=$1 ci base
 	local -a daemons pin
 	base=${OUT%.md}-stages-c$c
 	rm -f "$base-a.pprof" "$base-b.pprof" "$base.txt"
@@ -348,10 +329,7 @@ stages_run() {
 	add wgplex "stages_c${c}_gbps" "$GBPS"
 	add wgplex "stages_c${c}_busy" "$(awk -v t="$TICKS" -v hz="$CLK_TCK" -v s="$SECS" 'BEGIN { printf "%.2f\n", t / hz / s }')"
 	kill -TERM "${daemons[@]}"
-	deadline=$((SECONDS + 15))
-	for p in "${daemons[@]}"; do
-		while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-	done
+	wait_gone 15 "${daemons[@]}" || echo "    a daemon did not stop within 15 s: its profile may be cut short" >&2
 	pair_down
 	chmod 644 "$base-a.pprof" "$base-b.pprof" 2>/dev/null || true
 	if command -v go >/dev/null; then

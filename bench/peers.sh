@@ -182,12 +182,6 @@ start_daemons() {
 	((bad == 0)) || echo "    warning: $bad of $n clients cannot reach the server" >&2
 }
 
-# sleep_until T: sleeps until the wall-clock time T (seconds since the
-# epoch, fractions allowed); returns at once if it has passed.
-sleep_until() {
-	sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" 'BEGIN { d = t - now; print (d > 0 ? d : 0) }')"
-}
-
 declare -A SAMPLES
 add() { SAMPLES[$1:$2]+="$3 "; echo "    $1 $2 = $3"; }
 
@@ -218,7 +212,7 @@ peers_round() {
 	start=$(awk -v now="$(date +%s.%N)" -v n="$n" 'BEGIN { printf "%.3f\n", now + 2 + n * 0.03 }')
 	for i in $(seq 1 "$n"); do
 		# shellcheck disable=SC2016 # expanded by the inner bash
-		ip netns exec "$(ns_c "$i")" bash -c 'sleep "$(awk -v t="$1" -v now="$(date +%s.%N)" "BEGIN { d = t - now; print (d > 0 ? d : 0) }")"; shift; exec "$@"' _ \
+		ip netns exec "$(ns_c "$i")" bash -c 'sleep_until "$1"; shift; exec "$@"' _ \
 			"$start" iperf3 -c 10.241.0.1 -p $((5200 + i)) -t "$SECS" -J >"$WORK/c$i.json" 2>/dev/null &
 	done
 	# The fair share is taken from the server's own per-peer counters

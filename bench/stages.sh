@@ -73,39 +73,38 @@ stage_seconds() {
 		END { commit(); for (s in cpu) printf "%s %.3f\n", s, cpu[s] / 1e9 }' <<<"$raw" | sort
 }
 
-# report FILE...: one column of cores busy per profile, a row per stage.
+# report FILE...: one column of cores busy per profile, a row per stage,
+# and one for all stages together.
 report() {
-	local f
-	declare -A cores
-	local -a stages=() names=()
-	local s v out
+	declare -A cores=() # [stage,column] = CPU seconds
+	local -a stages=() names=() totals=()
+	local f s v out k=0 line
 	for f in "$@"; do
 		[[ -s $f ]] || { echo "no profile in $f" >&2; return 1; }
 		names+=("$(basename "$f" .pprof)")
 		out=$(stage_seconds "$f") || return 1
+		totals[k]=$(awk '{ s += $2 } END { print s + 0 }' <<<"$out")
 		while read -r s v; do
-			[[ -v "cores[$s]" ]] || stages+=("$s")
-			cores[$s]+="$f=$v "
+			[[ -n $s ]] || continue
+			[[ " ${stages[*]} " == *" $s "* ]] || stages+=("$s")
+			cores[$s,$k]=$v
 		done <<<"$out"
+		k=$((k + 1))
 	done
+	# per_second SECONDS: cores busy over the traffic's $SECS s.
+	per_second() { awk -v v="$1" -v t="$SECS" 'BEGIN { printf "%.2f", v / t }'; }
 	echo "CPU seconds per second of traffic ($SECS s), by the stage core labels its goroutines with"
 	echo "(other: the Go runtime's own work, GC, timers, UAPI requests)."
 	echo
 	printf '| stage |'; printf ' %s |' "${names[@]}"; echo
 	printf '|---|'; printf -- '---|%.0s' "${names[@]}"; echo
-	local line
-	for s in $(printf '%s\n' "${stages[@]}" | sort -u); do
+	for s in $(printf '%s\n' "${stages[@]}" | sort); do
 		line="| $s |"
-		for f in "$@"; do
-			v=$(tr ' ' '\n' <<<"${cores[$s]}" | awk -F= -v f="$f" '$1 == f { print $2 }')
-			line+=" $(awk -v v="${v:-0}" -v t="$SECS" 'BEGIN { printf "%.2f", v / t }') |"
-		done
+		for ((k = 0; k < ${#names[@]}; k++)); do line+=" $(per_second "${cores[$s,$k]:-0}") |"; done
 		echo "$line"
 	done
 	line="| all |"
-	for f in "$@"; do
-		line+=" $(stage_seconds "$f" | awk -v t="$SECS" '{ s += $2 } END { printf "%.2f", s / t }') |"
-	done
+	for ((k = 0; k < ${#names[@]}; k++)); do line+=" $(per_second "${totals[k]}") |"; done
 	echo "$line"
 }
 
@@ -130,21 +129,15 @@ if [[ -z $BIN ]]; then
 fi
 BIN=$(readlink -f "$BIN")
 read -r CPU_A CPU_B <<<"$CPUS"
-# wrapper FILE PROFILE CPULIST: a script that starts the daemon writing
-# PROFILE, pinned to CPULIST when one is given.
-wrapper() {
+# daemon_wrapper FILE PROFILE CPULIST: a script that starts the daemon
+# writing PROFILE, pinned to CPULIST when one is given.
+daemon_wrapper() {
 	local pin=()
 	[[ -n $3 ]] && pin=(taskset -c "$3")
-	{
-		echo '#!/bin/sh'
-		printf 'WGPLEX_CPU_PROFILE=%q exec' "$2"
-		printf ' %q' "${pin[@]}" "$BIN"
-		printf ' "$@"\n'
-	} >"$1"
-	chmod 755 "$1"
+	wrapper "$1" env "WGPLEX_CPU_PROFILE=$2" "${pin[@]}" "$BIN"
 }
-wrapper "$WORK/run-a" "$WORK/a.pprof" "${CPU_A:-}"
-wrapper "$WORK/run-b" "$WORK/b.pprof" "${CPU_B:-}"
+daemon_wrapper "$WORK/run-a" "$WORK/a.pprof" "${CPU_A:-}"
+daemon_wrapper "$WORK/run-b" "$WORK/b.pprof" "${CPU_B:-}"
 pair_up "$WORK/run-a" "$WORK/run-b"
 mapfile -t PIDS < <(daemon_pids "$NS_A" "$BIN"; daemon_pids "$NS_B" "$BIN")
 ((${#PIDS[@]} == 2)) || { echo "expected 2 daemons, found ${#PIDS[@]}" >&2; exit 1; }
@@ -156,13 +149,7 @@ TICKS=$(($(cpu_ticks "${PIDS[@]}") - T0))
 # The profiles are complete once the daemons have stopped: SIGTERM, then
 # wait for them (a daemon writes its profile last, after the tunnel).
 kill -TERM "${PIDS[@]}"
-deadline=$((SECONDS + 15))
-for p in "${PIDS[@]}"; do
-	while kill -0 "$p" 2>/dev/null; do
-		((SECONDS < deadline)) || { echo "daemon $p did not stop within 15 s" >&2; exit 1; }
-		sleep 0.1
-	done
-done
+wait_gone 15 "${PIDS[@]}" || { echo "a daemon did not stop within 15 s" >&2; exit 1; }
 echo "$("$BIN" --version 2>/dev/null | head -1); WGPLEX_CRYPTO=${WGPLEX_CRYPTO:-auto}; $STREAMS stream(s), $SECS s${CPUS:+, daemons pinned to $CPU_A and $CPU_B}"
 # Kept before anything else can fail: the EXIT trap removes $WORK.
 if [[ -n $KEEP ]]; then
